@@ -1,0 +1,248 @@
+//! Event ingest rules: what a reporter may send (`validate_report`) and when a room takes it
+//! (`admit`, checked by the store inside the transaction that records the events).
+
+use serde::Deserialize;
+
+use crate::error::DomainError;
+use crate::event::{EventData, EventType, NewEvent};
+use crate::room::{check_user_id, Room, RoomStatus};
+
+/// At most this many events per ReportRoomEvents call.
+pub const MAX_BATCH: usize = 1000;
+/// Reported timestamps may run at most this far ahead of the server's clock.
+pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+
+/// One element of ReportRoomEvents' `Events`, as typed by the protocol layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReportedEvent {
+    pub event_id: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub timestamp_ms: Option<u64>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub device: Option<u64>,
+    #[serde(default)]
+    pub role: Option<u64>,
+    #[serde(default)]
+    pub reason: Option<u64>,
+    #[serde(default)]
+    pub duration: Option<u64>,
+    #[serde(default)]
+    pub record_size: Option<u64>,
+    #[serde(default)]
+    pub record_url: Option<String>,
+}
+
+/// Validates a whole batch: the first invalid event rejects it, naming its index and field.
+pub fn validate_batch(events: Vec<ReportedEvent>, now_ms: i64) -> Result<Vec<NewEvent>, DomainError> {
+    if events.is_empty() || events.len() > MAX_BATCH {
+        return Err(DomainError::invalid_value(format!(
+            "Events must hold 1 to {MAX_BATCH} events, got {}.",
+            events.len()
+        )));
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| validate_report(index, event, now_ms))
+        .collect()
+}
+
+/// Validates one reported event against LCIC's per-type fields.
+pub fn validate_report(index: usize, event: ReportedEvent, now_ms: i64) -> Result<NewEvent, DomainError> {
+    let field = |name: &str| format!("Events.{index}.{name}");
+    let bad = |name: &str, why: &str| DomainError::invalid_value(format!("{}: {why}", field(name)));
+
+    let id_len = event.event_id.chars().count();
+    if id_len == 0 || id_len > 128 {
+        return Err(bad("EventId", "must be 1 to 128 characters long."));
+    }
+    if event.event_id.starts_with(NewEvent::RESERVED_ID_PREFIX) {
+        return Err(bad("EventId", "the prefix `roomlog:` is reserved."));
+    }
+    let event_type: EventType = event
+        .event_type
+        .parse()
+        .map_err(|_| bad("EventType", &format!("unknown event type `{}`.", event.event_type)))?;
+    if event_type.is_lifecycle() {
+        return Err(bad(
+            "EventType",
+            "RoomStart and RoomEnd are recorded by StartRoom and EndRoom, not reported.",
+        ));
+    }
+    let timestamp_ms = match event.timestamp_ms {
+        None => now_ms,
+        Some(ts) => {
+            let ts = i64::try_from(ts).map_err(|_| bad("TimestampMs", "out of range."))?;
+            if ts > now_ms.saturating_add(MAX_FUTURE_MS) {
+                return Err(bad(
+                    "TimestampMs",
+                    "is more than 5 minutes in the future (unix milliseconds expected).",
+                ));
+            }
+            ts
+        }
+    };
+
+    // Which optional fields each kind of event carries (lcic.md, EventDataInfo).
+    let member = event_type.is_member();
+    let allowed = |name: &str| -> bool {
+        match name {
+            "UserId" => member || event_type.is_media(),
+            "Device" | "Role" => member,
+            "Reason" => event_type == EventType::MemberQuit,
+            "Duration" | "RecordSize" | "RecordUrl" => event_type == EventType::RecordFinish,
+            _ => false,
+        }
+    };
+    let present = [
+        ("UserId", event.user_id.is_some()),
+        ("Device", event.device.is_some()),
+        ("Role", event.role.is_some()),
+        ("Reason", event.reason.is_some()),
+        ("Duration", event.duration.is_some()),
+        ("RecordSize", event.record_size.is_some()),
+        ("RecordUrl", event.record_url.is_some()),
+    ];
+    for (name, is_present) in present {
+        if is_present && !allowed(name) {
+            return Err(bad(name, &format!("does not apply to {event_type} events.")));
+        }
+    }
+    if (member || event_type.is_media()) && event.user_id.is_none() {
+        return Err(bad("UserId", &format!("is required for {event_type} events.")));
+    }
+    if let Some(user_id) = &event.user_id {
+        check_user_id(&field("UserId"), user_id)?;
+    }
+    if event.device.is_some_and(|d| d > 7) {
+        return Err(bad("Device", "must be between 0 and 7."));
+    }
+    if event.role.is_some_and(|r| r > 3) {
+        return Err(bad("Role", "must be between 0 and 3."));
+    }
+    if event.reason.is_some_and(|r| !matches!(r, 0 | 1 | 2 | 4 | 5)) {
+        return Err(bad("Reason", "must be 0, 1, 2, 4 or 5."));
+    }
+    if event.record_url.as_ref().is_some_and(|u| u.len() > 2048) {
+        return Err(bad("RecordUrl", "must be at most 2048 bytes."));
+    }
+
+    Ok(NewEvent {
+        event_id: event.event_id,
+        event_type,
+        timestamp_ms,
+        data: EventData {
+            user_id: event.user_id,
+            device: event.device,
+            role: event.role,
+            reason: event.reason,
+            duration: event.duration,
+            record_size: event.record_size,
+            record_url: event.record_url,
+        },
+    })
+}
+
+/// Whether `room` takes `events` now. The store calls this inside the transaction that records
+/// them, with the room as locked there and only the events not already recorded, so a retried
+/// batch that was acknowledged before the class ended still answers with its duplicates.
+pub fn admit(room: &Room, events: &[NewEvent], now_ms: i64, retention_ms: i64) -> Result<(), DomainError> {
+    if room.events_expired(now_ms, retention_ms) {
+        return Err(events_expired(room, retention_ms));
+    }
+    let closed = match room.status {
+        RoomStatus::NotStarted | RoomStatus::InClass => return Ok(()),
+        RoomStatus::Ended | RoomStatus::Expired => room.status.conflict(),
+    };
+    // Recordings finish after class: RecordFinish is taken until the room's events expire.
+    match events.iter().position(|e| e.event_type != EventType::RecordFinish) {
+        Some(index) => Err(DomainError::new(
+            closed.code,
+            format!(
+                "{} Events.{index} ({}) can no longer be reported; only RecordFinish is accepted after the class.",
+                closed.message, events[index].event_type
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// GetRoomEvent's (and ingest's) answer once a room's events are past retention.
+pub fn events_expired(room: &Room, retention_ms: i64) -> DomainError {
+    let when = room
+        .events_expire_at_ms(retention_ms)
+        .map(|ms| format!(" at unix time {}", ms.div_euclid(1000)))
+        .unwrap_or_default();
+    DomainError::failed(format!(
+        "The events of room {} expired{when}: they are kept for the retention period after the class ends.",
+        room.room_id
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn join(id: &str) -> ReportedEvent {
+        ReportedEvent {
+            event_id: id.into(),
+            event_type: "MemberJoin".into(),
+            user_id: Some("u1".into()),
+            device: Some(5),
+            role: Some(0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_timestamp_to_receipt_time() {
+        let e = validate_report(0, join("a"), NOW).unwrap();
+        assert_eq!(e.timestamp_ms, NOW);
+        assert_eq!(e.event_type, EventType::MemberJoin);
+    }
+
+    #[test]
+    fn rejections_name_index_and_field() {
+        let mut future = join("a");
+        future.timestamp_ms = Some((NOW + MAX_FUTURE_MS + 1) as u64);
+        let mut no_user = join("a");
+        no_user.user_id = None;
+        let mut lifecycle = join("a");
+        lifecycle.event_type = "RoomEnd".into();
+        let mut stray = join("a");
+        stray.duration = Some(3);
+        let mut reserved = join("roomlog:x");
+        reserved.event_id = "roomlog:x".into();
+        let cases = [
+            (future, "Events.3.TimestampMs"),
+            (no_user, "Events.3.UserId"),
+            (lifecycle, "Events.3.EventType"),
+            (stray, "Events.3.Duration"),
+            (reserved, "Events.3.EventId"),
+            (join(""), "Events.3.EventId"),
+            (join(&"x".repeat(129)), "Events.3.EventId"),
+        ];
+        for (event, field) in cases {
+            let err = validate_report(3, event, NOW).unwrap_err();
+            assert_eq!(err.code, "InvalidParameterValue");
+            assert!(err.message.contains(field), "{} lacks {field}", err.message);
+        }
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let mut bad = join("b");
+        bad.event_type = "Nope".into();
+        let err = validate_batch(vec![join("a"), bad], NOW).unwrap_err();
+        assert!(err.message.contains("Events.1.EventType"));
+        assert!(validate_batch(vec![], NOW).is_err());
+        assert!(validate_batch(vec![join("a"); MAX_BATCH + 1], NOW).is_err());
+        assert_eq!(validate_batch(vec![join("a"); MAX_BATCH], NOW).unwrap().len(), MAX_BATCH);
+    }
+}

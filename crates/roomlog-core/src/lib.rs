@@ -1,0 +1,22 @@
+//! roomlog's domain: accounts, apps and keys; rooms and their lifecycle; the per-room event log;
+//! and [`Store`], the storage boundary every backend implements.
+//!
+//! Nothing here knows about HTTP or the Tencent Cloud wire protocol. Types validate at the edge
+//! (`RoomSpec::validate`, `ingest::validate_report`) so the rest of the system can trust them.
+
+pub mod account;
+pub mod error;
+pub mod event;
+pub mod ingest;
+pub mod room;
+pub mod store;
+pub mod time;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use account::{Account, AccountId, ApiKey, App, SdkAppId};
+pub use error::DomainError;
+pub use event::{EventData, EventType, NewEvent, StoredEvent};
+pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
+pub use store::{Admission, AppendOutcome, PurgeStats, Store, StoreError};

@@ -1,0 +1,30 @@
+//! The Tencent Cloud API 3.0 wire protocol, as roomlog serves it: request parsing and signature
+//! verification (TC3-HMAC-SHA256 and v1 HmacSHA1/HmacSHA256), client-side signing, typed action
+//! parameters from JSON or flattened form pairs, the `{"Response": ...}` envelope and the common
+//! error codes.
+//!
+//! This crate knows nothing about rooms or storage. The expected server flow:
+//!
+//! 1. [`parse_request`] the raw request (`ParsedRequest` carries action, version, SecretId, ...);
+//! 2. look up the secret key of [`ParsedRequest::secret_id`] (`AuthFailure.SecretIdNotFound` if
+//!    unknown), then [`ParsedRequest::verify`];
+//! 3. dispatch on action and version, [`ParamSource::decode`] the parameters with the action's
+//!    [`Schema`];
+//! 4. answer with [`envelope::success_body`] or [`envelope::error_body`], always HTTP 200 with
+//!    [`envelope::CONTENT_TYPE`].
+
+pub mod envelope;
+pub mod error;
+pub mod form;
+pub mod params;
+pub mod request;
+pub mod sign;
+
+pub use envelope::{error_body, new_request_id, success_body, CONTENT_TYPE};
+pub use error::{codes, ApiError};
+pub use params::{Field, FieldType, ParamSource, Schema};
+pub use request::{
+    parse_request, ParsedRequest, RawRequest, SignatureMethod, MAX_CLOCK_SKEW_SECS,
+    MAX_GET_QUERY_BYTES, MAX_V1_POST_BODY_BYTES, MAX_V3_POST_BODY_BYTES,
+};
+pub use sign::{flatten_params, tc3_signature, v1_signature, Tc3Signer, V1Signer};

@@ -1,0 +1,433 @@
+//! Signature algorithms: TC3-HMAC-SHA256 (API 3.0) and v1 HmacSHA1/HmacSHA256.
+//!
+//! The primitives here are shared by server-side verification ([`crate::ParsedRequest::verify`])
+//! and by client-side signing ([`Tc3Signer`], [`V1Signer`]) used by `roomlog call`, tests and
+//! benchmarks, so the two sides cannot drift apart.
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::form;
+use crate::request::SignatureMethod;
+
+type HmacSha256 = Hmac<Sha256>;
+type HmacSha1 = Hmac<Sha1>;
+
+/// The algorithm name that opens a v3 `Authorization` header and the string to sign.
+pub const TC3_ALGORITHM: &str = "TC3-HMAC-SHA256";
+/// The last element of a TC3 credential scope.
+pub const TC3_TERMINATOR: &str = "tc3_request";
+/// The payload "hash" when the client sends `X-TC-Content-SHA256: UNSIGNED-PAYLOAD`: the canonical
+/// request then carries the SHA-256 of this literal string instead of the body's.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// Lower-case hex SHA-256, the hash notation of TC3.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The UTC calendar date (`yyyy-mm-dd`) of a unix timestamp, as used in the TC3 credential scope.
+/// `None` when the timestamp is outside the representable range.
+pub fn tc3_date(timestamp: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(timestamp, 0).map(|t| t.format("%Y-%m-%d").to_string())
+}
+
+/// The TC3 canonical request:
+/// `METHOD \n / \n query \n name:value\n... \n names;joined \n payload_hash`.
+///
+/// `signed_headers` are (lower-case name, value) in the order the client lists them in
+/// `SignedHeaders`; values are trimmed here. Bytes rather than `str` because header values are
+/// bytes on the wire and must be hashed exactly as received.
+pub fn tc3_canonical_request(
+    method: &str,
+    canonical_query: &str,
+    signed_headers: &[(&str, &[u8])],
+    payload_hash: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + canonical_query.len());
+    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(b"\n/\n");
+    out.extend_from_slice(canonical_query.as_bytes());
+    out.push(b'\n');
+    for (name, value) in signed_headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.trim_ascii());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    for (i, (name, _)) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.push(b'\n');
+    out.extend_from_slice(payload_hash.as_bytes());
+    out
+}
+
+/// `TC3-HMAC-SHA256 \n timestamp \n date/service/tc3_request \n HexSha256(canonical_request)`.
+pub fn tc3_string_to_sign(
+    timestamp: i64,
+    date: &str,
+    service: &str,
+    canonical_request_hash: &str,
+) -> String {
+    format!("{TC3_ALGORITHM}\n{timestamp}\n{date}/{service}/{TC3_TERMINATOR}\n{canonical_request_hash}")
+}
+
+/// The TC3 signature (lower-case hex) of `string_to_sign`, with the signing key derived from
+/// `secret_key`, the credential date and the service.
+pub fn tc3_signature(secret_key: &str, date: &str, service: &str, string_to_sign: &str) -> String {
+    hex::encode(tc3_mac(secret_key, date, service, string_to_sign).finalize().into_bytes())
+}
+
+/// Constant-time check of a decoded TC3 signature.
+pub(crate) fn tc3_verify(
+    secret_key: &str,
+    date: &str,
+    service: &str,
+    string_to_sign: &str,
+    signature: &[u8],
+) -> bool {
+    tc3_mac(secret_key, date, service, string_to_sign)
+        .verify_slice(signature)
+        .is_ok()
+}
+
+/// The HMAC over the string to sign, not yet finalised, so that verification can use
+/// [`Mac::verify_slice`] (constant time) instead of comparing hex strings.
+fn tc3_mac(
+    secret_key: &str,
+    date: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> HmacSha256 {
+    let k_date = hmac_sha256(format!("TC3{secret_key}").as_bytes(), date.as_bytes());
+    let k_service = hmac_sha256(&k_date, service.as_bytes());
+    let k_signing = hmac_sha256(&k_service, TC3_TERMINATOR.as_bytes());
+    let mut mac = new_mac::<HmacSha256>(&k_signing);
+    mac.update(string_to_sign.as_bytes());
+    mac
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = new_mac::<HmacSha256>(key);
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn new_mac<M: Mac + KeyInit>(key: &[u8]) -> M {
+    // HMAC hashes over-long keys and pads short ones: every length is valid.
+    <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// The v1 source string: `METHOD` + host + `/?` + every parameter except `Signature`, sorted by
+/// name in byte order, as `name=value` joined by `&`, values decoded (not re-encoded).
+pub fn v1_source_string(method: &str, host: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> =
+        params.iter().filter(|(name, _)| name != "Signature").collect();
+    // Stable sort: equal names (which the parser rejects anyway) keep their wire order.
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = format!("{method}{host}/?");
+    for (i, (name, value)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
+/// The v1 signature (Base64) of a request's decoded parameters. `HmacSha1` uses HMAC-SHA1; the
+/// two SHA-256 variants both use HMAC-SHA256 (v1 calls it `HmacSHA256`).
+pub fn v1_signature(
+    method: &str,
+    host: &str,
+    params: &[(String, String)],
+    secret_key: &str,
+    alg: SignatureMethod,
+) -> String {
+    use base64::Engine as _;
+    let source = v1_source_string(method, host, params);
+    let tag = match alg {
+        SignatureMethod::HmacSha1 => {
+            let mut mac = new_mac::<HmacSha1>(secret_key.as_bytes());
+            mac.update(source.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        SignatureMethod::HmacSha256 | SignatureMethod::Tc3HmacSha256 => {
+            hmac_sha256(secret_key.as_bytes(), source.as_bytes())
+        }
+    };
+    base64::engine::general_purpose::STANDARD.encode(tag)
+}
+
+/// Constant-time check of a decoded v1 signature over `source`.
+pub(crate) fn v1_verify(
+    source: &str,
+    secret_key: &str,
+    alg: SignatureMethod,
+    signature: &[u8],
+) -> bool {
+    match alg {
+        SignatureMethod::HmacSha1 => {
+            let mut mac = new_mac::<HmacSha1>(secret_key.as_bytes());
+            mac.update(source.as_bytes());
+            mac.verify_slice(signature).is_ok()
+        }
+        SignatureMethod::HmacSha256 | SignatureMethod::Tc3HmacSha256 => {
+            let mut mac = new_mac::<HmacSha256>(secret_key.as_bytes());
+            mac.update(source.as_bytes());
+            mac.verify_slice(signature).is_ok()
+        }
+    }
+}
+
+/// Signs API 3.0 requests the way the official SDKs do, for `roomlog call`, tests and benchmarks.
+#[derive(Debug, Clone, Copy)]
+pub struct Tc3Signer<'a> {
+    pub secret_id: &'a str,
+    pub secret_key: &'a str,
+    /// The service of the credential scope; `lcic` for LCIC.
+    pub service: &'a str,
+}
+
+impl Tc3Signer<'_> {
+    /// The headers to send with a POST of this JSON body: `Authorization`, `Content-Type:
+    /// application/json`, `Host`, `X-TC-Action`, `X-TC-Version`, `X-TC-Timestamp`.
+    ///
+    /// # Panics
+    /// If `timestamp` is beyond the year 262143 (no calendar date).
+    pub fn sign_post_json(
+        &self,
+        host: &str,
+        action: &str,
+        version: &str,
+        body: &[u8],
+        timestamp: i64,
+    ) -> Vec<(String, String)> {
+        self.sign(
+            "POST",
+            host,
+            "application/json",
+            action,
+            version,
+            "",
+            body,
+            timestamp,
+        )
+    }
+
+    /// The headers to send with a GET carrying this raw query string (sent exactly as given,
+    /// without a leading `?`); `Content-Type` is `application/x-www-form-urlencoded`.
+    ///
+    /// # Panics
+    /// If `timestamp` is beyond the year 262143 (no calendar date).
+    pub fn sign_get(
+        &self,
+        host: &str,
+        action: &str,
+        version: &str,
+        query: &str,
+        timestamp: i64,
+    ) -> Vec<(String, String)> {
+        self.sign(
+            "GET",
+            host,
+            "application/x-www-form-urlencoded",
+            action,
+            version,
+            query,
+            b"",
+            timestamp,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        method: &str,
+        host: &str,
+        content_type: &str,
+        action: &str,
+        version: &str,
+        query: &str,
+        body: &[u8],
+        timestamp: i64,
+    ) -> Vec<(String, String)> {
+        let date = tc3_date(timestamp).expect("timestamp has a calendar date");
+        // Signing the action as well (the SDKs sign only content-type and host) stops a replayed
+        // request from being re-targeted at another action.
+        let signed = [
+            ("content-type", content_type.as_bytes()),
+            ("host", host.as_bytes()),
+            ("x-tc-action", action.as_bytes()),
+        ];
+        let canonical = tc3_canonical_request(method, query, &signed, &sha256_hex(body));
+        let string_to_sign =
+            tc3_string_to_sign(timestamp, &date, self.service, &sha256_hex(&canonical));
+        let signature = tc3_signature(self.secret_key, &date, self.service, &string_to_sign);
+        let signed_names = signed.map(|(name, _)| name).join(";");
+        let authorization = format!(
+            "{TC3_ALGORITHM} Credential={}/{date}/{}/{TC3_TERMINATOR}, SignedHeaders={signed_names}, Signature={signature}",
+            self.secret_id, self.service
+        );
+        [
+            ("Authorization", authorization),
+            ("Content-Type", content_type.to_owned()),
+            ("Host", host.to_owned()),
+            ("X-TC-Action", action.to_owned()),
+            ("X-TC-Version", version.to_owned()),
+            ("X-TC-Timestamp", timestamp.to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+}
+
+/// Signs v1 (HmacSHA1 / HmacSHA256) requests, for tests and for clients of the old style.
+#[derive(Debug, Clone, Copy)]
+pub struct V1Signer<'a> {
+    pub secret_id: &'a str,
+    pub secret_key: &'a str,
+    /// `HmacSha1` or `HmacSha256`.
+    pub method: SignatureMethod,
+}
+
+impl V1Signer<'_> {
+    /// Adds the v1 common parameters (`Action`, `Version`, `Timestamp`, `Nonce`, `SecretId`,
+    /// `SignatureMethod`, `Signature`) to the action's parameters, and returns the form-encoded
+    /// text to send as a GET query string or as a POST body of type
+    /// `application/x-www-form-urlencoded`. `http_method` is `GET` or `POST`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        &self,
+        http_method: &str,
+        host: &str,
+        action: &str,
+        version: &str,
+        params: &[(String, String)],
+        timestamp: i64,
+        nonce: u64,
+    ) -> String {
+        let method_name = match self.method {
+            SignatureMethod::HmacSha1 => "HmacSHA1",
+            SignatureMethod::HmacSha256 | SignatureMethod::Tc3HmacSha256 => "HmacSHA256",
+        };
+        let mut all = params.to_vec();
+        all.extend(
+            [
+                ("Action", action.to_owned()),
+                ("Version", version.to_owned()),
+                ("Timestamp", timestamp.to_string()),
+                ("Nonce", nonce.to_string()),
+                ("SecretId", self.secret_id.to_owned()),
+                ("SignatureMethod", method_name.to_owned()),
+            ]
+            .map(|(name, value)| (name.to_owned(), value)),
+        );
+        let signature = v1_signature(http_method, host, &all, self.secret_key, self.method);
+        all.push(("Signature".to_owned(), signature));
+        form::encode(all.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    }
+}
+
+/// Flattens a JSON object into the `Key.0.Sub=value` pairs of GET and v1 requests: array elements
+/// are numbered from 0, object members joined with `.`. The inverse of the parameter decoder's
+/// unflattening.
+///
+/// Strings are taken as they are, numbers and booleans in their JSON spelling. `null`, empty
+/// arrays and empty objects produce nothing (the flattened form cannot express them), as in the
+/// official SDKs. A non-object top-level value yields no pairs.
+pub fn flatten_params(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Value::Object(map) = value {
+        for (name, member) in map {
+            flatten_into(name.clone(), member, &mut out);
+        }
+    }
+    out
+}
+
+fn flatten_into(path: String, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => {}
+        Value::String(s) => out.push((path, s.clone())),
+        Value::Bool(b) => out.push((path, b.to_string())),
+        Value::Number(n) => out.push((path, n.to_string())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten_into(format!("{path}.{i}"), item, out);
+            }
+        }
+        Value::Object(map) => {
+            for (name, member) in map {
+                flatten_into(format!("{path}.{name}"), member, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tc3_date_is_utc() {
+        assert_eq!(tc3_date(1551113065).unwrap(), "2019-02-25");
+        // 2019-02-25T23:59:59Z and one second later
+        assert_eq!(tc3_date(1551139199).unwrap(), "2019-02-25");
+        assert_eq!(tc3_date(1551139200).unwrap(), "2019-02-26");
+        assert_eq!(tc3_date(i64::MAX), None);
+    }
+
+    #[test]
+    fn canonical_request_trims_values_and_joins_names() {
+        let canonical = tc3_canonical_request(
+            "GET",
+            "a=1&b=%20",
+            &[("content-type", b" text/plain "), ("host", b"h:1")],
+            "abc",
+        );
+        assert_eq!(
+            String::from_utf8(canonical).unwrap(),
+            "GET\n/\na=1&b=%20\ncontent-type:text/plain\nhost:h:1\n\ncontent-type;host\nabc"
+        );
+    }
+
+    #[test]
+    fn flatten_numbers_nested_values() {
+        let value = serde_json::json!({
+            "A": 1, "B": "x", "C": [1, {"D": -2, "E": null}], "F": null, "G": [], "H": true
+        });
+        let pairs = flatten_params(&value);
+        let expected: Vec<(String, String)> = [
+            ("A", "1"),
+            ("B", "x"),
+            ("C.0", "1"),
+            ("C.1.D", "-2"),
+            ("H", "true"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(pairs, expected);
+        assert!(flatten_params(&serde_json::json!([1, 2])).is_empty());
+    }
+
+    #[test]
+    fn v1_source_sorts_by_bytes_and_skips_signature() {
+        let params: Vec<(String, String)> = [("b", "2"), ("Signature", "zzz"), ("a", ""), ("B", "1")]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(v1_source_string("POST", "h", &params), "POSTh/?B=1&a=&b=2");
+    }
+}

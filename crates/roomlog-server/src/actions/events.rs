@@ -1,0 +1,201 @@
+//! GetRoomEvent (LCIC) and ReportRoomEvents (roomlog's ingest).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use roomlog_core::ingest::{self, ReportedEvent};
+use roomlog_core::time::ms_to_secs;
+use roomlog_core::{DomainError, EventType, StoredEvent};
+use roomlog_protocol::{FieldType, Schema};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{fields, Action, ActionResult};
+use crate::dispatch::{Ctx, Reply};
+
+/// LCIC's page size limit for GetRoomEvent (its English documentation's figure).
+pub const MAX_LIMIT: u64 = 200;
+/// Keyword results are read from the store this many at a time while streaming.
+const KEYWORD_CHUNK: u64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRoomEvent {
+    room_id: u64,
+    sdk_app_id: u64,
+    page: u64,
+    limit: u64,
+    #[serde(default)]
+    keyword: Option<String>,
+}
+
+impl Action for GetRoomEvent {
+    const NAME: &'static str = "GetRoomEvent";
+
+    fn schema() -> Schema {
+        Schema::new()
+            .required("RoomId", FieldType::U64)
+            .required("SdkAppId", FieldType::U64)
+            .required("Page", FieldType::U64)
+            .required("Limit", FieldType::U64)
+            .optional("Keyword", FieldType::String)
+    }
+
+    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
+        if self.page == 0 {
+            return Err(DomainError::invalid_value("Page must be at least 1.").into());
+        }
+        if self.limit == 0 || self.limit > MAX_LIMIT {
+            return Err(DomainError::invalid_value(format!(
+                "Limit must be between 1 and {MAX_LIMIT}."
+            ))
+            .into());
+        }
+        let keyword = match self.keyword.as_deref() {
+            None | Some("") => None,
+            Some(word) => Some(word.parse::<EventType>().map_err(|_| {
+                DomainError::invalid_value(format!(
+                    "Keyword must be an event type (RoomStart, MemberJoin, ...), got `{word}`."
+                ))
+            })?),
+        };
+        let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
+        let retention_ms = ctx.state.config().retention_ms();
+        if room.events_expired(ctx.now_ms, retention_ms) {
+            return Err(ingest::events_expired(&room, retention_ms).into());
+        }
+        let total = room.last_seq;
+
+        let Some(event_type) = keyword else {
+            // Page p of size l is the sequence range (p-1)*l+1 ..= p*l: an index seek.
+            let first_seq = (self.page - 1)
+                .checked_mul(self.limit)
+                .and_then(|skip| skip.checked_add(1));
+            let events = match first_seq {
+                Some(first) if first <= total => {
+                    ctx.state
+                        .store()
+                        .read_events(room.room_id, first, self.limit)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
+            let events: Vec<Value> = events.iter().map(event_info).collect();
+            return Ok(fields(json!({ "Total": total, "Events": events })));
+        };
+
+        // Every event of that type, streamed in chunks so the room is never buffered whole.
+        let mut head = Map::new();
+        head.insert("Total".into(), total.into());
+        let store = ctx.state.clone();
+        let room_id = room.room_id;
+        let items = futures_util::stream::unfold(Some(0u64), move |cursor| {
+            let state = store.clone();
+            async move {
+                let after = cursor?;
+                match state
+                    .store()
+                    .read_events_of_type(room_id, event_type, after, KEYWORD_CHUNK)
+                    .await
+                {
+                    Ok(chunk) if chunk.is_empty() => None,
+                    Ok(chunk) => {
+                        let next = chunk.last().map(|e| e.seq);
+                        let mut bytes = Vec::with_capacity(chunk.len() * 128);
+                        for (i, event) in chunk.iter().enumerate() {
+                            if after > 0 || i > 0 {
+                                bytes.push(b',');
+                            }
+                            serde_json::to_writer(&mut bytes, &event_info(event))
+                                .expect("serialising a JSON value cannot fail");
+                        }
+                        let done = (chunk.len() as u64) < KEYWORD_CHUNK;
+                        Some((Ok(Bytes::from(bytes)), if done { None } else { next }))
+                    }
+                    Err(err) => {
+                        // Headers are gone already: cut the body so the client sees a broken
+                        // response rather than a silently truncated list.
+                        tracing::error!(error = %err, room_id, "keyword stream failed");
+                        Some((Err(std::io::Error::other(err.to_string())), None))
+                    }
+                }
+            }
+        })
+        .boxed();
+        Ok(Reply::Stream {
+            fields: head,
+            array_field: "Events",
+            items,
+        })
+    }
+}
+
+/// LCIC's `EventInfo`: Timestamp in seconds, EventData with RoomId first and absent fields omitted.
+pub fn event_info(event: &StoredEvent) -> Value {
+    let mut data = Map::new();
+    data.insert("RoomId".into(), event.room_id.into());
+    if let Value::Object(rest) = serde_json::to_value(&event.data).unwrap_or(Value::Null) {
+        data.extend(rest);
+    }
+    json!({
+        "Timestamp": ms_to_secs(event.timestamp_ms),
+        "EventType": event.event_type.as_str(),
+        "EventData": data,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReportRoomEvents {
+    sdk_app_id: u64,
+    room_id: u64,
+    events: Vec<ReportedEvent>,
+}
+
+impl Action for ReportRoomEvents {
+    const NAME: &'static str = "ReportRoomEvents";
+
+    fn schema() -> Schema {
+        let event = Schema::new()
+            .required("EventId", FieldType::String)
+            .required("EventType", FieldType::String)
+            .optional("TimestampMs", FieldType::U64)
+            .optional("UserId", FieldType::String)
+            .optional("Device", FieldType::U64)
+            .optional("Role", FieldType::U64)
+            .optional("Reason", FieldType::U64)
+            .optional("Duration", FieldType::U64)
+            .optional("RecordSize", FieldType::U64)
+            .optional("RecordUrl", FieldType::String);
+        Schema::new()
+            .required("SdkAppId", FieldType::U64)
+            .required("RoomId", FieldType::U64)
+            .required(
+                "Events",
+                FieldType::Array(Box::new(FieldType::Object(event))),
+            )
+    }
+
+    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
+        let events = ingest::validate_batch(self.events, ctx.now_ms)?;
+        let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
+        let batch = events.len();
+        let (now_ms, retention_ms) = (ctx.now_ms, ctx.state.config().retention_ms());
+        let started = Instant::now();
+        let outcome = ctx
+            .state
+            .store()
+            .append_events(
+                room.room_id,
+                events,
+                Box::new(move |room, new| ingest::admit(room, new, now_ms, retention_ms)),
+            )
+            .await?;
+        crate::metrics::record_ingest(batch, started.elapsed());
+        Ok(fields(json!({
+            "Accepted": outcome.accepted,
+            "Duplicates": outcome.duplicates,
+        })))
+    }
+}

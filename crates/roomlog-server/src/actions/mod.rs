@@ -1,0 +1,113 @@
+//! One handler per action. Each action is a parameter struct (decoded from the request after
+//! the protocol layer validated it against [`Action::schema`]) whose `handle` runs the action.
+//! Handlers stay thin: rules live in `roomlog_core`, persistence behind the `Store`.
+
+mod events;
+mod rooms;
+
+use roomlog_core::{App, DomainError, Room, RoomId, SdkAppId};
+use roomlog_protocol::{ApiError, ParamSource, Schema};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::dispatch::{ActionError, Ctx, Reply};
+
+pub type ActionResult = Result<Reply, ActionError>;
+
+pub trait Action: DeserializeOwned + Send {
+    const NAME: &'static str;
+    /// The parameters the action takes, with their types; anything else is refused.
+    fn schema() -> Schema;
+    fn handle(self, ctx: &Ctx<'_>) -> impl std::future::Future<Output = ActionResult> + Send;
+}
+
+macro_rules! actions {
+    ($($action:ty),* $(,)?) => {
+        /// Every action roomlog serves.
+        pub const NAMES: &[&str] = &[$(<$action as Action>::NAME),*];
+
+        /// Decodes the parameters of `name` and runs it.
+        pub async fn run(
+            ctx: &Ctx<'_>,
+            name: &str,
+            params: &ParamSource,
+            sdk_app_id: &mut Option<u64>,
+        ) -> ActionResult {
+            $(
+                if name == <$action as Action>::NAME {
+                    let action: $action = decode(params, sdk_app_id)?;
+                    return action.handle(ctx).await;
+                }
+            )*
+            Err(ApiError::invalid_action(name).into())
+        }
+    };
+}
+
+actions!(
+    events::GetRoomEvent,
+    events::ReportRoomEvents,
+    rooms::CreateRoom,
+    rooms::BatchCreateRoom,
+    rooms::DescribeRoom,
+    rooms::ModifyRoom,
+    rooms::DeleteRoom,
+    rooms::StartRoom,
+    rooms::EndRoom,
+    rooms::GetRooms,
+);
+
+pub fn is_known(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
+fn decode<A: Action>(params: &ParamSource, sdk_app_id: &mut Option<u64>) -> Result<A, ActionError> {
+    let object = params.decode(&A::schema())?;
+    *sdk_app_id = object.get("SdkAppId").and_then(Value::as_u64);
+    serde_json::from_value(Value::Object(object)).map_err(|e| {
+        ActionError(ApiError::invalid_parameter(format!(
+            "The parameters of {} are malformed: {e}",
+            A::NAME
+        )))
+    })
+}
+
+impl Ctx<'_> {
+    /// The app, if it belongs to the caller's account; `InvalidParameter.SdkAppId` otherwise
+    /// (whether it exists elsewhere or not at all).
+    pub async fn owned_app(&self, sdk_app_id: SdkAppId) -> Result<App, ActionError> {
+        match self.state.store().get_app(sdk_app_id).await? {
+            Some(app) if app.account_id == self.account_id => Ok(app),
+            _ => Err(DomainError::sdk_app_id(sdk_app_id).into()),
+        }
+    }
+
+    /// The room, if it belongs to the caller's account (and to `sdk_app_id` when given).
+    /// Any other room answers `ResourceNotFound.Room`, exactly like a room that never existed.
+    pub async fn owned_room(
+        &self,
+        room_id: RoomId,
+        sdk_app_id: Option<SdkAppId>,
+    ) -> Result<Room, ActionError> {
+        if let Some(app) = sdk_app_id {
+            self.owned_app(app).await?;
+        }
+        match self.state.store().get_room(room_id).await? {
+            Some(room)
+                if room.account_id == self.account_id
+                    && sdk_app_id.is_none_or(|app| app == room.sdk_app_id) =>
+            {
+                Ok(room)
+            }
+            _ => Err(DomainError::room_not_found(room_id).into()),
+        }
+    }
+}
+
+/// Shorthand for building an output object.
+fn fields(value: Value) -> Reply {
+    match value {
+        Value::Object(map) => Reply::Fields(map),
+        _ => Reply::empty(),
+    }
+}

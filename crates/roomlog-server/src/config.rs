@@ -1,0 +1,115 @@
+//! The service's settings. The binary fills them from flags, environment and an optional TOML
+//! file (see `roomlog.example.toml`); every field has a default, so zero configuration works.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where `roomlog serve` listens unless told otherwise: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7600";
+/// LCIC's limit for its actions: 20 requests/s per account and action.
+pub const DEFAULT_RATE_LIMIT: u32 = 20;
+/// Ingest is roomlog's own action and the runtime reports often: a higher default.
+pub const DEFAULT_REPORT_RATE_LIMIT: u32 = 2000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store and the bootstrap credentials.
+    pub data_dir: PathBuf,
+    /// How long a room's events stay queryable after its class ended (LCIC: one hour).
+    #[serde(with = "humantime_serde")]
+    pub events_retention_after_end: Duration,
+    pub rate_limits: RateLimits,
+    /// `text` (default) or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: PathBuf::from("roomlog-data"),
+            events_retention_after_end: Duration::from_secs(3600),
+            rate_limits: RateLimits::default(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Requests per second, per account and action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RateLimits {
+    /// For every action without its own entry.
+    pub default: u32,
+    /// Per action, e.g. `GetRoomEvent = 50`. `0` disables the limit for that action.
+    pub actions: BTreeMap<String, u32>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            default: DEFAULT_RATE_LIMIT,
+            actions: BTreeMap::from([(
+                "ReportRoomEvents".to_owned(),
+                DEFAULT_REPORT_RATE_LIMIT,
+            )]),
+        }
+    }
+}
+
+impl RateLimits {
+    /// The limit for one action (`0` = unlimited).
+    pub fn for_action(&self, action: &str) -> u32 {
+        self.actions.get(action).copied().unwrap_or(self.default)
+    }
+}
+
+impl ServeConfig {
+    /// The SQLite database inside the data directory.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("roomlog.db")
+    }
+
+    /// The 0600 file holding the credentials created on first start.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.data_dir.join(crate::bootstrap::CREDENTIALS_FILE)
+    }
+
+    pub fn retention_ms(&self) -> i64 {
+        i64::try_from(self.events_retention_after_end.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_matches_defaults_where_commented() {
+        let text = include_str!("../../../roomlog.example.toml");
+        let parsed: ServeConfig = toml::from_str(text).expect("example config parses");
+        assert_eq!(parsed.rate_limits.for_action("GetRoomEvent"), 20);
+        assert_eq!(parsed.rate_limits.for_action("ReportRoomEvents"), 2000);
+        assert_eq!(parsed.events_retention_after_end, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<ServeConfig>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! The one API endpoint. Order of checks: parse the request (size, method, common parameters),
+//! look up the key, verify the signature (skew first), check the version and the action, apply
+//! the account's rate limit, decode the action's typed parameters, run the action.
+//!
+//! Whatever happens — a rejection, a storage failure, a panic in a handler — the client gets
+//! HTTP 200, `Content-Type: application/json` and `{"Response": {..., "RequestId"}}`.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
+use http::header::CONTENT_TYPE;
+use http::StatusCode;
+use http_body_util::BodyExt;
+use roomlog_core::time::{now_ms, now_secs};
+use roomlog_core::{AccountId, DomainError, StoreError};
+use roomlog_protocol::envelope;
+use roomlog_protocol::{parse_request, ApiError, RawRequest};
+use serde_json::{Map, Value};
+
+use crate::actions;
+use crate::state::AppState;
+
+/// The largest body read at all (v3 POST limit); the protocol layer applies the finer limits.
+const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// What an action answers.
+pub enum Reply {
+    /// Output fields; `RequestId` is added.
+    Fields(Map<String, Value>),
+    /// A large answer streamed without buffering: `fields` first, then the array named
+    /// `array_field` whose elements (already serialised JSON values) come from `items`.
+    Stream {
+        fields: Map<String, Value>,
+        array_field: &'static str,
+        items: futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
+    },
+}
+
+impl Reply {
+    pub fn empty() -> Self {
+        Reply::Fields(Map::new())
+    }
+}
+
+/// Errors an action can end with; all become an LCIC error in the envelope.
+#[derive(Debug)]
+pub struct ActionError(pub ApiError);
+
+impl From<ApiError> for ActionError {
+    fn from(e: ApiError) -> Self {
+        ActionError(e)
+    }
+}
+
+impl From<DomainError> for ActionError {
+    fn from(e: DomainError) -> Self {
+        ActionError(ApiError::new(e.code, e.message))
+    }
+}
+
+impl From<StoreError> for ActionError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RoomNotFound => DomainError::new(
+                "ResourceNotFound.Room",
+                "The room does not exist.",
+            )
+            .into(),
+            StoreError::WrongStatus(status) => status.conflict().into(),
+            StoreError::Rejected(e) => e.into(),
+            StoreError::AccountNotFound => {
+                ActionError(ApiError::invalid_parameter_value("The account does not exist."))
+            }
+            StoreError::Backend(detail) => {
+                tracing::error!(%detail, "storage failure");
+                ActionError(ApiError::internal_error(
+                    "Internal error: the storage backend failed. The request may be retried.",
+                ))
+            }
+        }
+    }
+}
+
+/// The per-request context an action runs with.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub account_id: AccountId,
+    pub request_id: &'a str,
+    /// Receipt time, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// What the request log and metrics need to know about a request.
+#[derive(Default)]
+struct Labels {
+    action: Option<String>,
+    sdk_app_id: Option<u64>,
+}
+
+pub async fn api(State(state): State<AppState>, request: Request) -> Response {
+    let request_id = envelope::new_request_id();
+    let started = Instant::now();
+    let mut labels = Labels::default();
+    let outcome = AssertUnwindSafe(handle(&state, request, &request_id, &mut labels))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(request_id, panic = %what, "handler panicked");
+            Err(ApiError::internal_error("Internal error. The request may be retried."))
+        });
+
+    let elapsed = started.elapsed();
+    let action = labels.action.as_deref().unwrap_or("-");
+    let code = match &outcome {
+        Ok(_) => "Success",
+        Err(e) => e.code.as_ref(),
+    };
+    crate::metrics::record_request(action, code, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    match &outcome {
+        Ok(_) => tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, latency_ms, "request"),
+        Err(e) => tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, message = %e.message, latency_ms, "request failed"),
+    }
+
+    let body = match outcome {
+        Ok(Reply::Fields(fields)) => Body::from(envelope::success_body(fields, &request_id)),
+        Ok(Reply::Stream {
+            fields,
+            array_field,
+            items,
+        }) => {
+            let prefix = envelope::streaming_prefix(&fields, array_field);
+            let suffix = envelope::streaming_suffix(&request_id);
+            let stream = futures_util::stream::once(async move { Ok(prefix) })
+                .chain(items)
+                .chain(futures_util::stream::once(async move { Ok(suffix) }));
+            Body::from_stream(stream)
+        }
+        Err(err) => Body::from(envelope::error_body(&err, &request_id)),
+    };
+    json_response(body)
+}
+
+/// HTTP 200 with exactly `Content-Type: application/json` (the Python SDK needs it exact).
+pub fn json_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::OK;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static(envelope::CONTENT_TYPE));
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    request: Request,
+    request_id: &str,
+    labels: &mut Labels,
+) -> Result<Reply, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError::request_size_limit_exceeded(format!(
+                "The request body exceeds {MAX_BODY_BYTES} bytes."
+            )))
+        }
+        Err(err) => {
+            return Err(ApiError::invalid_parameter(format!(
+                "The request body could not be read: {err}"
+            )))
+        }
+    };
+    let raw = RawRequest {
+        method: &parts.method,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let parsed = parse_request(&raw)?;
+    labels.action = Some(parsed.action.clone());
+
+    // Authenticate: the key decides the account every later check acts as.
+    let key = state
+        .store()
+        .get_key(&parsed.secret_id)
+        .await
+        .map_err(|e| ActionError::from(e).0)?
+        .filter(|key| key.enabled)
+        .ok_or_else(|| {
+            ApiError::secret_id_not_found("The SecretId is unknown or disabled.")
+        })?;
+    parsed.verify(&key.secret_key, now_secs())?;
+
+    if parsed.version != crate::API_VERSION {
+        return Err(ApiError::no_such_version(&parsed.version));
+    }
+    if !actions::is_known(&parsed.action) {
+        return Err(ApiError::invalid_action(&parsed.action));
+    }
+    if !state.limiter().check(key.account_id, &parsed.action) {
+        return Err(ApiError::request_limit_exceeded(format!(
+            "Too many {} requests for this account: the limit is {} per second.",
+            parsed.action,
+            state.config().rate_limits.for_action(&parsed.action)
+        )));
+    }
+
+    let ctx = Ctx {
+        state,
+        account_id: key.account_id,
+        request_id,
+        now_ms: now_ms(),
+    };
+    actions::run(&ctx, &parsed.action, &parsed.params, &mut labels.sdk_app_id)
+        .await
+        .map_err(|e| e.0)
+}

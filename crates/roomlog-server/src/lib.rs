@@ -1,0 +1,26 @@
+//! roomlog's HTTP service.
+//!
+//! - [`startup`]: `run(listener, state, shutdown)`, the entry point (graceful shutdown included).
+//! - [`dispatch`]: one path `/`; parses and verifies the Tencent Cloud request, applies the rate
+//!   limit, decodes typed parameters and calls the action; always answers the 200 JSON envelope.
+//! - [`actions`]: one thin handler per action, over `roomlog_core` rules and the [`Store`].
+//! - [`purge`]: the background task that deletes events past their retention.
+//!
+//! [`Store`]: roomlog_core::Store
+
+pub mod actions;
+pub mod bootstrap;
+pub mod config;
+pub mod dispatch;
+pub mod metrics;
+pub mod purge;
+pub mod ratelimit;
+pub mod startup;
+pub mod state;
+
+pub use config::ServeConfig;
+pub use startup::run;
+pub use state::AppState;
+
+/// The LCIC API version roomlog serves.
+pub const API_VERSION: &str = "2022-08-17";

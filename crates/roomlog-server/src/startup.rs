@@ -1,0 +1,51 @@
+//! Building the router and running the service until shutdown.
+
+use std::future::Future;
+
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        // The API answers on `/` (what every client signs); other paths get the same envelope.
+        .route("/", any(crate::dispatch::api))
+        .fallback(crate::dispatch::api)
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics() -> ([(http::HeaderName, &'static str); 1], String) {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish and stops the background jobs. The caller flushes the store afterwards.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::metrics::handle();
+    let (stop_jobs, jobs_stopped) = watch::channel(false);
+    let purger = tokio::spawn(crate::purge::run(state.clone(), jobs_stopped));
+
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+
+    let _ = stop_jobs.send(true);
+    let _ = purger.await;
+    served
+}

@@ -1,0 +1,386 @@
+//! roomlog's embedded store: one SQLite file in WAL mode.
+//!
+//! - **Durable before acknowledged**: `synchronous=FULL`, and a call returns only after the
+//!   COMMIT that holds its writes.
+//! - **One writer, group commit** ([`writer`]): a dedicated thread owns the only read-write
+//!   connection and commits whatever is queued in one transaction (each command in its own
+//!   savepoint), so concurrent small appends share one fsync.
+//! - **Concurrent readers** ([`reader`]): a small pool of read-only connections; WAL lets them read
+//!   the last committed state while the writer works.
+//! - **Bounded memory**: a modest page cache per connection, and no operation loads more than a
+//!   page of events.
+//! - **Space comes back**: `auto_vacuum=INCREMENTAL`, and purges vacuum and checkpoint afterwards.
+//!
+//! Another process (the admin CLI) may open the same file while the server runs: SQLite's file
+//! locks serialise the two writers, and `busy_timeout` makes each wait for the other.
+
+mod connection;
+mod error;
+mod migrations;
+mod reader;
+mod rows;
+mod sql;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use roomlog_core::time::now_secs;
+use roomlog_core::{
+    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventType, NewEvent, PurgeStats,
+    Room, RoomId, RoomQuery, RoomSpec, RoomStatus, SdkAppId, Store, StoreError, StoredEvent,
+};
+
+pub use migrations::SCHEMA_VERSION;
+
+use reader::ReadPool;
+use writer::Writer;
+
+/// Tuning knobs. The defaults suit the reference deployment (2 cores, < 100 MB RSS with a
+/// million events stored).
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How long a statement waits for a lock another process holds (the admin CLI and the
+    /// server share the file).
+    pub busy_timeout: Duration,
+    /// Page cache of the writer connection, KiB.
+    pub writer_cache_kib: u32,
+    /// Page cache of each reader connection, KiB.
+    pub reader_cache_kib: u32,
+    /// Read-only connections kept for queries (also the number of concurrent queries).
+    pub max_readers: usize,
+    /// Most commands committed together in one group transaction.
+    pub max_group: usize,
+    /// Commands that may wait for the writer before callers are made to wait (backpressure).
+    pub queue_depth: usize,
+    /// Most events one purge or room-deletion command deletes, bounding how long it holds up
+    /// ingest.
+    pub purge_batch: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            writer_cache_kib: 16_000,
+            reader_cache_kib: 8_000,
+            max_readers: 4,
+            max_group: 1000,
+            queue_depth: 4096,
+            purge_batch: 10_000,
+        }
+    }
+}
+
+/// Free pages one vacuum step moves (4 KiB pages: 16 MiB), bounding each step like the deletes.
+const VACUUM_STEP_PAGES: u32 = 4096;
+
+/// The SQLite [`Store`]. Cheap to clone: clones share the writer thread and reader pool, which
+/// stop when the last clone is dropped (or at [`SqliteStore::close`]).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Writer,
+    reader: Arc<ReadPool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if needed) the database at `path` with the
+    /// default options, and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit options.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Backend(format!("creating directory {}: {e}", parent.display()))
+            })?;
+        }
+        let mut conn = connection::open_writer(path, &options)?;
+        migrations::migrate(&mut conn, now_secs())?;
+        let writer = Writer::spawn(conn, options.queue_depth, options.max_group)?;
+        let reader = ReadPool::new(path.to_path_buf(), options.clone());
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                options,
+                writer,
+                reader,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Graceful shutdown: finishes and commits every write already queued, then stops the writer
+    /// thread and closes all connections. Calls made afterwards (through any clone) fail with a
+    /// `Backend` error. Idempotent.
+    pub async fn close(&self) {
+        self.inner.writer.shutdown().await;
+        self.inner.reader.close();
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.write(work).await
+    }
+
+    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.reader.read(query).await
+    }
+
+    fn batch(&self) -> u64 {
+        self.inner.options.purge_batch.max(1)
+    }
+
+    /// Shrinks the file after large deletions: vacuums the free pages away in bounded steps, then
+    /// checkpoints so the truncation reaches the disk. Best effort: the deletions themselves are
+    /// committed already, so a failure here is logged, not returned.
+    async fn reclaim_space(&self) {
+        let mut previous = u64::MAX;
+        loop {
+            match self
+                .inner
+                .writer
+                .standalone(|conn| sql::purge::incremental_vacuum(conn, VACUUM_STEP_PAGES))
+                .await
+            {
+                // Stop when done, or if a step made no progress (never loop forever).
+                Ok(left) if left == 0 || left >= previous => break,
+                Ok(left) => previous = left,
+                Err(e) => {
+                    tracing::warn!(error = %e, "incremental vacuum failed");
+                    return;
+                }
+            }
+        }
+        let busy_timeout = self.inner.options.busy_timeout;
+        match self
+            .inner
+            .writer
+            .standalone(move |conn| sql::purge::checkpoint_truncate(conn, busy_timeout))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("WAL checkpoint after purge was partial (readers busy)"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint after purge failed"),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
+        let name = name.to_owned();
+        let now = now_secs();
+        self.write(move |c| sql::accounts::insert_account(c, &name, now))
+            .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.read(sql::accounts::list_accounts).await
+    }
+
+    async fn create_app(&self, account: AccountId, name: &str) -> Result<App, StoreError> {
+        let name = name.to_owned();
+        let now = now_secs();
+        self.write(move |c| sql::accounts::insert_app(c, account, &name, now))
+            .await
+    }
+
+    async fn list_apps(&self, account: Option<AccountId>) -> Result<Vec<App>, StoreError> {
+        self.read(move |c| sql::accounts::list_apps(c, account))
+            .await
+    }
+
+    async fn get_app(&self, sdk_app_id: SdkAppId) -> Result<Option<App>, StoreError> {
+        self.read(move |c| sql::accounts::get_app(c, sdk_app_id))
+            .await
+    }
+
+    async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |c| sql::accounts::insert_key(c, &key))
+            .await
+    }
+
+    async fn list_keys(&self, account: Option<AccountId>) -> Result<Vec<ApiKey>, StoreError> {
+        self.read(move |c| sql::accounts::list_keys(c, account))
+            .await
+    }
+
+    async fn set_key_enabled(&self, secret_id: &str, enabled: bool) -> Result<bool, StoreError> {
+        let secret_id = secret_id.to_owned();
+        self.write(move |c| sql::accounts::set_key_enabled(c, &secret_id, enabled))
+            .await
+    }
+
+    async fn get_key(&self, secret_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        let secret_id = secret_id.to_owned();
+        self.read(move |c| sql::accounts::get_key(c, &secret_id))
+            .await
+    }
+
+    async fn create_rooms(
+        &self,
+        app: &App,
+        specs: Vec<RoomSpec>,
+        created_at: i64,
+    ) -> Result<Vec<RoomId>, StoreError> {
+        let app = app.clone();
+        self.write(move |c| sql::rooms::create_rooms(c, &app, &specs, created_at))
+            .await
+    }
+
+    async fn get_room(&self, room_id: RoomId) -> Result<Option<Room>, StoreError> {
+        self.read(move |c| sql::rooms::load_room(c, room_id)).await
+    }
+
+    async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<Room, StoreError> {
+        self.write(move |c| sql::rooms::modify_room(c, room_id, spec))
+            .await
+    }
+
+    async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
+        let budget = self.batch();
+        let mut step = self
+            .write(move |c| sql::purge::delete_room(c, room_id, budget))
+            .await?;
+        // The room is gone (committed). Its remaining events are deleted in bounded batches; if
+        // that is interrupted, `deleted_rooms` remembers them and the next purge finishes.
+        let mut deleted = step.events;
+        while !step.done {
+            match self
+                .write(move |c| sql::purge::delete_orphaned_events(c, room_id, budget))
+                .await
+            {
+                Ok(next) => {
+                    deleted += next.events;
+                    step = next;
+                }
+                Err(e) => {
+                    tracing::warn!(room_id, error = %e,
+                        "deleting a deleted room's events failed; the next purge retries");
+                    return Ok(());
+                }
+            }
+        }
+        if deleted >= budget {
+            self.reclaim_space().await;
+        }
+        Ok(())
+    }
+
+    async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+        self.write(move |c| {
+            sql::rooms::transition(c, room_id, RoomStatus::NotStarted, RoomStatus::InClass, event)
+        })
+        .await
+    }
+
+    async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+        self.write(move |c| {
+            sql::rooms::transition(c, room_id, RoomStatus::InClass, RoomStatus::Ended, event)
+        })
+        .await
+    }
+
+    async fn list_rooms(&self, query: &RoomQuery) -> Result<(u64, Vec<Room>), StoreError> {
+        let query = query.clone();
+        self.read(move |c| sql::rooms::list_rooms(c, &query)).await
+    }
+
+    async fn append_events(
+        &self,
+        room_id: RoomId,
+        events: Vec<NewEvent>,
+        admit: Admission,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.write(move |c| sql::events::append(c, room_id, events, admit))
+            .await
+    }
+
+    async fn read_events(
+        &self,
+        room_id: RoomId,
+        first_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| sql::events::read_range(c, room_id, first_seq, limit))
+            .await
+    }
+
+    async fn read_events_of_type(
+        &self,
+        room_id: RoomId,
+        event_type: EventType,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit))
+            .await
+    }
+
+    async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
+        let budget = self.batch();
+        let mut freed = 0;
+        // Leftovers of room deletions that were interrupted (not counted as purged rooms).
+        loop {
+            let step = self
+                .write(move |c| sql::purge::drain_deleted_rooms(c, budget))
+                .await?;
+            freed += step.events;
+            if step.done {
+                break;
+            }
+        }
+        let mut stats = PurgeStats::default();
+        loop {
+            let step = self
+                .write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
+                .await?;
+            stats.rooms += step.rooms;
+            stats.events += step.events;
+            if step.done {
+                break;
+            }
+        }
+        if stats.events + freed > 0 {
+            self.reclaim_space().await;
+        }
+        Ok(stats)
+    }
+
+    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
+        self.read(sql::purge::next_purge_candidate).await
+    }
+}

@@ -1,0 +1,195 @@
+//! Encoding domain values into columns and decoding rows back, without ever panicking on what
+//! the database holds: anything unexpected (an unknown event-type code, a negative id, a spec
+//! that is not valid JSON) becomes a conversion error that surfaces as `StoreError::Backend`.
+
+use std::fmt;
+
+use rusqlite::types::Type;
+use rusqlite::Row;
+
+use roomlog_core::{
+    Account, ApiKey, App, EventData, EventType, Room, RoomSpec, RoomStatus, StoredEvent,
+};
+
+/// The columns [`room`] reads, in order.
+pub(crate) const ROOM_COLUMNS: &str = "room_id, sdk_app_id, account_id, status, real_start_ms, \
+     real_end_ms, created_at, last_seq, events_purged, spec";
+
+/// The columns [`stored_event`] reads, in order.
+pub(crate) const EVENT_COLUMNS: &str = "room_id, seq, event_id, event_type, timestamp_ms, \
+     user_id, device, role, reason, duration, record_size, record_url";
+
+/// The stable on-disk code of an event type. Never renumber: rows on disk carry these codes
+/// (the `event_types` table in the initial migration documents them for the sqlite3 shell).
+pub(crate) fn event_type_code(event_type: EventType) -> i64 {
+    match event_type {
+        EventType::RoomStart => 1,
+        EventType::RoomEnd => 2,
+        EventType::MemberJoin => 3,
+        EventType::MemberQuit => 4,
+        EventType::RecordFinish => 5,
+        EventType::CameraOn => 6,
+        EventType::CameraOff => 7,
+        EventType::MicOn => 8,
+        EventType::MicOff => 9,
+        EventType::ScreenOn => 10,
+        EventType::ScreenOff => 11,
+        EventType::VisibleOn => 12,
+        EventType::VisibleOff => 13,
+    }
+}
+
+pub(crate) fn event_type_from_code(code: i64) -> Option<EventType> {
+    EventType::ALL
+        .into_iter()
+        .find(|t| event_type_code(*t) == code)
+}
+
+/// Optional u64 event fields (Duration, RecordSize, ...) are stored bit-for-bit as i64: the
+/// reporter may send any u64 and it must come back unchanged; nothing orders or sums them in SQL.
+pub(crate) fn u64_bits(value: Option<u64>) -> Option<i64> {
+    value.map(|v| v as i64)
+}
+
+fn from_bits(value: Option<i64>) -> Option<u64> {
+    value.map(|v| v as u64)
+}
+
+#[derive(Debug)]
+struct BadValue(String);
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadValue {}
+
+fn bad(column: usize, ty: Type, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, ty, Box::new(BadValue(message)))
+}
+
+/// A non-negative integer column as u64.
+fn get_u64(row: &Row<'_>, column: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(column)?;
+    u64::try_from(value).map_err(|_| {
+        bad(
+            column,
+            Type::Integer,
+            format!("negative value {value} where an unsigned one is expected"),
+        )
+    })
+}
+
+fn get_bool(row: &Row<'_>, column: usize) -> rusqlite::Result<bool> {
+    match row.get::<_, i64>(column)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(bad(column, Type::Integer, format!("{other} is not a boolean"))),
+    }
+}
+
+pub(crate) fn status_from_row(row: &Row<'_>, column: usize) -> rusqlite::Result<RoomStatus> {
+    let code = get_u64(row, column)?;
+    RoomStatus::from_code(code)
+        .ok_or_else(|| bad(column, Type::Integer, format!("unknown room status {code}")))
+}
+
+/// A row selected with [`ROOM_COLUMNS`].
+pub(crate) fn room(row: &Row<'_>) -> rusqlite::Result<Room> {
+    let spec_json: String = row.get(9)?;
+    let spec: RoomSpec = serde_json::from_str(&spec_json)
+        .map_err(|e| bad(9, Type::Text, format!("room spec is not valid JSON: {e}")))?;
+    Ok(Room {
+        room_id: get_u64(row, 0)?,
+        sdk_app_id: get_u64(row, 1)?,
+        account_id: get_u64(row, 2)?,
+        status: status_from_row(row, 3)?,
+        real_start_ms: row.get(4)?,
+        real_end_ms: row.get(5)?,
+        created_at: row.get(6)?,
+        last_seq: get_u64(row, 7)?,
+        events_purged: get_bool(row, 8)?,
+        spec,
+    })
+}
+
+/// A row selected with [`EVENT_COLUMNS`].
+pub(crate) fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let code: i64 = row.get(3)?;
+    let event_type = event_type_from_code(code)
+        .ok_or_else(|| bad(3, Type::Integer, format!("unknown event type code {code}")))?;
+    Ok(StoredEvent {
+        room_id: get_u64(row, 0)?,
+        seq: get_u64(row, 1)?,
+        event_id: row.get(2)?,
+        event_type,
+        timestamp_ms: row.get(4)?,
+        data: EventData {
+            user_id: row.get(5)?,
+            device: from_bits(row.get(6)?),
+            role: from_bits(row.get(7)?),
+            reason: from_bits(row.get(8)?),
+            duration: from_bits(row.get(9)?),
+            record_size: from_bits(row.get(10)?),
+            record_url: row.get(11)?,
+        },
+    })
+}
+
+/// `account_id, name, created_at`.
+pub(crate) fn account(row: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: get_u64(row, 0)?,
+        name: row.get(1)?,
+        created_at: row.get(2)?,
+    })
+}
+
+/// `sdk_app_id, account_id, name, created_at`.
+pub(crate) fn app(row: &Row<'_>) -> rusqlite::Result<App> {
+    Ok(App {
+        sdk_app_id: get_u64(row, 0)?,
+        account_id: get_u64(row, 1)?,
+        name: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+/// `secret_id, secret_key, account_id, enabled, created_at`.
+pub(crate) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        secret_id: row.get(0)?,
+        secret_key: row.get(1)?,
+        account_id: get_u64(row, 2)?,
+        enabled: get_bool(row, 3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_codes_round_trip_and_are_distinct() {
+        let mut codes: Vec<i64> = EventType::ALL.into_iter().map(event_type_code).collect();
+        for t in EventType::ALL {
+            assert_eq!(event_type_from_code(event_type_code(t)), Some(t));
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), EventType::ALL.len());
+        assert_eq!(event_type_from_code(0), None);
+        assert_eq!(event_type_from_code(99), None);
+    }
+
+    #[test]
+    fn u64_fields_survive_the_i64_column() {
+        for v in [0, 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+            assert_eq!(from_bits(u64_bits(Some(v))), Some(v));
+        }
+        assert_eq!(from_bits(u64_bits(None)), None);
+    }
+}

@@ -1,0 +1,164 @@
+//! `roomlog serve`: configuration from flags > environment > TOML file > defaults.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use roomlog_server::config::LogFormat;
+use roomlog_server::{AppState, ServeConfig};
+use roomlog_sqlite::SqliteStore;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see roomlog.example.toml).
+    #[arg(long, env = "ROOMLOG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:7600]. Port 0 picks a free port.
+    #[arg(long, env = "ROOMLOG_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store and bootstrap credentials [default: roomlog-data].
+    #[arg(long, env = "ROOMLOG_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// How long events stay queryable after a class ends [default: 1h], e.g. 1h, 90m, 2s.
+    #[arg(long, env = "ROOMLOG_EVENTS_RETENTION_AFTER_END", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub events_retention_after_end: Option<Duration>,
+    /// Requests per second per account for every action without its own limit [default: 20].
+    #[arg(long, env = "ROOMLOG_RATE_LIMIT_DEFAULT", value_name = "N")]
+    pub rate_limit_default: Option<u32>,
+    /// A per-action limit, ACTION=N requests/s per account (0 = unlimited); repeatable.
+    #[arg(long = "rate-limit", env = "ROOMLOG_RATE_LIMITS", value_name = "ACTION=N", value_delimiter = ',', value_parser = parse_action_limit)]
+    pub rate_limits: Vec<(String, u32)>,
+    /// Log line format.
+    #[arg(long, env = "ROOMLOG_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+fn parse_action_limit(s: &str) -> Result<(String, u32), String> {
+    let (action, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ACTION=N, got `{s}`"))?;
+    let n = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a number of requests per second"))?;
+    Ok((action.trim().to_owned(), n))
+}
+
+impl ServeArgs {
+    /// Layers: defaults, then the file, then flags/environment (clap merges those two).
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ServeConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(retention) = self.events_retention_after_end {
+            config.events_retention_after_end = retention;
+        }
+        if let Some(default) = self.rate_limit_default {
+            config.rate_limits.default = default;
+        }
+        for (action, n) in &self.rate_limits {
+            if !roomlog_server::actions::is_known(action) {
+                bail!("--rate-limit names an unknown action `{action}`");
+            }
+            config.rate_limits.actions.insert(action.clone(), *n);
+        }
+        if let Some(format) = self.log_format {
+            config.log_format = match format {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        Ok(config)
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    init_tracing(config.log_format);
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = Arc::new(
+        SqliteStore::open(&config.database_path())
+            .with_context(|| format!("opening {}", config.database_path().display()))?,
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local = listener.local_addr()?;
+
+    if let Some((creds, path)) =
+        roomlog_server::bootstrap::bootstrap_if_empty(store.as_ref(), &config.data_dir).await?
+    {
+        println!("First start: created an account, an app and a key (saved to {}):", path.display());
+        println!("  SdkAppId:  {}", creds.sdk_app_id);
+        println!("  SecretId:  {}", creds.secret_id);
+        println!("  SecretKey: {}", creds.secret_key);
+        println!("This is the only time the SecretKey is printed.");
+    }
+    println!("roomlog listening on http://{local}");
+    std::io::stdout().flush()?;
+    tracing::info!(%local, data_dir = %config.data_dir.display(), "roomlog started");
+
+    let state = AppState::new(store.clone(), config);
+    roomlog_server::run(listener, state, shutdown_signal()).await?;
+    // In-flight requests are done: flush the writer before exiting.
+    store.close().await;
+    tracing::info!("roomlog stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

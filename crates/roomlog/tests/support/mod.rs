@@ -1,0 +1,146 @@
+//! Test support: the real `roomlog` binary, started on a free loopback port with its own data
+//! directory, driven over real sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use roomlog::client::Client;
+use roomlog_server::bootstrap::Credentials;
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub child: Child,
+    pub endpoint: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub credentials: Credentials,
+    extra_args: Vec<String>,
+    /// Keeps the directory alive for the server's whole life (and restarts).
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A fresh server on a fresh data directory.
+    pub fn start(extra_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_path_buf();
+        let mut server = Self::start_in(&data_dir, extra_args);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on an existing data directory (first start bootstraps it).
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn(data_dir, "127.0.0.1:0", extra_args.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn spawn(data_dir: &Path, listen: &str, extra_args: Vec<String>) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roomlog"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(listen)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(&extra_args)
+            .env("RUST_LOG", std::env::var("ROOMLOG_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn roomlog");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(endpoint) = line.strip_prefix("roomlog listening on ") {
+                    let _ = tx.send(endpoint.trim().to_owned());
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("roomlog did not report its address within 60 s");
+        let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        let credentials = Credentials::load(&data_dir.join("credentials.json")).expect("credentials");
+        Self {
+            child,
+            endpoint,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            credentials,
+            extra_args,
+            _dir: None,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.endpoint, &self.credentials.secret_id, &self.credentials.secret_key).expect("client")
+    }
+
+    pub fn sdk_app_id(&self) -> u64 {
+        self.credentials.sdk_app_id
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a graceful exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "roomlog did not exit within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts again on the same data directory and port.
+    pub fn restart(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let mut next = Self::spawn(&self.data_dir, &listen, self.extra_args.clone());
+        next._dir = self._dir.take();
+        // Dropping the old handle only reaps its (already stopped) process.
+        *self = next;
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-hour class starting now.
+pub fn room_params(sdk_app_id: u64) -> Value {
+    let now = roomlog_core::time::now_secs();
+    json!({
+        "SdkAppId": sdk_app_id, "Name": "Test class", "StartTime": now, "EndTime": now + 3600,
+        "Resolution": 1, "MaxMicNumber": 6, "SubType": "videodoc",
+    })
+}
+
+/// Creates a room and returns its id.
+pub async fn create_room(client: &Client, sdk_app_id: u64) -> u64 {
+    client.call("CreateRoom", &room_params(sdk_app_id)).await.expect("CreateRoom")["RoomId"]
+        .as_u64()
+        .expect("RoomId")
+}
+
+/// The error code of a call that must fail.
+pub async fn error_code(client: &Client, action: &str, params: Value) -> String {
+    let response = client.call_raw(action, &params).await.expect("transport");
+    response["Error"]["Code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{action} {params} succeeded: {response}"))
+        .to_owned()
+}

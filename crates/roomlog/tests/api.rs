@@ -234,7 +234,8 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
 
 #[tokio::test]
 async fn get_room_event_pages_by_sequence_and_streams_keywords() {
-    let server = TestServer::start(&[]);
+    // Paging through 1,050 events takes more than 20 requests in a second.
+    let server = TestServer::start(&["--rate-limit", "GetRoomEvent=0"]);
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
@@ -249,7 +250,14 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
     for chunk in events.chunks(500) {
         client.call("ReportRoomEvents", &json!({"SdkAppId": app, "RoomId": room, "Events": chunk})).await.unwrap();
     }
-    let page = |page: u64, limit: u64| client.call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}));
+    let page = |page: u64, limit: u64| {
+        let client = client.clone();
+        async move {
+            client
+                .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}))
+                .await
+        }
+    };
     let mut seen = Vec::new();
     for p in 1.. {
         let response = page(p, 37).await.unwrap();

@@ -16,7 +16,8 @@ const REPORTERS: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
-    let mut server = TestServer::start(&[]);
+    // Reading the log back pages quickly: no rate limit in this test.
+    let mut server = TestServer::start(&["--rate-limit-default", "0"]);
     let app = server.sdk_app_id();
     let room = create_room(&server.client(), app).await;
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -37,7 +37,10 @@ pub struct ReportedEvent {
 }
 
 /// Validates a whole batch: the first invalid event rejects it, naming its index and field.
-pub fn validate_batch(events: Vec<ReportedEvent>, now_ms: i64) -> Result<Vec<NewEvent>, DomainError> {
+pub fn validate_batch(
+    events: Vec<ReportedEvent>,
+    now_ms: i64,
+) -> Result<Vec<NewEvent>, DomainError> {
     if events.is_empty() || events.len() > MAX_BATCH {
         return Err(DomainError::invalid_value(format!(
             "Events must hold 1 to {MAX_BATCH} events, got {}.",
@@ -52,7 +55,11 @@ pub fn validate_batch(events: Vec<ReportedEvent>, now_ms: i64) -> Result<Vec<New
 }
 
 /// Validates one reported event against LCIC's per-type fields.
-pub fn validate_report(index: usize, event: ReportedEvent, now_ms: i64) -> Result<NewEvent, DomainError> {
+pub fn validate_report(
+    index: usize,
+    event: ReportedEvent,
+    now_ms: i64,
+) -> Result<NewEvent, DomainError> {
     let field = |name: &str| format!("Events.{index}.{name}");
     let bad = |name: &str, why: &str| DomainError::invalid_value(format!("{}: {why}", field(name)));
 
@@ -63,10 +70,12 @@ pub fn validate_report(index: usize, event: ReportedEvent, now_ms: i64) -> Resul
     if event.event_id.starts_with(NewEvent::RESERVED_ID_PREFIX) {
         return Err(bad("EventId", "the prefix `roomlog:` is reserved."));
     }
-    let event_type: EventType = event
-        .event_type
-        .parse()
-        .map_err(|_| bad("EventType", &format!("unknown event type `{}`.", event.event_type)))?;
+    let event_type: EventType = event.event_type.parse().map_err(|_| {
+        bad(
+            "EventType",
+            &format!("unknown event type `{}`.", event.event_type),
+        )
+    })?;
     if event_type.is_lifecycle() {
         return Err(bad(
             "EventType",
@@ -109,11 +118,17 @@ pub fn validate_report(index: usize, event: ReportedEvent, now_ms: i64) -> Resul
     ];
     for (name, is_present) in present {
         if is_present && !allowed(name) {
-            return Err(bad(name, &format!("does not apply to {event_type} events.")));
+            return Err(bad(
+                name,
+                &format!("does not apply to {event_type} events."),
+            ));
         }
     }
     if (member || event_type.is_media()) && event.user_id.is_none() {
-        return Err(bad("UserId", &format!("is required for {event_type} events.")));
+        return Err(bad(
+            "UserId",
+            &format!("is required for {event_type} events."),
+        ));
     }
     if let Some(user_id) = &event.user_id {
         check_user_id(&field("UserId"), user_id)?;
@@ -124,7 +139,10 @@ pub fn validate_report(index: usize, event: ReportedEvent, now_ms: i64) -> Resul
     if event.role.is_some_and(|r| r > 3) {
         return Err(bad("Role", "must be between 0 and 3."));
     }
-    if event.reason.is_some_and(|r| !matches!(r, 0 | 1 | 2 | 4 | 5)) {
+    if event
+        .reason
+        .is_some_and(|r| !matches!(r, 0 | 1 | 2 | 4 | 5))
+    {
         return Err(bad("Reason", "must be 0, 1, 2, 4 or 5."));
     }
     if event.record_url.as_ref().is_some_and(|u| u.len() > 2048) {
@@ -150,7 +168,12 @@ pub fn validate_report(index: usize, event: ReportedEvent, now_ms: i64) -> Resul
 /// Whether `room` takes `events` now. The store calls this inside the transaction that records
 /// them, with the room as locked there and only the events not already recorded, so a retried
 /// batch that was acknowledged before the class ended still answers with its duplicates.
-pub fn admit(room: &Room, events: &[NewEvent], now_ms: i64, retention_ms: i64) -> Result<(), DomainError> {
+pub fn admit(
+    room: &Room,
+    events: &[NewEvent],
+    now_ms: i64,
+    retention_ms: i64,
+) -> Result<(), DomainError> {
     if room.events_expired(now_ms, retention_ms) {
         return Err(events_expired(room, retention_ms));
     }
@@ -243,6 +266,11 @@ mod tests {
         assert!(err.message.contains("Events.1.EventType"));
         assert!(validate_batch(vec![], NOW).is_err());
         assert!(validate_batch(vec![join("a"); MAX_BATCH + 1], NOW).is_err());
-        assert_eq!(validate_batch(vec![join("a"); MAX_BATCH], NOW).unwrap().len(), MAX_BATCH);
+        assert_eq!(
+            validate_batch(vec![join("a"); MAX_BATCH], NOW)
+                .unwrap()
+                .len(),
+            MAX_BATCH
+        );
     }
 }

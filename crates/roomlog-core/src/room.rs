@@ -38,9 +38,10 @@ impl RoomStatus {
     pub fn conflict(self) -> DomainError {
         match self {
             Self::NotStarted => DomainError::failed("The class has not started."),
-            Self::InClass => {
-                DomainError::new("FailedOperation.ClassStarted", "The class has already started.")
-            }
+            Self::InClass => DomainError::new(
+                "FailedOperation.ClassStarted",
+                "The class has already started.",
+            ),
             Self::Ended => DomainError::new("FailedOperation.ClassEnded", "The class has ended."),
             Self::Expired => {
                 DomainError::new("FailedOperation.ClassExpired", "The class has expired.")
@@ -181,7 +182,11 @@ impl RoomSpec {
         }
         check_range("LiveType", self.live_type, 0..=2)?;
         check_range("EnableAutoStart", self.enable_auto_start, 0..=1)?;
-        check_range("IsGradingRequiredPostClass", self.is_grading_required_post_class, 0..=1)?;
+        check_range(
+            "IsGradingRequiredPostClass",
+            self.is_grading_required_post_class,
+            0..=1,
+        )?;
         check_range_u("DisableRecord", self.disable_record, 0..=3)?;
         if let Some(teacher) = &self.teacher_id {
             check_user_id("TeacherId", teacher)?;
@@ -256,8 +261,7 @@ impl Room {
     /// When the room's events stop being queryable (and become purgeable): its end plus the
     /// retention. `None` while the class has not ended.
     pub fn events_expire_at_ms(&self, retention_ms: i64) -> Option<i64> {
-        self.real_end_ms
-            .map(|end| end.saturating_add(retention_ms))
+        self.real_end_ms.map(|end| end.saturating_add(retention_ms))
     }
 
     /// True once the room's events are past their retention window (or already purged).
@@ -307,19 +311,38 @@ mod tests {
 
     #[test]
     fn rules_give_lcic_codes() {
-        let cases: Vec<(Box<dyn Fn(&mut RoomSpec)>, &str)> = vec![
-            (Box::new(|s| s.end_time = s.start_time), "InvalidParameter.EndTime"),
+        type Mutation = Box<dyn Fn(&mut RoomSpec)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|s| s.end_time = s.start_time),
+                "InvalidParameter.EndTime",
+            ),
             (Box::new(|s| s.start_time = 0), "InvalidParameter.StartTime"),
             (
                 Box::new(|s| s.end_time = s.start_time + 72 * 3600 + 1),
                 "FailedOperation.ClassTooLong",
             ),
-            (Box::new(|s| s.max_mic_number = 17), "InvalidParameter.MaxMicNumber"),
-            (Box::new(|s| s.room_type = Some(5)), "InvalidParameter.RoomTypeInvalid"),
+            (
+                Box::new(|s| s.max_mic_number = 17),
+                "InvalidParameter.MaxMicNumber",
+            ),
+            (
+                Box::new(|s| s.room_type = Some(5)),
+                "InvalidParameter.RoomTypeInvalid",
+            ),
             (Box::new(|s| s.resolution = 4), "InvalidParameterValue"),
-            (Box::new(|s| s.sub_type = "audio".into()), "InvalidParameterValue"),
-            (Box::new(|s| s.end_delay_time = Some(121)), "InvalidParameterValue"),
-            (Box::new(|s| s.name = "x".repeat(257)), "InvalidParameterValue"),
+            (
+                Box::new(|s| s.sub_type = "audio".into()),
+                "InvalidParameterValue",
+            ),
+            (
+                Box::new(|s| s.end_delay_time = Some(121)),
+                "InvalidParameterValue",
+            ),
+            (
+                Box::new(|s| s.name = "x".repeat(257)),
+                "InvalidParameterValue",
+            ),
         ];
         for (mutate, code) in cases {
             let mut s = spec();

@@ -150,13 +150,21 @@ mod tests {
     fn constructors_use_their_codes() {
         assert_eq!(ApiError::invalid_action("Foo").code, "InvalidAction");
         assert!(ApiError::invalid_action("Foo").message.contains("Foo"));
-        assert_eq!(ApiError::missing_parameter("RoomId").code, "MissingParameter");
-        assert!(ApiError::missing_parameter("RoomId").message.contains("RoomId"));
+        assert_eq!(
+            ApiError::missing_parameter("RoomId").code,
+            "MissingParameter"
+        );
+        assert!(ApiError::missing_parameter("RoomId")
+            .message
+            .contains("RoomId"));
         assert_eq!(
             ApiError::signature_failure("x").code,
             "AuthFailure.SignatureFailure"
         );
-        assert_eq!(ApiError::new("ResourceNotFound.Room", "m").code, "ResourceNotFound.Room");
+        assert_eq!(
+            ApiError::new("ResourceNotFound.Room", "m").code,
+            "ResourceNotFound.Room"
+        );
     }
 
     #[test]

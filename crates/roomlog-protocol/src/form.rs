@@ -72,7 +72,8 @@ mod tests {
 
     #[test]
     fn decodes_plus_percent_and_empty_values() {
-        let decoded = decode("Keyword=Member+Join%2F%E4%B8%AD%E6%96%87~%2A&Empty=&Bare&&Page=1").unwrap();
+        let decoded =
+            decode("Keyword=Member+Join%2F%E4%B8%AD%E6%96%87~%2A&Empty=&Bare&&Page=1").unwrap();
         assert_eq!(
             decoded,
             pairs(&[

@@ -150,10 +150,7 @@ fn child_path(parent: &str, child: &str) -> String {
 }
 
 fn type_error(path: &str, ty: &FieldType) -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "The parameter `{path}` must be {}.",
-        ty.describe()
-    ))
+    ApiError::invalid_parameter(format!("The parameter `{path}` must be {}.", ty.describe()))
 }
 
 // ---- JSON ------------------------------------------------------------------------------------
@@ -176,7 +173,10 @@ fn json_object(
             }
             None | Some(Value::Null) => {}
             Some(value) => {
-                out.insert(field.name.to_owned(), json_value(&field.ty, value, &field_path)?);
+                out.insert(
+                    field.name.to_owned(),
+                    json_value(&field.ty, value, &field_path)?,
+                );
             }
         }
     }
@@ -261,7 +261,10 @@ fn form_object(
             None => {}
             Some(i) => {
                 let (_, group) = groups.swap_remove(i);
-                out.insert(field.name.to_owned(), form_value(&field.ty, group, &field_path)?);
+                out.insert(
+                    field.name.to_owned(),
+                    form_value(&field.ty, group, &field_path)?,
+                );
             }
         }
     }

@@ -118,9 +118,7 @@ pub fn parse_request(raw: &RawRequest<'_>) -> Result<ParsedRequest, ApiError> {
 }
 
 fn too_large(what: &str, limit: usize) -> ApiError {
-    ApiError::request_size_limit_exceeded(format!(
-        "The {what} exceeds the limit of {limit} bytes."
-    ))
+    ApiError::request_size_limit_exceeded(format!("The {what} exceeds the limit of {limit} bytes."))
 }
 
 /// `TC3-HMAC-SHA256` followed by whitespace (or nothing, which the strict parse then refuses).
@@ -131,7 +129,10 @@ fn is_tc3(auth: &[u8]) -> bool {
 
 /// The single value of a header, if present. Sent twice is refused: with two values, which one
 /// the client signed and which one it meant would be ambiguous.
-fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h HeaderValue>, ApiError> {
+fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<&'h HeaderValue>, ApiError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {
@@ -147,9 +148,7 @@ fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>
     match single_header(headers, name)? {
         None => Ok(None),
         Some(value) => value.to_str().map(|s| Some(s.trim())).map_err(|_| {
-            ApiError::invalid_parameter(format!(
-                "The header `{name}` must be visible ASCII text."
-            ))
+            ApiError::invalid_parameter(format!("The header `{name}` must be visible ASCII text."))
         }),
     }
 }
@@ -166,11 +165,14 @@ fn non_empty(value: Option<&str>) -> Option<String> {
 /// Unix seconds: ASCII digits only (no sign, no spaces), no overflow.
 fn parse_timestamp(raw: &str, name: &str) -> Result<i64, ApiError> {
     let valid = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
-    valid.then(|| raw.parse::<i64>().ok()).flatten().ok_or_else(|| {
-        ApiError::invalid_parameter(format!(
-            "`{name}` must be a unix timestamp in seconds; got `{raw}`."
-        ))
-    })
+    valid
+        .then(|| raw.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "`{name}` must be a unix timestamp in seconds; got `{raw}`."
+            ))
+        })
 }
 
 // ---- TC3 -------------------------------------------------------------------------------------
@@ -223,7 +225,9 @@ fn parse_tc3_authorization(header: &str) -> Result<Tc3Authorization<'_>, ApiErro
         .try_into()
         .map_err(|_| invalid("`Credential` must be SecretId/Date/Service/tc3_request"))?;
     if secret_id.is_empty() || service.is_empty() || terminator != TC3_TERMINATOR {
-        return Err(invalid("`Credential` must be SecretId/Date/Service/tc3_request"));
+        return Err(invalid(
+            "`Credential` must be SecretId/Date/Service/tc3_request",
+        ));
     }
     if !is_date_shape(date) {
         return Err(invalid("the credential date must be yyyy-mm-dd"));
@@ -237,14 +241,22 @@ fn parse_tc3_authorization(header: &str) -> Result<Tc3Authorization<'_>, ApiErro
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     };
     if !names.iter().all(valid_name) {
-        return Err(invalid("`SignedHeaders` must be lower-case header names joined by `;`"));
+        return Err(invalid(
+            "`SignedHeaders` must be lower-case header names joined by `;`",
+        ));
     }
-    if names.iter().enumerate().any(|(i, n)| names[..i].contains(n)) {
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n))
+    {
         return Err(invalid("`SignedHeaders` lists a header twice"));
     }
     for required in ["content-type", "host"] {
         if !names.contains(&required) {
-            return Err(invalid(&format!("`SignedHeaders` must include `{required}`")));
+            return Err(invalid(&format!(
+                "`SignedHeaders` must include `{required}`"
+            )));
         }
     }
 
@@ -265,9 +277,13 @@ fn parse_tc3_authorization(header: &str) -> Result<Tc3Authorization<'_>, ApiErro
 fn is_date_shape(date: &str) -> bool {
     let b = date.as_bytes();
     b.len() == 10
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 fn parse_tc3(
@@ -284,7 +300,10 @@ fn parse_tc3(
 
     let action = required_header(headers, "X-TC-Action")?;
     let version = required_header(headers, "X-TC-Version")?;
-    let timestamp = parse_timestamp(required_header(headers, "X-TC-Timestamp")?, "X-TC-Timestamp")?;
+    let timestamp = parse_timestamp(
+        required_header(headers, "X-TC-Timestamp")?,
+        "X-TC-Timestamp",
+    )?;
 
     // Signed header values are hashed as received (bytes, trimmed), never re-rendered: tccli
     // signs `Host: http://127.0.0.1:PORT` and expects exactly that to verify.
@@ -400,9 +419,8 @@ fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRe
         if raw.body.len() > MAX_V1_POST_BODY_BYTES {
             return Err(too_large("v1 POST body", MAX_V1_POST_BODY_BYTES));
         }
-        let body = std::str::from_utf8(raw.body).map_err(|_| {
-            ApiError::invalid_parameter("The form body is not valid UTF-8.")
-        })?;
+        let body = std::str::from_utf8(raw.body)
+            .map_err(|_| ApiError::invalid_parameter("The form body is not valid UTF-8."))?;
         form::decode(body)?
     } else {
         form::decode(query)?
@@ -421,7 +439,8 @@ fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRe
         }
         Ok(first)
     };
-    let required = |name: &'static str| common(name)?.ok_or_else(|| ApiError::missing_parameter(name));
+    let required =
+        |name: &'static str| common(name)?.ok_or_else(|| ApiError::missing_parameter(name));
 
     let action = required("Action")?.to_owned();
     let version = required("Version")?.to_owned();
@@ -435,7 +454,9 @@ fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRe
         .flatten()
         .filter(|&n| n > 0)
         .ok_or_else(|| {
-            ApiError::invalid_parameter(format!("`Nonce` must be a positive integer; got `{nonce_raw}`."))
+            ApiError::invalid_parameter(format!(
+                "`Nonce` must be a positive integer; got `{nonce_raw}`."
+            ))
         })?;
     let method = match common("SignatureMethod")? {
         Some("HmacSHA256") => SignatureMethod::HmacSha256,
@@ -447,7 +468,8 @@ fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRe
     let language = non_empty(common("Language")?);
     common("RequestClient")?;
 
-    let host = header_text(raw.headers, "Host")?.ok_or_else(|| ApiError::missing_parameter("Host"))?;
+    let host =
+        header_text(raw.headers, "Host")?.ok_or_else(|| ApiError::missing_parameter("Host"))?;
     let source = sign::v1_source_string(raw.method.as_str(), host, &all_params);
 
     let params = all_params
@@ -477,7 +499,9 @@ fn decode_v1_signature(raw: &str) -> Result<Vec<u8>, ApiError> {
     let repaired = raw.replace(' ', "+");
     base64::engine::general_purpose::STANDARD
         .decode(repaired)
-        .map_err(|_| ApiError::invalid_authorization("The Signature parameter is not valid Base64."))
+        .map_err(|_| {
+            ApiError::invalid_authorization("The Signature parameter is not valid Base64.")
+        })
 }
 
 // ---- verification ----------------------------------------------------------------------------

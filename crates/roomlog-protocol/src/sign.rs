@@ -76,13 +76,19 @@ pub fn tc3_string_to_sign(
     service: &str,
     canonical_request_hash: &str,
 ) -> String {
-    format!("{TC3_ALGORITHM}\n{timestamp}\n{date}/{service}/{TC3_TERMINATOR}\n{canonical_request_hash}")
+    format!(
+        "{TC3_ALGORITHM}\n{timestamp}\n{date}/{service}/{TC3_TERMINATOR}\n{canonical_request_hash}"
+    )
 }
 
 /// The TC3 signature (lower-case hex) of `string_to_sign`, with the signing key derived from
 /// `secret_key`, the credential date and the service.
 pub fn tc3_signature(secret_key: &str, date: &str, service: &str, string_to_sign: &str) -> String {
-    hex::encode(tc3_mac(secret_key, date, service, string_to_sign).finalize().into_bytes())
+    hex::encode(
+        tc3_mac(secret_key, date, service, string_to_sign)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Constant-time check of a decoded TC3 signature.
@@ -100,12 +106,7 @@ pub(crate) fn tc3_verify(
 
 /// The HMAC over the string to sign, not yet finalised, so that verification can use
 /// [`Mac::verify_slice`] (constant time) instead of comparing hex strings.
-fn tc3_mac(
-    secret_key: &str,
-    date: &str,
-    service: &str,
-    string_to_sign: &str,
-) -> HmacSha256 {
+fn tc3_mac(secret_key: &str, date: &str, service: &str, string_to_sign: &str) -> HmacSha256 {
     let k_date = hmac_sha256(format!("TC3{secret_key}").as_bytes(), date.as_bytes());
     let k_service = hmac_sha256(&k_date, service.as_bytes());
     let k_signing = hmac_sha256(&k_service, TC3_TERMINATOR.as_bytes());
@@ -128,8 +129,10 @@ fn new_mac<M: Mac + KeyInit>(key: &[u8]) -> M {
 /// The v1 source string: `METHOD` + host + `/?` + every parameter except `Signature`, sorted by
 /// name in byte order, as `name=value` joined by `&`, values decoded (not re-encoded).
 pub fn v1_source_string(method: &str, host: &str, params: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> =
-        params.iter().filter(|(name, _)| name != "Signature").collect();
+    let mut sorted: Vec<&(String, String)> = params
+        .iter()
+        .filter(|(name, _)| name != "Signature")
+        .collect();
     // Stable sort: equal names (which the parser rejects anyway) keep their wire order.
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut out = format!("{method}{host}/?");
@@ -424,10 +427,11 @@ mod tests {
 
     #[test]
     fn v1_source_sorts_by_bytes_and_skips_signature() {
-        let params: Vec<(String, String)> = [("b", "2"), ("Signature", "zzz"), ("a", ""), ("B", "1")]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        let params: Vec<(String, String)> =
+            [("b", "2"), ("Signature", "zzz"), ("a", ""), ("B", "1")]
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
         assert_eq!(v1_source_string("POST", "h", &params), "POSTh/?B=1&a=&b=2");
     }
 }

@@ -9,7 +9,8 @@ use roomlog_protocol::sign::{self, sha256_hex, tc3_canonical_request, tc3_string
 use roomlog_protocol::{form, tc3_signature, v1_signature, SignatureMethod};
 
 const KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
-const TC3_BODY: &str = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
+const TC3_BODY: &str =
+    r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
 const TC3_TIMESTAMP: i64 = 1551113065;
 const TC3_SIGNATURE: &str = "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168";
 const CVM_HOST: &str = "cvm.tencentcloudapi.com";
@@ -106,8 +107,16 @@ fn v1_signature_matches_tencents_example() {
 
 #[test]
 fn v1_example_verifies_end_to_end() {
-    let query = format!("{V1_QUERY}&Signature={}", form::encode_component(V1_SIGNATURE));
-    let request = OwnedRequest::new(Method::GET, Some(&query), &pairs(&[("Host", CVM_HOST)]), b"");
+    let query = format!(
+        "{V1_QUERY}&Signature={}",
+        form::encode_component(V1_SIGNATURE)
+    );
+    let request = OwnedRequest::new(
+        Method::GET,
+        Some(&query),
+        &pairs(&[("Host", CVM_HOST)]),
+        b"",
+    );
     let parsed = request.check(KEY, 1465185768).unwrap();
     assert_eq!(parsed.method, SignatureMethod::HmacSha1);
     assert_eq!(parsed.nonce, Some(11886));

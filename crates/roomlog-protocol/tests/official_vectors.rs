@@ -91,8 +91,12 @@ fn every_vector_gets_its_expected_verdict() {
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     // Both kinds of rejection are represented, so the loop above can fail both ways.
-    assert!(cases.iter().any(|c| c.vector.expect == "AuthFailure.SignatureFailure"));
-    assert!(cases.iter().any(|c| c.vector.expect == "AuthFailure.SignatureExpire"));
+    assert!(cases
+        .iter()
+        .any(|c| c.vector.expect == "AuthFailure.SignatureFailure"));
+    assert!(cases
+        .iter()
+        .any(|c| c.vector.expect == "AuthFailure.SignatureExpire"));
 }
 
 #[test]
@@ -100,12 +104,30 @@ fn accepted_vectors_fail_with_another_key_or_clock() {
     for case in load().iter().filter(|c| c.vector.expect == "accept") {
         let parsed = case.request.parse().unwrap();
         assert_eq!(parsed.secret_id, SECRET_ID, "{}", case.vector.label);
-        let wrong_key = parsed.verify("harnessSecretKey0123456789abcdeF", case.vector.received_at_unix);
-        assert_eq!(outcome(&wrong_key), "AuthFailure.SignatureFailure", "{}", case.vector.label);
+        let wrong_key = parsed.verify(
+            "harnessSecretKey0123456789abcdeF",
+            case.vector.received_at_unix,
+        );
+        assert_eq!(
+            outcome(&wrong_key),
+            "AuthFailure.SignatureFailure",
+            "{}",
+            case.vector.label
+        );
         let late = parsed.verify(SECRET_KEY, parsed.timestamp + 301);
-        assert_eq!(outcome(&late), "AuthFailure.SignatureExpire", "{}", case.vector.label);
+        assert_eq!(
+            outcome(&late),
+            "AuthFailure.SignatureExpire",
+            "{}",
+            case.vector.label
+        );
         let early = parsed.verify(SECRET_KEY, parsed.timestamp - 301);
-        assert_eq!(outcome(&early), "AuthFailure.SignatureExpire", "{}", case.vector.label);
+        assert_eq!(
+            outcome(&early),
+            "AuthFailure.SignatureExpire",
+            "{}",
+            case.vector.label
+        );
         assert!(parsed.verify(SECRET_KEY, parsed.timestamp + 300).is_ok());
         assert!(parsed.verify(SECRET_KEY, parsed.timestamp - 300).is_ok());
     }
@@ -145,7 +167,10 @@ fn tc3_post_params_and_common_headers() {
     assert_eq!(unsigned.token.as_deref(), Some("tmpToken123"));
     assert_eq!(unsigned.language.as_deref(), Some("en-US"));
 
-    let tccli = accepted(find(&cases, "tccli --endpoint http://host:port (pure tccli)"));
+    let tccli = accepted(find(
+        &cases,
+        "tccli --endpoint http://host:port (pure tccli)",
+    ));
     assert_eq!(tccli.action, "GetRoomEvent");
 }
 
@@ -177,5 +202,8 @@ fn v1_common_parameters_are_taken_out() {
     let get = accepted(find(&cases, "sdk HmacSHA256 GET region"));
     assert_eq!(get.method, SignatureMethod::HmacSha256);
     assert_eq!(get.region.as_deref(), Some("ap-guangzhou"));
-    assert_eq!(get.params.decode(&get_room_event_schema()).unwrap()["SdkAppId"], 3923193);
+    assert_eq!(
+        get.params.decode(&get_room_event_schema()).unwrap()["SdkAppId"],
+        3923193
+    );
 }

@@ -64,10 +64,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             default: DEFAULT_RATE_LIMIT,
-            actions: BTreeMap::from([(
-                "ReportRoomEvents".to_owned(),
-                DEFAULT_REPORT_RATE_LIMIT,
-            )]),
+            actions: BTreeMap::from([("ReportRoomEvents".to_owned(), DEFAULT_REPORT_RATE_LIMIT)]),
         }
     }
 }

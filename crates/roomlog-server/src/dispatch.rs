@@ -66,16 +66,14 @@ impl From<DomainError> for ActionError {
 impl From<StoreError> for ActionError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::RoomNotFound => DomainError::new(
-                "ResourceNotFound.Room",
-                "The room does not exist.",
-            )
-            .into(),
+            StoreError::RoomNotFound => {
+                DomainError::new("ResourceNotFound.Room", "The room does not exist.").into()
+            }
             StoreError::WrongStatus(status) => status.conflict().into(),
             StoreError::Rejected(e) => e.into(),
-            StoreError::AccountNotFound => {
-                ActionError(ApiError::invalid_parameter_value("The account does not exist."))
-            }
+            StoreError::AccountNotFound => ActionError(ApiError::invalid_parameter_value(
+                "The account does not exist.",
+            )),
             StoreError::Backend(detail) => {
                 tracing::error!(%detail, "storage failure");
                 ActionError(ApiError::internal_error(
@@ -106,18 +104,11 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
     let request_id = envelope::new_request_id();
     let started = Instant::now();
     let mut labels = Labels::default();
-    let outcome = AssertUnwindSafe(handle(&state, request, &request_id, &mut labels))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(request_id, panic = %what, "handler panicked");
-            Err(ApiError::internal_error("Internal error. The request may be retried."))
-        });
+    let outcome = guarded(
+        handle(&state, request, &request_id, &mut labels),
+        &request_id,
+    )
+    .await;
 
     let elapsed = started.elapsed();
     let action = labels.action.as_deref().unwrap_or("-");
@@ -128,8 +119,17 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
     crate::metrics::record_request(action, code, elapsed);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     match &outcome {
-        Ok(_) => tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, latency_ms, "request"),
-        Err(e) => tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, message = %e.message, latency_ms, "request failed"),
+        Ok(_) => tracing::info!(
+            request_id,
+            action,
+            sdk_app_id = labels.sdk_app_id,
+            code,
+            latency_ms,
+            "request"
+        ),
+        Err(e) => {
+            tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, message = %e.message, latency_ms, "request failed")
+        }
     }
 
     let body = match outcome {
@@ -151,13 +151,36 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
     json_response(body)
 }
 
+/// Runs a request's handling; a panic becomes `InternalError` in the envelope instead of a
+/// dropped connection.
+async fn guarded(
+    handling: impl std::future::Future<Output = Result<Reply, ApiError>>,
+    request_id: &str,
+) -> Result<Reply, ApiError> {
+    AssertUnwindSafe(handling)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(request_id, panic = %what, "handler panicked");
+            Err(ApiError::internal_error(
+                "Internal error. The request may be retried.",
+            ))
+        })
+}
+
 /// HTTP 200 with exactly `Content-Type: application/json` (the Python SDK needs it exact).
 pub fn json_response(body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, http::HeaderValue::from_static(envelope::CONTENT_TYPE));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static(envelope::CONTENT_TYPE),
+    );
     response
 }
 
@@ -168,7 +191,10 @@ async fn handle(
     labels: &mut Labels,
 ) -> Result<Reply, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let body = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             return Err(ApiError::request_size_limit_exceeded(format!(
@@ -197,9 +223,7 @@ async fn handle(
         .await
         .map_err(|e| ActionError::from(e).0)?
         .filter(|key| key.enabled)
-        .ok_or_else(|| {
-            ApiError::secret_id_not_found("The SecretId is unknown or disabled.")
-        })?;
+        .ok_or_else(|| ApiError::secret_id_not_found("The SecretId is unknown or disabled."))?;
     parsed.verify(&key.secret_key, now_secs())?;
 
     if parsed.version != crate::API_VERSION {
@@ -225,4 +249,20 @@ async fn handle(
     actions::run(&ctx, &parsed.action, &parsed.params, &mut labels.sdk_app_id)
         .await
         .map_err(|e| e.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_error() {
+        let outcome = guarded(async { panic!("boom") }, "rid").await;
+        match outcome {
+            Err(err) => assert_eq!(err.code, "InternalError"),
+            Ok(_) => panic!("a panic must not succeed"),
+        }
+        let fine = guarded(async { Ok(Reply::empty()) }, "rid").await;
+        assert!(fine.is_ok());
+    }
 }

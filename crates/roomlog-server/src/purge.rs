@@ -33,7 +33,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Purges what is due and returns how long until the next deadline (`None`: nothing pending).
-async fn plan(state: &AppState, retention_ms: i64) -> Result<Option<Duration>, roomlog_core::StoreError> {
+async fn plan(
+    state: &AppState,
+    retention_ms: i64,
+) -> Result<Option<Duration>, roomlog_core::StoreError> {
     let store = state.store();
     let now = now_ms();
     let cutoff = now.saturating_sub(retention_ms);
@@ -44,7 +47,11 @@ async fn plan(state: &AppState, retention_ms: i64) -> Result<Option<Duration>, r
     {
         let stats = store.purge_events(cutoff).await?;
         crate::metrics::record_purge(stats.rooms, stats.events);
-        tracing::info!(rooms = stats.rooms, events = stats.events, "purged expired room events");
+        tracing::info!(
+            rooms = stats.rooms,
+            events = stats.events,
+            "purged expired room events"
+        );
     }
     Ok(store.next_purge_candidate().await?.map(|ended| {
         let due = ended.saturating_add(retention_ms);

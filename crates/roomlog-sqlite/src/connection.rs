@@ -33,8 +33,7 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<Connec
     .with_context(what)?;
     // First, so every following statement waits for a lock held by another process (the admin
     // CLI next to a running server) instead of failing with SQLITE_BUSY at once.
-    conn.busy_timeout(options.busy_timeout)
-        .with_context(what)?;
+    conn.busy_timeout(options.busy_timeout).with_context(what)?;
     // auto_vacuum is fixed when the first table is created, and switching to WAL writes the
     // header of an empty file: it must come before both, or a new database silently gets none.
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
@@ -71,8 +70,7 @@ pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> Result<Connec
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .with_context(what)?;
-    conn.busy_timeout(options.busy_timeout)
-        .with_context(what)?;
+    conn.busy_timeout(options.busy_timeout).with_context(what)?;
     set_cache(&conn, options.reader_cache_kib).with_context(what)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)

@@ -302,7 +302,13 @@ impl Store for SqliteStore {
 
     async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
         self.write(move |c| {
-            sql::rooms::transition(c, room_id, RoomStatus::NotStarted, RoomStatus::InClass, event)
+            sql::rooms::transition(
+                c,
+                room_id,
+                RoomStatus::NotStarted,
+                RoomStatus::InClass,
+                event,
+            )
         })
         .await
     }

@@ -86,7 +86,11 @@ fn get_bool(row: &Row<'_>, column: usize) -> rusqlite::Result<bool> {
     match row.get::<_, i64>(column)? {
         0 => Ok(false),
         1 => Ok(true),
-        other => Err(bad(column, Type::Integer, format!("{other} is not a boolean"))),
+        other => Err(bad(
+            column,
+            Type::Integer,
+            format!("{other} is not a boolean"),
+        )),
     }
 }
 

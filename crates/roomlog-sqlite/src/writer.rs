@@ -151,9 +151,9 @@ impl Writer {
             .send(wrap(Box::new(task)))
             .await
             .map_err(|_| closed())?;
-        answer.await.map_err(|_| {
-            StoreError::Backend("the SQLite writer stopped before answering".into())
-        })?
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite writer stopped before answering".into()))?
     }
 
     /// Stops the writer once every command queued before this call is done and committed, and
@@ -293,7 +293,11 @@ impl Group {
 
     /// Fails the group so far plus `job`, rolling the transaction back.
     fn abort(&mut self, conn: &Connection, job: Box<dyn Job>, why: &str) {
-        tracing::error!(reason = why, commands = self.jobs.len() + 1, "write group failed");
+        tracing::error!(
+            reason = why,
+            commands = self.jobs.len() + 1,
+            "write group failed"
+        );
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }

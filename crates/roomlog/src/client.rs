@@ -67,8 +67,13 @@ impl Client {
             secret_key: &self.secret_key,
             service: "lcic",
         };
-        let headers =
-            signer.sign_post_json(&self.host, action, roomlog_server::API_VERSION, &body, timestamp);
+        let headers = signer.sign_post_json(
+            &self.host,
+            action,
+            roomlog_server::API_VERSION,
+            &body,
+            timestamp,
+        );
         let mut request = self.http.post(format!("{}/", self.endpoint)).body(body);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -77,10 +82,14 @@ impl Client {
         let status = response.status();
         let bytes = response.bytes().await?;
         if !status.is_success() {
-            return Err(anyhow!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+            return Err(anyhow!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ));
         }
-        let mut envelope: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("response is not JSON: {}", String::from_utf8_lossy(&bytes)))?;
+        let mut envelope: Value = serde_json::from_slice(&bytes).with_context(|| {
+            format!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+        })?;
         envelope
             .get_mut("Response")
             .map(Value::take)
@@ -94,7 +103,10 @@ impl Client {
             return Err(ApiFailure {
                 code: error["Code"].as_str().unwrap_or_default().to_owned(),
                 message: error["Message"].as_str().unwrap_or_default().to_owned(),
-                request_id: response["RequestId"].as_str().unwrap_or_default().to_owned(),
+                request_id: response["RequestId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             }
             .into());
         }

@@ -9,15 +9,23 @@ use serde_json::{json, Value};
 use support::{create_room, error_code, room_params, TestServer};
 
 /// Sends a TC3-signed POST with an arbitrary body (and version), returning the raw response.
-async fn signed_post(server: &TestServer, action: &str, version: &str, body: &[u8]) -> reqwest::Response {
+async fn signed_post(
+    server: &TestServer,
+    action: &str,
+    version: &str,
+    body: &[u8],
+) -> reqwest::Response {
     let host = format!("127.0.0.1:{}", server.port);
     let signer = Tc3Signer {
         secret_id: &server.credentials.secret_id,
         secret_key: &server.credentials.secret_key,
         service: "lcic",
     };
-    let headers = signer.sign_post_json(&host, action, version, body, roomlog_core::time::now_secs());
-    let mut request = reqwest::Client::new().post(format!("{}/", server.endpoint)).body(body.to_vec());
+    let headers =
+        signer.sign_post_json(&host, action, version, body, roomlog_core::time::now_secs());
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/", server.endpoint))
+        .body(body.to_vec());
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -45,29 +53,61 @@ async fn protocol_errors_keep_the_envelope() {
     let http = reqwest::Client::new();
     let url = format!("{}/", server.endpoint);
 
-    let unsigned = envelope(http.post(&url).header("content-type", "application/json").body("{}").send().await.unwrap()).await;
+    let unsigned = envelope(
+        http.post(&url)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(code(&unsigned), "AuthFailure.InvalidAuthorization");
 
     let put = envelope(http.put(&url).body("{}").send().await.unwrap()).await;
     assert_eq!(code(&put), "UnsupportedProtocol");
 
-    let bad_json = envelope(signed_post(&server, "GetRoomEvent", "2022-08-17", b"{not json").await).await;
+    let bad_json =
+        envelope(signed_post(&server, "GetRoomEvent", "2022-08-17", b"{not json").await).await;
     assert_eq!(code(&bad_json), "InvalidParameter");
 
-    let unknown_action = envelope(signed_post(&server, "DescribeNothing", "2022-08-17", b"{}").await).await;
+    let unknown_action =
+        envelope(signed_post(&server, "DescribeNothing", "2022-08-17", b"{}").await).await;
     assert_eq!(code(&unknown_action), "InvalidAction");
 
-    let wrong_version = envelope(signed_post(&server, "GetRoomEvent", "2017-03-12", b"{}").await).await;
+    let wrong_version =
+        envelope(signed_post(&server, "GetRoomEvent", "2017-03-12", b"{}").await).await;
     assert_eq!(code(&wrong_version), "NoSuchVersion");
 
     let huge = vec![b' '; 10 * 1024 * 1024 + 10];
     let too_big = envelope(signed_post(&server, "GetRoomEvent", "2022-08-17", &huge).await).await;
     assert_eq!(code(&too_big), "RequestSizeLimitExceeded");
 
-    let wrong_key = roomlog::client::Client::new(&server.endpoint, &server.credentials.secret_id, "not-the-key").unwrap();
-    assert_eq!(error_code(&wrong_key, "GetRooms", json!({"SdkAppId": server.sdk_app_id()})).await, "AuthFailure.SignatureFailure");
+    let wrong_key = roomlog::client::Client::new(
+        &server.endpoint,
+        &server.credentials.secret_id,
+        "not-the-key",
+    )
+    .unwrap();
+    assert_eq!(
+        error_code(
+            &wrong_key,
+            "GetRooms",
+            json!({"SdkAppId": server.sdk_app_id()})
+        )
+        .await,
+        "AuthFailure.SignatureFailure"
+    );
     let unknown_id = roomlog::client::Client::new(&server.endpoint, "AKIDunknown", "x").unwrap();
-    assert_eq!(error_code(&unknown_id, "GetRooms", json!({"SdkAppId": server.sdk_app_id()})).await, "AuthFailure.SecretIdNotFound");
+    assert_eq!(
+        error_code(
+            &unknown_id,
+            "GetRooms",
+            json!({"SdkAppId": server.sdk_app_id()})
+        )
+        .await,
+        "AuthFailure.SecretIdNotFound"
+    );
 
     // Typed parameters: wrong JSON types, unknown and missing fields.
     let client = server.client();
@@ -87,15 +127,33 @@ async fn protocol_errors_keep_the_envelope() {
     ] {
         let mut params = base.clone();
         params[field] = value.clone();
-        assert_eq!(error_code(&client, "GetRoomEvent", params).await, expected, "{field}={value}");
+        assert_eq!(
+            error_code(&client, "GetRoomEvent", params).await,
+            expected,
+            "{field}={value}"
+        );
     }
     let mut missing = base.clone();
     missing.as_object_mut().unwrap().remove("Page");
-    assert_eq!(error_code(&client, "GetRoomEvent", missing).await, "MissingParameter");
+    assert_eq!(
+        error_code(&client, "GetRoomEvent", missing).await,
+        "MissingParameter"
+    );
 
-    let health = http.get(format!("{}/healthz", server.endpoint)).send().await.unwrap();
+    let health = http
+        .get(format!("{}/healthz", server.endpoint))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = http.get(format!("{}/metrics", server.endpoint)).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{}/metrics", server.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("roomlog_requests_total"), "{metrics}");
     assert!(metrics.contains("action=\"GetRoomEvent\""), "{metrics}");
 }
@@ -109,68 +167,190 @@ async fn room_lifecycle_records_start_and_end() {
     params["TeacherId"] = json!("t1");
     params["Assistants"] = json!(["a1", "a2"]);
     params["EndDelayTime"] = json!(-1);
-    let room = client.call("CreateRoom", &params).await.unwrap()["RoomId"].as_u64().unwrap();
+    let room = client.call("CreateRoom", &params).await.unwrap()["RoomId"]
+        .as_u64()
+        .unwrap();
 
-    let described = client.call("DescribeRoom", &json!({"RoomId": room})).await.unwrap();
+    let described = client
+        .call("DescribeRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
     assert_eq!(described["Name"], "Test class");
     assert_eq!(described["TeacherId"], "t1");
     assert_eq!(described["Assistants"], json!(["a1", "a2"]));
     assert_eq!(described["EndDelayTime"], -1);
     assert_eq!(described["Status"], 0);
 
-    client.call("ModifyRoom", &json!({"RoomId": room, "SdkAppId": app, "Name": "Renamed", "MaxMicNumber": 3})).await.unwrap();
-    let described = client.call("DescribeRoom", &json!({"RoomId": room})).await.unwrap();
-    assert_eq!((described["Name"].as_str(), described["MaxMicNumber"].as_u64()), (Some("Renamed"), Some(3)));
+    client
+        .call(
+            "ModifyRoom",
+            &json!({"RoomId": room, "SdkAppId": app, "Name": "Renamed", "MaxMicNumber": 3}),
+        )
+        .await
+        .unwrap();
+    let described = client
+        .call("DescribeRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
     assert_eq!(
-        error_code(&client, "ModifyRoom", json!({"RoomId": room, "SdkAppId": app, "MaxMicNumber": 17})).await,
+        (
+            described["Name"].as_str(),
+            described["MaxMicNumber"].as_u64()
+        ),
+        (Some("Renamed"), Some(3))
+    );
+    assert_eq!(
+        error_code(
+            &client,
+            "ModifyRoom",
+            json!({"RoomId": room, "SdkAppId": app, "MaxMicNumber": 17})
+        )
+        .await,
         "InvalidParameter.MaxMicNumber"
     );
 
-    assert_eq!(error_code(&client, "EndRoom", json!({"RoomId": room})).await, "FailedOperation");
-    client.call("StartRoom", &json!({"RoomId": room})).await.unwrap();
-    assert_eq!(error_code(&client, "StartRoom", json!({"RoomId": room})).await, "FailedOperation.ClassStarted");
-    assert_eq!(error_code(&client, "ModifyRoom", json!({"RoomId": room, "SdkAppId": app, "Name": "x"})).await, "FailedOperation.ClassStarted");
-    assert_eq!(error_code(&client, "DeleteRoom", json!({"RoomId": room})).await, "FailedOperation.ClassStarted");
-    client.call("EndRoom", &json!({"RoomId": room})).await.unwrap();
-    assert_eq!(error_code(&client, "EndRoom", json!({"RoomId": room})).await, "FailedOperation.ClassEnded");
-    assert_eq!(error_code(&client, "StartRoom", json!({"RoomId": room})).await, "FailedOperation.ClassEnded");
+    assert_eq!(
+        error_code(&client, "EndRoom", json!({"RoomId": room})).await,
+        "FailedOperation"
+    );
+    client
+        .call("StartRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&client, "StartRoom", json!({"RoomId": room})).await,
+        "FailedOperation.ClassStarted"
+    );
+    assert_eq!(
+        error_code(
+            &client,
+            "ModifyRoom",
+            json!({"RoomId": room, "SdkAppId": app, "Name": "x"})
+        )
+        .await,
+        "FailedOperation.ClassStarted"
+    );
+    assert_eq!(
+        error_code(&client, "DeleteRoom", json!({"RoomId": room})).await,
+        "FailedOperation.ClassStarted"
+    );
+    client
+        .call("EndRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&client, "EndRoom", json!({"RoomId": room})).await,
+        "FailedOperation.ClassEnded"
+    );
+    assert_eq!(
+        error_code(&client, "StartRoom", json!({"RoomId": room})).await,
+        "FailedOperation.ClassEnded"
+    );
 
-    let events = client.call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10})).await.unwrap();
+    let events = client
+        .call(
+            "GetRoomEvent",
+            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
+        )
+        .await
+        .unwrap();
     assert_eq!(events["Total"], 2);
-    let types: Vec<&str> = events["Events"].as_array().unwrap().iter().map(|e| e["EventType"].as_str().unwrap()).collect();
+    let types: Vec<&str> = events["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventType"].as_str().unwrap())
+        .collect();
     assert_eq!(types, ["RoomStart", "RoomEnd"]);
     assert_eq!(events["Events"][0]["EventData"], json!({"RoomId": room}));
 
-    let listed = client.call("GetRooms", &json!({"SdkAppId": app, "Status": [2]})).await.unwrap();
+    let listed = client
+        .call("GetRooms", &json!({"SdkAppId": app, "Status": [2]}))
+        .await
+        .unwrap();
     assert_eq!(listed["Total"], 1);
     assert_eq!(listed["Rooms"][0]["RoomId"], room);
     assert!(listed["Rooms"][0]["RealEndTime"].as_u64().unwrap() > 0);
 
-    client.call("DeleteRoom", &json!({"RoomId": room})).await.unwrap();
-    assert_eq!(error_code(&client, "DescribeRoom", json!({"RoomId": room})).await, "ResourceNotFound.Room");
+    client
+        .call("DeleteRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&client, "DescribeRoom", json!({"RoomId": room})).await,
+        "ResourceNotFound.Room"
+    );
 
     // Validation codes of CreateRoom.
     let mut bad = room_params(app);
     bad["EndTime"] = bad["StartTime"].clone();
-    assert_eq!(error_code(&client, "CreateRoom", bad).await, "InvalidParameter.EndTime");
+    assert_eq!(
+        error_code(&client, "CreateRoom", bad).await,
+        "InvalidParameter.EndTime"
+    );
     let mut long = room_params(app);
     long["EndTime"] = json!(long["StartTime"].as_u64().unwrap() + 73 * 3600);
-    assert_eq!(error_code(&client, "CreateRoom", long).await, "FailedOperation.ClassTooLong");
+    assert_eq!(
+        error_code(&client, "CreateRoom", long).await,
+        "FailedOperation.ClassTooLong"
+    );
     let mut rt = room_params(app);
     rt["RoomType"] = json!(9);
-    assert_eq!(error_code(&client, "CreateRoom", rt).await, "InvalidParameter.RoomTypeInvalid");
+    assert_eq!(
+        error_code(&client, "CreateRoom", rt).await,
+        "InvalidParameter.RoomTypeInvalid"
+    );
 
     // BatchCreateRoom: ids in input order, all or nothing.
-    let mut infos: Vec<Value> = (0..3).map(|i| { let mut p = room_params(app); p.as_object_mut().unwrap().remove("SdkAppId"); p["Name"] = json!(format!("batch {i}")); p }).collect();
-    let ids = client.call("BatchCreateRoom", &json!({"SdkAppId": app, "RoomInfos": infos})).await.unwrap()["RoomIds"].clone();
-    let ids: Vec<u64> = ids.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let mut infos: Vec<Value> = (0..3)
+        .map(|i| {
+            let mut p = room_params(app);
+            p.as_object_mut().unwrap().remove("SdkAppId");
+            p["Name"] = json!(format!("batch {i}"));
+            p
+        })
+        .collect();
+    let ids = client
+        .call(
+            "BatchCreateRoom",
+            &json!({"SdkAppId": app, "RoomInfos": infos}),
+        )
+        .await
+        .unwrap()["RoomIds"]
+        .clone();
+    let ids: Vec<u64> = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(client.call("DescribeRoom", &json!({"RoomId": id})).await.unwrap()["Name"], format!("batch {i}"));
+        assert_eq!(
+            client
+                .call("DescribeRoom", &json!({"RoomId": id}))
+                .await
+                .unwrap()["Name"],
+            format!("batch {i}")
+        );
     }
     infos[1]["Resolution"] = json!(7);
-    assert_eq!(error_code(&client, "BatchCreateRoom", json!({"SdkAppId": app, "RoomInfos": infos})).await, "InvalidParameterValue");
-    let listed = client.call("GetRooms", &json!({"SdkAppId": app, "Limit": 100})).await.unwrap();
-    assert_eq!(listed["Total"], 3, "the failed batch created nothing: {listed}");
+    assert_eq!(
+        error_code(
+            &client,
+            "BatchCreateRoom",
+            json!({"SdkAppId": app, "RoomInfos": infos})
+        )
+        .await,
+        "InvalidParameterValue"
+    );
+    let listed = client
+        .call("GetRooms", &json!({"SdkAppId": app, "Limit": 100}))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["Total"], 3,
+        "the failed batch created nothing: {listed}"
+    );
 }
 
 fn join(id: &str, user: &str) -> Value {
@@ -186,20 +366,56 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
     let report = |events: Value| json!({"SdkAppId": app, "RoomId": room, "Events": events});
 
     // Before class, member events are taken.
-    let first = client.call("ReportRoomEvents", &report(json!([join("e1", "u1"), join("e2", "u2")]))).await.unwrap();
-    assert_eq!((first["Accepted"].as_u64(), first["Duplicates"].as_u64()), (Some(2), Some(0)));
-    let retry = client.call("ReportRoomEvents", &report(json!([join("e1", "u1"), join("e3", "u3"), join("e3", "u3")]))).await.unwrap();
-    assert_eq!((retry["Accepted"].as_u64(), retry["Duplicates"].as_u64()), (Some(1), Some(2)));
+    let first = client
+        .call(
+            "ReportRoomEvents",
+            &report(json!([join("e1", "u1"), join("e2", "u2")])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["Accepted"].as_u64(), first["Duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let retry = client
+        .call(
+            "ReportRoomEvents",
+            &report(json!([
+                join("e1", "u1"),
+                join("e3", "u3"),
+                join("e3", "u3")
+            ])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry["Accepted"].as_u64(), retry["Duplicates"].as_u64()),
+        (Some(1), Some(2))
+    );
 
     // One bad event rejects the batch, naming index and field; nothing is recorded.
     let response = client
-        .call_raw("ReportRoomEvents", &report(json!([join("e4", "u4"), {"EventId": "e5", "EventType": "MicOn"}])))
+        .call_raw(
+            "ReportRoomEvents",
+            &report(json!([join("e4", "u4"), {"EventId": "e5", "EventType": "MicOn"}])),
+        )
         .await
         .unwrap();
     assert_eq!(code(&response), "InvalidParameterValue");
-    assert!(response["Error"]["Message"].as_str().unwrap().contains("Events.1.UserId"), "{response}");
+    assert!(
+        response["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Events.1.UserId"),
+        "{response}"
+    );
     assert_eq!(
-        error_code(&client, "ReportRoomEvents", report(json!([{"EventId": "x", "EventType": "RoomStart"}]))).await,
+        error_code(
+            &client,
+            "ReportRoomEvents",
+            report(json!([{"EventId": "x", "EventType": "RoomStart"}]))
+        )
+        .await,
         "InvalidParameterValue"
     );
     let future = roomlog_core::time::now_ms() + 10 * 60 * 1000;
@@ -207,29 +423,86 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
         error_code(&client, "ReportRoomEvents", report(json!([{"EventId": "x", "EventType": "MicOn", "UserId": "u", "TimestampMs": future}]))).await,
         "InvalidParameterValue"
     );
-    assert_eq!(error_code(&client, "ReportRoomEvents", report(json!([]))).await, "InvalidParameterValue");
+    assert_eq!(
+        error_code(&client, "ReportRoomEvents", report(json!([]))).await,
+        "InvalidParameterValue"
+    );
 
-    client.call("StartRoom", &json!({"RoomId": room})).await.unwrap();
-    client.call("ReportRoomEvents", &report(json!([{"EventId": "m1", "EventType": "MicOn", "UserId": "u1"}]))).await.unwrap();
-    client.call("EndRoom", &json!({"RoomId": room})).await.unwrap();
+    client
+        .call("StartRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    client
+        .call(
+            "ReportRoomEvents",
+            &report(json!([{"EventId": "m1", "EventType": "MicOn", "UserId": "u1"}])),
+        )
+        .await
+        .unwrap();
+    client
+        .call("EndRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
 
     // After the class: member and media events are refused, RecordFinish is taken, and a retry
     // of an acknowledged batch still answers with its duplicates.
-    assert_eq!(error_code(&client, "ReportRoomEvents", report(json!([join("late", "u9")]))).await, "FailedOperation.ClassEnded");
-    let retry = client.call("ReportRoomEvents", &report(json!([join("e1", "u1")]))).await.unwrap();
+    assert_eq!(
+        error_code(
+            &client,
+            "ReportRoomEvents",
+            report(json!([join("late", "u9")]))
+        )
+        .await,
+        "FailedOperation.ClassEnded"
+    );
+    let retry = client
+        .call("ReportRoomEvents", &report(json!([join("e1", "u1")])))
+        .await
+        .unwrap();
     assert_eq!(retry["Duplicates"], 1);
     let record = json!({"EventId": "rec", "EventType": "RecordFinish", "Duration": 3600, "RecordSize": 1024, "RecordUrl": "https://r.example/1.mp4"});
-    assert_eq!(client.call("ReportRoomEvents", &report(json!([record]))).await.unwrap()["Accepted"], 1);
+    assert_eq!(
+        client
+            .call("ReportRoomEvents", &report(json!([record])))
+            .await
+            .unwrap()["Accepted"],
+        1
+    );
 
-    let events = client.call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 200})).await.unwrap();
-    let types: Vec<&str> = events["Events"].as_array().unwrap().iter().map(|e| e["EventType"].as_str().unwrap()).collect();
-    assert_eq!(types, ["MemberJoin", "MemberJoin", "MemberJoin", "RoomStart", "MicOn", "RoomEnd", "RecordFinish"]);
+    let events = client
+        .call(
+            "GetRoomEvent",
+            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 200}),
+        )
+        .await
+        .unwrap();
+    let types: Vec<&str> = events["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "MemberJoin",
+            "MemberJoin",
+            "MemberJoin",
+            "RoomStart",
+            "MicOn",
+            "RoomEnd",
+            "RecordFinish"
+        ]
+    );
     assert_eq!(events["Total"], 7);
     assert_eq!(
         events["Events"][6]["EventData"],
         json!({"RoomId": room, "Duration": 3600, "RecordSize": 1024, "RecordUrl": "https://r.example/1.mp4"})
     );
-    assert_eq!(events["Events"][0]["EventData"], json!({"RoomId": room, "UserId": "u1", "Device": 5, "Role": 0}));
+    assert_eq!(
+        events["Events"][0]["EventData"],
+        json!({"RoomId": room, "UserId": "u1", "Device": 5, "Role": 0})
+    );
 }
 
 #[tokio::test]
@@ -248,13 +521,22 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
         })
         .collect();
     for chunk in events.chunks(500) {
-        client.call("ReportRoomEvents", &json!({"SdkAppId": app, "RoomId": room, "Events": chunk})).await.unwrap();
+        client
+            .call(
+                "ReportRoomEvents",
+                &json!({"SdkAppId": app, "RoomId": room, "Events": chunk}),
+            )
+            .await
+            .unwrap();
     }
     let page = |page: u64, limit: u64| {
         let client = client.clone();
         async move {
             client
-                .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}))
+                .call(
+                    "GetRoomEvent",
+                    &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}),
+                )
                 .await
         }
     };
@@ -271,20 +553,33 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
     assert_eq!(seen.len(), 1050);
     for (i, event) in seen.iter().enumerate() {
         assert_eq!(event["EventData"]["UserId"], format!("u{i}"), "log order");
-        assert_eq!(event["Timestamp"].as_i64().unwrap(), (base_ms + i as i64 * 1000).div_euclid(1000), "seconds");
+        assert_eq!(
+            event["Timestamp"].as_i64().unwrap(),
+            (base_ms + i as i64 * 1000).div_euclid(1000),
+            "seconds"
+        );
     }
     assert_eq!(page(u64::MAX, 200).await.unwrap()["Events"], json!([]));
 
     let keyword = client
-        .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 1, "Keyword": "MicOn"}))
+        .call(
+            "GetRoomEvent",
+            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 1, "Keyword": "MicOn"}),
+        )
         .await
         .unwrap();
     assert_eq!(keyword["Total"], 1050, "Total ignores Keyword");
     let mics = keyword["Events"].as_array().unwrap();
     assert_eq!(mics.len(), 350, "every MicOn, not one page");
     assert!(mics.iter().all(|e| e["EventType"] == "MicOn"));
-    let users: Vec<String> = mics.iter().map(|e| e["EventData"]["UserId"].as_str().unwrap().to_owned()).collect();
-    let expected: Vec<String> = (0..1050).filter(|i| i % 3 == 0).map(|i| format!("u{i}")).collect();
+    let users: Vec<String> = mics
+        .iter()
+        .map(|e| e["EventData"]["UserId"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..1050)
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("u{i}"))
+        .collect();
     assert_eq!(users, expected);
     let none = client
         .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 1, "Keyword": "RecordFinish"}))
@@ -292,10 +587,17 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
         .unwrap();
     assert_eq!(none["Events"], json!([]));
     let empty_keyword = client
-        .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 2, "Limit": 5, "Keyword": ""}))
+        .call(
+            "GetRoomEvent",
+            &json!({"RoomId": room, "SdkAppId": app, "Page": 2, "Limit": 5, "Keyword": ""}),
+        )
         .await
         .unwrap();
-    assert_eq!(empty_keyword["Events"].as_array().unwrap().len(), 5, "empty Keyword = none");
+    assert_eq!(
+        empty_keyword["Events"].as_array().unwrap().len(),
+        5,
+        "empty Keyword = none"
+    );
 }
 
 /// Runs `roomlog admin` against a data directory and parses its JSON output.
@@ -307,7 +609,11 @@ fn admin(server: &TestServer, args: &[&str]) -> Value {
         .args(args)
         .output()
         .expect("roomlog admin");
-    assert!(output.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("admin prints JSON")
 }
 
@@ -318,39 +624,93 @@ async fn tenants_are_isolated_and_keys_can_be_disabled_while_running() {
     let alice_app = server.sdk_app_id();
     let alice_room = create_room(&alice, alice_app).await;
 
-    let account = admin(&server, &["create-account", "bob"])["AccountId"].as_u64().unwrap();
-    let bob_app = admin(&server, &["create-app", "--account", &account.to_string()])["SdkAppId"].as_u64().unwrap();
+    let account = admin(&server, &["create-account", "bob"])["AccountId"]
+        .as_u64()
+        .unwrap();
+    let bob_app = admin(&server, &["create-app", "--account", &account.to_string()])["SdkAppId"]
+        .as_u64()
+        .unwrap();
     let key = admin(&server, &["create-key", "--account", &account.to_string()]);
-    let bob = roomlog::client::Client::new(&server.endpoint, key["SecretId"].as_str().unwrap(), key["SecretKey"].as_str().unwrap()).unwrap();
+    let bob = roomlog::client::Client::new(
+        &server.endpoint,
+        key["SecretId"].as_str().unwrap(),
+        key["SecretKey"].as_str().unwrap(),
+    )
+    .unwrap();
     let bob_room = create_room(&bob, bob_app).await;
 
     // Bob cannot use Alice's app, and Alice's room looks exactly like one that never existed.
-    assert_eq!(error_code(&bob, "CreateRoom", room_params(alice_app)).await, "InvalidParameter.SdkAppId");
-    let q = |room: u64, app: u64| json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
-    assert_eq!(error_code(&bob, "GetRoomEvent", q(alice_room, alice_app)).await, "InvalidParameter.SdkAppId");
-    assert_eq!(error_code(&bob, "GetRoomEvent", q(alice_room, bob_app)).await, "ResourceNotFound.Room");
-    assert_eq!(error_code(&bob, "GetRoomEvent", q(999_999_999, bob_app)).await, "ResourceNotFound.Room");
-    for action in ["DescribeRoom", "StartRoom", "EndRoom", "DeleteRoom"] {
-        let other = bob.call_raw(action, &json!({"RoomId": alice_room})).await.unwrap();
-        let missing = bob.call_raw(action, &json!({"RoomId": 999_999_999u64})).await.unwrap();
-        assert_eq!(code(&other), "ResourceNotFound.Room", "{action}");
-        assert_eq!(other["Error"]["Message"].as_str().unwrap().replace(&alice_room.to_string(), "N"),
-                   missing["Error"]["Message"].as_str().unwrap().replace("999999999", "N"), "indistinguishable");
-    }
     assert_eq!(
-        error_code(&bob, "ReportRoomEvents", json!({"SdkAppId": bob_app, "RoomId": alice_room, "Events": [join("x", "u")]})).await,
+        error_code(&bob, "CreateRoom", room_params(alice_app)).await,
+        "InvalidParameter.SdkAppId"
+    );
+    let q = |room: u64, app: u64| json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
+    assert_eq!(
+        error_code(&bob, "GetRoomEvent", q(alice_room, alice_app)).await,
+        "InvalidParameter.SdkAppId"
+    );
+    assert_eq!(
+        error_code(&bob, "GetRoomEvent", q(alice_room, bob_app)).await,
         "ResourceNotFound.Room"
     );
-    bob.call("DescribeRoom", &json!({"RoomId": bob_room})).await.unwrap();
+    assert_eq!(
+        error_code(&bob, "GetRoomEvent", q(999_999_999, bob_app)).await,
+        "ResourceNotFound.Room"
+    );
+    for action in ["DescribeRoom", "StartRoom", "EndRoom", "DeleteRoom"] {
+        let other = bob
+            .call_raw(action, &json!({"RoomId": alice_room}))
+            .await
+            .unwrap();
+        let missing = bob
+            .call_raw(action, &json!({"RoomId": 999_999_999u64}))
+            .await
+            .unwrap();
+        assert_eq!(code(&other), "ResourceNotFound.Room", "{action}");
+        assert_eq!(
+            other["Error"]["Message"]
+                .as_str()
+                .unwrap()
+                .replace(&alice_room.to_string(), "N"),
+            missing["Error"]["Message"]
+                .as_str()
+                .unwrap()
+                .replace("999999999", "N"),
+            "indistinguishable"
+        );
+    }
+    assert_eq!(
+        error_code(
+            &bob,
+            "ReportRoomEvents",
+            json!({"SdkAppId": bob_app, "RoomId": alice_room, "Events": [join("x", "u")]})
+        )
+        .await,
+        "ResourceNotFound.Room"
+    );
+    bob.call("DescribeRoom", &json!({"RoomId": bob_room}))
+        .await
+        .unwrap();
 
     let secret_id = key["SecretId"].as_str().unwrap();
     admin(&server, &["disable-key", secret_id]);
-    assert_eq!(error_code(&bob, "DescribeRoom", json!({"RoomId": bob_room})).await, "AuthFailure.SecretIdNotFound");
+    assert_eq!(
+        error_code(&bob, "DescribeRoom", json!({"RoomId": bob_room})).await,
+        "AuthFailure.SecretIdNotFound"
+    );
     admin(&server, &["enable-key", secret_id]);
-    bob.call("DescribeRoom", &json!({"RoomId": bob_room})).await.unwrap();
+    bob.call("DescribeRoom", &json!({"RoomId": bob_room}))
+        .await
+        .unwrap();
     let keys = admin(&server, &["list-keys"]);
     assert_eq!(keys.as_array().unwrap().len(), 2);
-    assert!(keys.as_array().unwrap().iter().all(|k| k.get("SecretKey").is_none()), "list-keys never prints secrets");
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("SecretKey").is_none()),
+        "list-keys never prints secrets"
+    );
 }
 
 #[tokio::test]
@@ -359,22 +719,36 @@ async fn rate_limit_applies_per_account_after_authentication() {
     let client = server.client();
     let room = create_room(&client, server.sdk_app_id()).await;
     // Forged requests with Alice's SecretId but a wrong key do not spend her quota.
-    let forged = roomlog::client::Client::new(&server.endpoint, &server.credentials.secret_id, "forged").unwrap();
+    let forged =
+        roomlog::client::Client::new(&server.endpoint, &server.credentials.secret_id, "forged")
+            .unwrap();
     for _ in 0..20 {
-        assert_eq!(error_code(&forged, "DescribeRoom", json!({"RoomId": room})).await, "AuthFailure.SignatureFailure");
+        assert_eq!(
+            error_code(&forged, "DescribeRoom", json!({"RoomId": room})).await,
+            "AuthFailure.SignatureFailure"
+        );
     }
     let mut codes = Vec::new();
     for _ in 0..20 {
-        let response = client.call_raw("DescribeRoom", &json!({"RoomId": room})).await.unwrap();
+        let response = client
+            .call_raw("DescribeRoom", &json!({"RoomId": room}))
+            .await
+            .unwrap();
         codes.push(code(&response).to_owned());
     }
     let ok = codes.iter().filter(|c| *c == "<success>").count();
-    let limited = codes.iter().filter(|c| *c == "RequestLimitExceeded").count();
+    let limited = codes
+        .iter()
+        .filter(|c| *c == "RequestLimitExceeded")
+        .count();
     assert!(ok >= 5, "the first 5 pass: {codes:?}");
     assert!(limited >= 1, "a burst of 20 exceeds 5/s: {codes:?}");
     assert_eq!(ok + limited, 20);
     // Other actions have their own budget.
-    client.call("GetRooms", &json!({"SdkAppId": server.sdk_app_id()})).await.unwrap();
+    client
+        .call("GetRooms", &json!({"SdkAppId": server.sdk_app_id()}))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -383,11 +757,26 @@ async fn events_expire_after_retention_and_are_purged() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client.call("StartRoom", &json!({"RoomId": room})).await.unwrap();
-    client.call("ReportRoomEvents", &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]})).await.unwrap();
-    client.call("EndRoom", &json!({"RoomId": room})).await.unwrap();
+    client
+        .call("StartRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]}),
+        )
+        .await
+        .unwrap();
+    client
+        .call("EndRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
     let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
-    assert_eq!(client.call("GetRoomEvent", &query).await.unwrap()["Total"], 3);
+    assert_eq!(
+        client.call("GetRoomEvent", &query).await.unwrap()["Total"],
+        3
+    );
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let expired = loop {
@@ -399,17 +788,45 @@ async fn events_expire_after_retention_and_are_purged() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(code(&expired), "FailedOperation");
-    assert!(expired["Error"]["Message"].as_str().unwrap().contains("expired"), "{expired}");
+    assert!(
+        expired["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{expired}"
+    );
     // The room itself stays; late recordings are no longer taken.
-    assert_eq!(client.call("DescribeRoom", &json!({"RoomId": room})).await.unwrap()["Status"], 2);
+    assert_eq!(
+        client
+            .call("DescribeRoom", &json!({"RoomId": room}))
+            .await
+            .unwrap()["Status"],
+        2
+    );
     let record = json!({"EventId": "rec", "EventType": "RecordFinish", "Duration": 1});
-    assert_eq!(error_code(&client, "ReportRoomEvents", json!({"SdkAppId": app, "RoomId": room, "Events": [record]})).await, "FailedOperation");
+    assert_eq!(
+        error_code(
+            &client,
+            "ReportRoomEvents",
+            json!({"SdkAppId": app, "RoomId": room, "Events": [record]})
+        )
+        .await,
+        "FailedOperation"
+    );
 
     // The purge really deleted them: the purge counter moves.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = reqwest::get(format!("{}/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
-        if metrics.lines().any(|l| l.starts_with("roomlog_purged_events_total") && l.ends_with(" 3")) {
+        let metrics = reqwest::get(format!("{}/metrics", server.endpoint))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics
+            .lines()
+            .any(|l| l.starts_with("roomlog_purged_events_total") && l.ends_with(" 3"))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "purge did not run: {metrics}");
@@ -423,13 +840,102 @@ async fn sigterm_shuts_down_gracefully_and_data_survives() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client.call("ReportRoomEvents", &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]})).await.unwrap();
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]}),
+        )
+        .await
+        .unwrap();
     let status = server.terminate();
     assert!(status.success(), "exit status {status}");
     server.restart();
     let client = server.client();
-    let events = client.call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10})).await.unwrap();
+    let events = client
+        .call(
+            "GetRoomEvent",
+            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
+        )
+        .await
+        .unwrap();
     assert_eq!(events["Total"], 1);
     // A second start does not bootstrap again.
     assert_eq!(server.credentials.sdk_app_id, app);
+}
+
+/// Runs a `roomlog` client subcommand against the server; returns (success, stdout).
+fn roomlog_cli(server: &TestServer, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_roomlog"))
+        .args(args)
+        .arg("--endpoint")
+        .arg(&server.endpoint)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .output()
+        .expect("run roomlog");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn call_and_simulate_work_from_the_command_line() {
+    let server = TestServer::start(&["--rate-limit-default", "0"]);
+    let now = roomlog_core::time::now_secs();
+    let (ok, out) = roomlog_cli(
+        &server,
+        &[
+            "call",
+            "CreateRoom",
+            "Name=From the CLI",
+            &format!("StartTime={now}"),
+            &format!("EndTime={}", now + 60),
+            "Resolution=1",
+            "MaxMicNumber=2",
+            "SubType=video",
+        ],
+    );
+    assert!(ok, "{out}");
+    let room = serde_json::from_str::<Value>(&out).unwrap()["RoomId"]
+        .as_u64()
+        .expect("RoomId printed");
+    let (ok, out) = roomlog_cli(
+        &server,
+        &[
+            "call",
+            "ReportRoomEvents",
+            &format!("RoomId={room}"),
+            "--json",
+            r#"{"Events": [{"EventId": "e1", "EventType": "MemberJoin", "UserId": "cli", "Role": 1}]}"#,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["Accepted"], 1);
+    let (ok, out) = roomlog_cli(
+        &server,
+        &[
+            "call",
+            "GetRoomEvent",
+            &format!("RoomId={room}"),
+            "Page=1",
+            "Limit=10",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["Events"][0]["EventData"]["UserId"],
+        "cli"
+    );
+    // An API error prints the envelope and exits non-zero.
+    let (ok, out) = roomlog_cli(&server, &["call", "DescribeRoom", "RoomId=1"]);
+    assert!(!ok);
+    assert!(out.contains("ResourceNotFound.Room"), "{out}");
+
+    let (ok, out) = roomlog_cli(&server, &["simulate", "--students", "3"]);
+    assert!(ok, "{out}");
+    // teacher + 3 students: 4 joins, 4 quits, RoomStart, RoomEnd, RecordFinish, ...
+    assert!(out.contains("MemberJoin     4"), "{out}");
+    assert!(out.contains("MemberQuit     4"), "{out}");
+    assert!(out.contains("RecordFinish   1"), "{out}");
 }

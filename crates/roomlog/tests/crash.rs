@@ -32,7 +32,9 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
                     // Mix single events and small batches; the UserId carries the EventId so
                     // GetRoomEvent shows which events are in the log.
                     let size = if n % 4 == 0 { 5 } else { 1 };
-                    let ids: Vec<String> = (0..size).map(|k| format!("c{cycle}-r{reporter}-{n}-{k}")).collect();
+                    let ids: Vec<String> = (0..size)
+                        .map(|k| format!("c{cycle}-r{reporter}-{n}-{k}"))
+                        .collect();
                     let events: Vec<_> = ids
                         .iter()
                         .map(|id| json!({"EventId": id, "EventType": "MicOn", "UserId": id}))
@@ -40,7 +42,11 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
                     let params = json!({"SdkAppId": app, "RoomId": room, "Events": events});
                     match client.call("ReportRoomEvents", &params).await {
                         Ok(response) => {
-                            assert_eq!(response["Accepted"].as_u64(), Some(size as u64), "{response}");
+                            assert_eq!(
+                                response["Accepted"].as_u64(),
+                                Some(size as u64),
+                                "{response}"
+                            );
                             acknowledged.lock().unwrap().extend(ids);
                         }
                         Err(_) => return, // the server is gone
@@ -56,7 +62,11 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
     }
 
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() > 100, "the test ingested too little to mean anything: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "the test ingested too little to mean anything: {}",
+        acknowledged.len()
+    );
 
     // Read the whole log back.
     let client = server.client();
@@ -65,7 +75,10 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
     let mut total = 0;
     for page in 1.. {
         let response = client
-            .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": 200}))
+            .call(
+                "GetRoomEvent",
+                &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": 200}),
+            )
             .await
             .unwrap();
         total = response["Total"].as_u64().unwrap();
@@ -74,21 +87,40 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
             break;
         }
         for event in events {
-            *counts.entry(event["EventData"]["UserId"].as_str().unwrap().to_owned()).or_default() += 1;
+            *counts
+                .entry(event["EventData"]["UserId"].as_str().unwrap().to_owned())
+                .or_default() += 1;
             read += 1;
         }
     }
-    assert_eq!(read, total, "dense sequence: every seq up to Total is readable");
+    assert_eq!(
+        read, total,
+        "dense sequence: every seq up to Total is readable"
+    );
     let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
     assert!(duplicated.is_empty(), "recorded twice: {duplicated:?}");
-    let lost: Vec<_> = acknowledged.iter().filter(|id| !counts.contains_key(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged events lost, e.g. {:?}", lost.len(), lost.first());
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
 
     // Retrying every acknowledged event records nothing new.
     for chunk in acknowledged.chunks(1000) {
-        let events: Vec<_> = chunk.iter().map(|id| json!({"EventId": id, "EventType": "MicOn", "UserId": id})).collect();
+        let events: Vec<_> = chunk
+            .iter()
+            .map(|id| json!({"EventId": id, "EventType": "MicOn", "UserId": id}))
+            .collect();
         let response = client
-            .call("ReportRoomEvents", &json!({"SdkAppId": app, "RoomId": room, "Events": events}))
+            .call(
+                "ReportRoomEvents",
+                &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
+            )
             .await
             .unwrap();
         assert_eq!(response["Accepted"], 0);

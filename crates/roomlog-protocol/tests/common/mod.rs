@@ -19,7 +19,12 @@ pub struct OwnedRequest {
 }
 
 impl OwnedRequest {
-    pub fn new(method: Method, query: Option<&str>, headers: &[(String, String)], body: &[u8]) -> Self {
+    pub fn new(
+        method: Method,
+        query: Option<&str>,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Self {
         Self {
             method,
             query: query.map(str::to_owned),
@@ -70,7 +75,9 @@ pub fn header_map(pairs: &[(String, String)]) -> HeaderMap {
 }
 
 pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    list.iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The error code of a result, or "accept".

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use roomlog_core::event::page_range;
 use roomlog_core::ingest::{self, ReportedEvent};
 use roomlog_core::time::ms_to_secs;
 use roomlog_core::{DomainError, EventType, StoredEvent};
@@ -68,18 +69,14 @@ impl Action for GetRoomEvent {
         let total = room.last_seq;
 
         let Some(event_type) = keyword else {
-            // Page p of size l is the sequence range (p-1)*l+1 ..= p*l: an index seek.
-            let first_seq = (self.page - 1)
-                .checked_mul(self.limit)
-                .and_then(|skip| skip.checked_add(1));
-            let events = match first_seq {
-                Some(first) if first <= total => {
+            let events = match page_range(self.page, self.limit, total) {
+                Some((first_seq, count)) => {
                     ctx.state
                         .store()
-                        .read_events(room.room_id, first, self.limit)
+                        .read_events(room.room_id, first_seq, count)
                         .await?
                 }
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             let events: Vec<Value> = events.iter().map(event_info).collect();
             return Ok(fields(json!({ "Total": total, "Events": events })));

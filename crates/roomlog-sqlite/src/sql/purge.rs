@@ -24,7 +24,11 @@ pub(crate) struct Step {
 }
 
 /// Deletes up to `budget` of the room's oldest events; returns how many, and whether any remain.
-fn delete_some_events(conn: &Connection, room: i64, budget: u64) -> Result<(u64, bool), StoreError> {
+fn delete_some_events(
+    conn: &Connection,
+    room: i64,
+    budget: u64,
+) -> Result<(u64, bool), StoreError> {
     let what = || format!("deleting events of room {room}");
     let first: Option<i64> = conn
         .prepare_cached("SELECT MIN(seq) FROM events WHERE room_id = ?1")
@@ -50,7 +54,11 @@ fn delete_some_events(conn: &Connection, room: i64, budget: u64) -> Result<(u64,
 /// The first command of `delete_room`: the room row goes at once (so the room is gone for every
 /// reader as soon as this commits) and with it the first batch of its events; a room with more
 /// is queued in `deleted_rooms` until [`delete_orphaned_events`] has removed the rest.
-pub(crate) fn delete_room(conn: &Connection, room_id: RoomId, budget: u64) -> Result<Step, StoreError> {
+pub(crate) fn delete_room(
+    conn: &Connection,
+    room_id: RoomId,
+    budget: u64,
+) -> Result<Step, StoreError> {
     let room = require_room(conn, room_id)?;
     if room.status == RoomStatus::InClass {
         return Err(StoreError::WrongStatus(room.status));
@@ -123,7 +131,11 @@ pub(crate) fn drain_deleted_rooms(conn: &Connection, budget: u64) -> Result<Step
 /// their events, oldest end first. A room is marked purged in the same transaction that deletes
 /// its last events, so a room is never marked while events remain (an append that slips in
 /// between two batches is deleted by the next one).
-pub(crate) fn purge_some(conn: &Connection, cutoff_ms: i64, budget: u64) -> Result<Step, StoreError> {
+pub(crate) fn purge_some(
+    conn: &Connection,
+    cutoff_ms: i64,
+    budget: u64,
+) -> Result<Step, StoreError> {
     let mut step = Step::default();
     while step.events < budget {
         // Phrased to match the partial index `rooms_purge_queue`.

@@ -146,9 +146,7 @@ pub(crate) fn transition(
         }
     };
     conn.prepare_cached(sql)
-        .and_then(|mut stmt| {
-            stmt.execute((key, to.code() as i64, event.timestamp_ms, seq as i64))
-        })
+        .and_then(|mut stmt| stmt.execute((key, to.code() as i64, event.timestamp_ms, seq as i64)))
         .with_context(|| format!("moving room {room_id} to {to:?}"))?;
     room.status = to;
     room.last_seq = seq;
@@ -198,7 +196,13 @@ pub(crate) fn list_rooms(
     let mut page = Vec::new();
     if query.limit > 0 && total > 0 {
         let limit = saturating_i64(query.limit);
-        let offset = saturating_i64(query.page.max(1).saturating_sub(1).saturating_mul(query.limit));
+        let offset = saturating_i64(
+            query
+                .page
+                .max(1)
+                .saturating_sub(1)
+                .saturating_mul(query.limit),
+        );
         let mut stmt = tx
             .prepare_cached(&format!(
                 "SELECT {ROOM_COLUMNS} FROM rooms WHERE {FILTER}

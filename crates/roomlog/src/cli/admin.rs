@@ -101,7 +101,11 @@ async fn execute(store: &dyn Store, command: AdminCommand) -> anyhow::Result<ser
     })
 }
 
-async fn set_enabled(store: &dyn Store, secret_id: &str, enabled: bool) -> anyhow::Result<serde_json::Value> {
+async fn set_enabled(
+    store: &dyn Store,
+    secret_id: &str,
+    enabled: bool,
+) -> anyhow::Result<serde_json::Value> {
     if !store.set_key_enabled(secret_id, enabled).await? {
         bail!("no key with SecretId {secret_id}");
     }

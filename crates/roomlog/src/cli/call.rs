@@ -39,7 +39,8 @@ pub async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         insert_path(&mut params, key, value)?;
     }
-    if args.default_sdk_app_id && !params.contains_key("SdkAppId") && needs_sdk_app_id(&args.action) {
+    if args.default_sdk_app_id && !params.contains_key("SdkAppId") && needs_sdk_app_id(&args.action)
+    {
         if let Some(id) = args.client.default_sdk_app_id() {
             params.insert("SdkAppId".into(), id.into());
         }
@@ -60,16 +61,19 @@ pub async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
 fn needs_sdk_app_id(action: &str) -> bool {
     matches!(
         action,
-        "GetRoomEvent" | "ReportRoomEvents" | "CreateRoom" | "BatchCreateRoom" | "ModifyRoom" | "GetRooms"
+        "GetRoomEvent"
+            | "ReportRoomEvents"
+            | "CreateRoom"
+            | "BatchCreateRoom"
+            | "ModifyRoom"
+            | "GetRooms"
     )
 }
 
 /// Sets `a.0.b` = value, creating objects and arrays (numeric segments) along the way.
 fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) -> anyhow::Result<()> {
     let segments: Vec<&str> = path.split('.').collect();
-    let mut slot = root
-        .entry(segments[0].to_owned())
-        .or_insert(Value::Null);
+    let mut slot = root.entry(segments[0].to_owned()).or_insert(Value::Null);
     for segment in &segments[1..] {
         slot = match segment.parse::<usize>() {
             Ok(index) => {

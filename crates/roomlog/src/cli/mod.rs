@@ -16,7 +16,11 @@ pub use serve::ServeArgs;
 pub use simulate::SimulateArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "roomlog", version, about = "Classroom room-event service speaking Tencent Cloud LCIC's API")]
+#[command(
+    name = "roomlog",
+    version,
+    about = "Classroom room-event service speaking Tencent Cloud LCIC's API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,7 +53,12 @@ pub struct ClientArgs {
     pub endpoint: String,
     #[arg(long, env = "ROOMLOG_SECRET_ID", requires = "secret_key")]
     pub secret_id: Option<String>,
-    #[arg(long, env = "ROOMLOG_SECRET_KEY", hide_env_values = true, requires = "secret_id")]
+    #[arg(
+        long,
+        env = "ROOMLOG_SECRET_KEY",
+        hide_env_values = true,
+        requires = "secret_id"
+    )]
     pub secret_key: Option<String>,
     /// Without --secret-id/--secret-key, the credentials a first start wrote here are used.
     #[arg(long, env = "ROOMLOG_DATA_DIR", default_value = "roomlog-data")]
@@ -67,7 +76,9 @@ impl ClientArgs {
     /// The SdkAppId a first start created, if the credentials file is there.
     pub fn default_sdk_app_id(&self) -> Option<u64> {
         roomlog_server::bootstrap::Credentials::load(
-            &self.data_dir.join(roomlog_server::bootstrap::CREDENTIALS_FILE),
+            &self
+                .data_dir
+                .join(roomlog_server::bootstrap::CREDENTIALS_FILE),
         )
         .ok()
         .map(|c| c.sdk_app_id)
@@ -77,9 +88,9 @@ impl ClientArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await.map(|()| ExitCode::SUCCESS),
-        Command::Admin { data_dir, command } => {
-            admin::run(&data_dir, command).await.map(|()| ExitCode::SUCCESS)
-        }
+        Command::Admin { data_dir, command } => admin::run(&data_dir, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Call(args) => call::run(args).await,
         Command::Simulate(args) => simulate::run(args).await.map(|()| ExitCode::SUCCESS),
     }

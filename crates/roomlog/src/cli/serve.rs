@@ -111,7 +111,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some((creds, path)) =
         roomlog_server::bootstrap::bootstrap_if_empty(store.as_ref(), &config.data_dir).await?
     {
-        println!("First start: created an account, an app and a key (saved to {}):", path.display());
+        println!(
+            "First start: created an account, an app and a key (saved to {}):",
+            path.display()
+        );
         println!("  SdkAppId:  {}", creds.sdk_app_id);
         println!("  SecretId:  {}", creds.secret_id);
         println!("  SecretKey: {}", creds.secret_key);

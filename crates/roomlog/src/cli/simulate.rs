@@ -36,8 +36,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let per_room = script(0, args.students).len() as u64 + 2; // + RoomStart, RoomEnd
     let bar = ProgressBar::new(per_room * args.rooms as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} events {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} events {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let mut classes = tokio::task::JoinSet::new();
@@ -89,7 +91,12 @@ fn script(room_seed: u64, students: usize) -> Vec<Value> {
     events
 }
 
-async fn play_class(client: &Client, sdk_app_id: u64, students: usize, bar: &ProgressBar) -> anyhow::Result<u64> {
+async fn play_class(
+    client: &Client,
+    sdk_app_id: u64,
+    students: usize,
+    bar: &ProgressBar,
+) -> anyhow::Result<u64> {
     let now = roomlog_core::time::now_secs();
     let room = client
         .call(
@@ -100,8 +107,12 @@ async fn play_class(client: &Client, sdk_app_id: u64, students: usize, bar: &Pro
             }),
         )
         .await?;
-    let room_id = room["RoomId"].as_u64().context("CreateRoom returned no RoomId")?;
-    client.call("StartRoom", &json!({ "RoomId": room_id })).await?;
+    let room_id = room["RoomId"]
+        .as_u64()
+        .context("CreateRoom returned no RoomId")?;
+    client
+        .call("StartRoom", &json!({ "RoomId": room_id }))
+        .await?;
     bar.inc(1);
     let mut seq = 0;
     let mut timestamp_ms = roomlog_core::time::now_ms();
@@ -111,11 +122,16 @@ async fn play_class(client: &Client, sdk_app_id: u64, students: usize, bar: &Pro
         event["EventId"] = json!(format!("sim-{room_id}-{seq}"));
         event["TimestampMs"] = json!(timestamp_ms);
         client
-            .call("ReportRoomEvents", &json!({"SdkAppId": sdk_app_id, "RoomId": room_id, "Events": [event]}))
+            .call(
+                "ReportRoomEvents",
+                &json!({"SdkAppId": sdk_app_id, "RoomId": room_id, "Events": [event]}),
+            )
             .await?;
         bar.inc(1);
     }
-    client.call("EndRoom", &json!({ "RoomId": room_id })).await?;
+    client
+        .call("EndRoom", &json!({ "RoomId": room_id }))
+        .await?;
     bar.inc(1);
     client
         .call(
@@ -134,11 +150,16 @@ async fn print_summary(client: &Client, sdk_app_id: u64, room_id: u64) -> anyhow
     let mut page = 1;
     let total = loop {
         let response = client
-            .call("GetRoomEvent", &json!({"SdkAppId": sdk_app_id, "RoomId": room_id, "Page": page, "Limit": 200}))
+            .call(
+                "GetRoomEvent",
+                &json!({"SdkAppId": sdk_app_id, "RoomId": room_id, "Page": page, "Limit": 200}),
+            )
             .await?;
         let events = response["Events"].as_array().cloned().unwrap_or_default();
         for event in &events {
-            *counts.entry(event["EventType"].as_str().unwrap_or("?").to_owned()).or_insert(0u64) += 1;
+            *counts
+                .entry(event["EventType"].as_str().unwrap_or("?").to_owned())
+                .or_insert(0u64) += 1;
         }
         if events.len() < 200 {
             break response["Total"].as_u64().unwrap_or(0);

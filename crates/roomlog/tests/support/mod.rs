@@ -34,7 +34,11 @@ impl TestServer {
 
     /// A server on an existing data directory (first start bootstraps it).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
-        Self::spawn(data_dir, "127.0.0.1:0", extra_args.iter().map(|s| s.to_string()).collect())
+        Self::spawn(
+            data_dir,
+            "127.0.0.1:0",
+            extra_args.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     fn spawn(data_dir: &Path, listen: &str, extra_args: Vec<String>) -> Self {
@@ -45,7 +49,10 @@ impl TestServer {
             .arg("--data-dir")
             .arg(data_dir)
             .args(&extra_args)
-            .env("RUST_LOG", std::env::var("ROOMLOG_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ROOMLOG_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -62,8 +69,13 @@ impl TestServer {
         let endpoint = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("roomlog did not report its address within 60 s");
-        let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        let credentials = Credentials::load(&data_dir.join("credentials.json")).expect("credentials");
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        let credentials =
+            Credentials::load(&data_dir.join("credentials.json")).expect("credentials");
         Self {
             child,
             endpoint,
@@ -76,7 +88,12 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.endpoint, &self.credentials.secret_id, &self.credentials.secret_key).expect("client")
+        Client::new(
+            &self.endpoint,
+            &self.credentials.secret_id,
+            &self.credentials.secret_key,
+        )
+        .expect("client")
     }
 
     pub fn sdk_app_id(&self) -> u64 {
@@ -98,7 +115,10 @@ impl TestServer {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "roomlog did not exit within 30 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "roomlog did not exit within 30 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -131,7 +151,10 @@ pub fn room_params(sdk_app_id: u64) -> Value {
 
 /// Creates a room and returns its id.
 pub async fn create_room(client: &Client, sdk_app_id: u64) -> u64 {
-    client.call("CreateRoom", &room_params(sdk_app_id)).await.expect("CreateRoom")["RoomId"]
+    client
+        .call("CreateRoom", &room_params(sdk_app_id))
+        .await
+        .expect("CreateRoom")["RoomId"]
         .as_u64()
         .expect("RoomId")
 }

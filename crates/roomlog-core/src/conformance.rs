@@ -952,7 +952,8 @@ pub async fn case_admission_sees_room_and_new_events_only<S: Store>(store: S) {
     let id = plain_room(&store, &app, "r").await;
     append(&store, id, vec![join("a")]).await;
 
-    let seen: Arc<Mutex<Option<(Room, Vec<NewEvent>)>>> = Arc::new(Mutex::new(None));
+    type Seen = Option<(Room, Vec<NewEvent>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&seen);
     let admit: Admission = Box::new(move |room, events| {
         *sink.lock().unwrap() = Some((room.clone(), events.to_vec()));

@@ -5,9 +5,11 @@
 //! (`RoomSpec::validate`, `ingest::validate_report`) so the rest of the system can trust them.
 
 pub mod account;
+pub mod attendance;
 pub mod error;
 pub mod event;
 pub mod ingest;
+pub mod lifecycle;
 pub mod room;
 pub mod store;
 pub mod time;

@@ -604,7 +604,7 @@ mod tests {
         let cases = [
             "TC3-HMAC-SHA256".to_owned(),
             format!("TC3-HMAC-SHA256Credential=a/2026-11-25/lcic/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
-            format!("TC3-HMAC-SHA256 Credential=a/2026-11-25/lcic/tc3_request, SignedHeaders=content-type;host"),
+            "TC3-HMAC-SHA256 Credential=a/2026-11-25/lcic/tc3_request, SignedHeaders=content-type;host".to_owned(),
             format!("TC3-HMAC-SHA256 Credential=a/2026-11-25/lcic, SignedHeaders=content-type;host, Signature={sig}"),
             format!("TC3-HMAC-SHA256 Credential=a/2026-11-25/lcic/tc3_other, SignedHeaders=content-type;host, Signature={sig}"),
             format!("TC3-HMAC-SHA256 Credential=/2026-11-25/lcic/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),

@@ -23,6 +23,7 @@ mod sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +75,17 @@ impl Default for SqliteOptions {
             purge_batch: 10_000,
         }
     }
+}
+
+/// Totals of the group-committing writer since the store opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Group transactions committed: one fsync each.
+    pub commits: u64,
+    /// Commands those groups carried (`commands / commits` is the average group size).
+    pub commands: u64,
+    /// Groups that failed as a whole (every command in them answered with an error).
+    pub failed_groups: u64,
 }
 
 /// Free pages one vacuum step moves (4 KiB pages: 16 MiB), bounding each step like the deletes.
@@ -132,6 +144,16 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The writer's totals since open (for metrics).
+    pub fn writer_stats(&self) -> WriterStats {
+        let counters = self.inner.writer.counters();
+        WriterStats {
+            commits: counters.commits.load(Ordering::Relaxed),
+            commands: counters.commands.load(Ordering::Relaxed),
+            failed_groups: counters.failed_groups.load(Ordering::Relaxed),
+        }
     }
 
     /// Graceful shutdown: finishes and commits every write already queued, then stops the writer
@@ -388,5 +410,80 @@ impl Store for SqliteStore {
 
     async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
         self.read(sql::purge::next_purge_candidate).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pragma(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+        use crate::error::Context;
+        conn.pragma_query_value(None, name, |row| row.get(0))
+            .context(name)
+    }
+
+    /// Per-connection settings cannot be seen from another connection: ask the store's own.
+    #[tokio::test]
+    async fn connections_have_the_settings_durability_and_memory_rely_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
+        let writer = store
+            .inner
+            .writer
+            .standalone(|c| {
+                Ok([
+                    pragma(c, "synchronous")?,
+                    pragma(c, "foreign_keys")?,
+                    pragma(c, "busy_timeout")?,
+                    pragma(c, "cache_size")?,
+                    pragma(c, "auto_vacuum")?,
+                    pragma(c, "mmap_size")?,
+                ])
+            })
+            .await
+            .unwrap();
+        // synchronous 2 = FULL; auto_vacuum 2 = INCREMENTAL.
+        assert_eq!(writer, [2, 1, 5000, -16_000, 2, 0]);
+        let reader = store
+            .read(|c| {
+                Ok([
+                    pragma(c, "busy_timeout")?,
+                    pragma(c, "cache_size")?,
+                    pragma(c, "mmap_size")?,
+                ])
+            })
+            .await
+            .unwrap();
+        assert_eq!(reader, [5000, -8_000, 0]);
+        // Readers cannot write, even by mistake.
+        let write = store
+            .read(|c| {
+                use crate::error::Context;
+                c.execute("DELETE FROM accounts", []).context("writing")
+            })
+            .await;
+        assert!(matches!(write, Err(StoreError::Backend(_))), "{write:?}");
+    }
+
+    #[tokio::test]
+    async fn readers_are_bounded_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            max_readers: 2,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open_with(&dir.path().join("roomlog.db"), options).unwrap();
+        let reads: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.list_accounts().await })
+            })
+            .collect();
+        for read in reads {
+            read.await.unwrap().unwrap();
+        }
+        let idle = store.inner.reader.idle_connections();
+        assert!((1..=2).contains(&idle), "{idle} idle readers");
     }
 }

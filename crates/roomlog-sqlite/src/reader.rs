@@ -77,6 +77,11 @@ impl ReadPool {
         self.lock_idle().clear();
     }
 
+    #[cfg(test)]
+    pub(crate) fn idle_connections(&self) -> usize {
+        self.lock_idle().len()
+    }
+
     fn lock_idle(&self) -> MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -11,13 +11,23 @@ use roomlog_core::{
     Account, ApiKey, App, EventData, EventType, Room, RoomSpec, RoomStatus, StoredEvent,
 };
 
-/// The columns [`room`] reads, in order.
-pub(crate) const ROOM_COLUMNS: &str = "room_id, sdk_app_id, account_id, status, real_start_ms, \
-     real_end_ms, created_at, last_seq, events_purged, spec";
+/// The columns [`room`] reads, in order (a macro so queries can be `concat!`-ed constants).
+macro_rules! room_columns {
+    () => {
+        "room_id, sdk_app_id, account_id, status, real_start_ms, real_end_ms, created_at, \
+         last_seq, events_purged, spec"
+    };
+}
+pub(crate) use room_columns;
 
 /// The columns [`stored_event`] reads, in order.
-pub(crate) const EVENT_COLUMNS: &str = "room_id, seq, event_id, event_type, timestamp_ms, \
-     user_id, device, role, reason, duration, record_size, record_url";
+macro_rules! event_columns {
+    () => {
+        "room_id, seq, event_id, event_type, timestamp_ms, user_id, device, role, reason, \
+         duration, record_size, record_url"
+    };
+}
+pub(crate) use event_columns;
 
 /// The stable on-disk code of an event type. Never renumber: rows on disk carry these codes
 /// (the `event_types` table in the initial migration documents them for the sqlite3 shell).
@@ -100,7 +110,7 @@ pub(crate) fn status_from_row(row: &Row<'_>, column: usize) -> rusqlite::Result<
         .ok_or_else(|| bad(column, Type::Integer, format!("unknown room status {code}")))
 }
 
-/// A row selected with [`ROOM_COLUMNS`].
+/// A row selected with [`room_columns!`].
 pub(crate) fn room(row: &Row<'_>) -> rusqlite::Result<Room> {
     let spec_json: String = row.get(9)?;
     let spec: RoomSpec = serde_json::from_str(&spec_json)
@@ -119,7 +129,7 @@ pub(crate) fn room(row: &Row<'_>) -> rusqlite::Result<Room> {
     })
 }
 
-/// A row selected with [`EVENT_COLUMNS`].
+/// A row selected with [`event_columns!`].
 pub(crate) fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let code: i64 = row.get(3)?;
     let event_type = event_type_from_code(code)

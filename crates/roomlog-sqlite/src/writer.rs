@@ -12,7 +12,8 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, ThreadId};
 
 use rusqlite::Connection;
@@ -93,6 +94,18 @@ pub(crate) struct Writer {
     sender: mpsc::Sender<Command>,
     thread: Mutex<Option<JoinHandle<()>>>,
     thread_id: ThreadId,
+    counters: Arc<Counters>,
+}
+
+/// Totals since open, for metrics: `commands / commits` is the average group size.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Group transactions committed (one sync each).
+    pub commits: AtomicU64,
+    /// Commands run in committed groups (whatever their own outcome).
+    pub commands: AtomicU64,
+    /// Groups that failed as a whole (BEGIN or COMMIT failed, or SQLite rolled back).
+    pub failed_groups: AtomicU64,
 }
 
 impl Writer {
@@ -102,15 +115,22 @@ impl Writer {
         max_group: usize,
     ) -> Result<Writer, StoreError> {
         let (sender, receiver) = mpsc::channel(queue_depth.max(1));
+        let counters = Arc::new(Counters::default());
+        let shared = Arc::clone(&counters);
         let thread = thread::Builder::new()
             .name("roomlog-sqlite-writer".into())
-            .spawn(move || run(conn, receiver, max_group.max(1)))
+            .spawn(move || run(conn, receiver, max_group.max(1), &shared))
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer thread: {e}")))?;
         Ok(Writer {
             sender,
             thread_id: thread.thread().id(),
             thread: Mutex::new(Some(thread)),
+            counters,
         })
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Runs `work` in the next group transaction; returns its result once committed.
@@ -195,7 +215,12 @@ impl Drop for Writer {
 }
 
 /// The writer thread's loop.
-fn run(conn: Connection, mut receiver: mpsc::Receiver<Command>, max_group: usize) {
+fn run(
+    conn: Connection,
+    mut receiver: mpsc::Receiver<Command>,
+    max_group: usize,
+    counters: &Counters,
+) {
     let mut shutdown_acks = Vec::new();
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = Vec::with_capacity(16);
@@ -207,7 +232,7 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Command>, max_group: usize
                 Err(_) => break,
             }
         }
-        let mut group = Group::default();
+        let mut group = Group::new(counters);
         for command in batch {
             match command {
                 Command::Grouped(job) => group.run(&conn, job),
@@ -240,8 +265,8 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Command>, max_group: usize
 }
 
 /// The commands of one group transaction, waiting for its COMMIT.
-#[derive(Default)]
-struct Group {
+struct Group<'a> {
+    counters: &'a Counters,
     jobs: Vec<Box<dyn Job>>,
     open: bool,
     /// Set when BEGIN failed (another process held the lock past busy_timeout): the rest of
@@ -249,7 +274,16 @@ struct Group {
     begin_failed: Option<String>,
 }
 
-impl Group {
+impl<'a> Group<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        Group {
+            counters,
+            jobs: Vec::new(),
+            open: false,
+            begin_failed: None,
+        }
+    }
+
     fn run(&mut self, conn: &Connection, mut job: Box<dyn Job>) {
         if let Some(why) = &self.begin_failed {
             job.finish(Some(why));
@@ -261,6 +295,7 @@ impl Group {
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                 let why = format!("starting a write transaction: {e}");
                 tracing::error!(error = %e, "could not start a write transaction");
+                self.counters.failed_groups.fetch_add(1, Ordering::Relaxed);
                 job.finish(Some(&why));
                 self.begin_failed = Some(why);
                 return;
@@ -315,8 +350,15 @@ impl Group {
         }
         self.open = false;
         let failure = match conn.execute_batch("COMMIT") {
-            Ok(()) => None,
+            Ok(()) => {
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .commands
+                    .fetch_add(self.jobs.len() as u64, Ordering::Relaxed);
+                None
+            }
             Err(e) => {
+                self.counters.failed_groups.fetch_add(1, Ordering::Relaxed);
                 if !conn.is_autocommit() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }

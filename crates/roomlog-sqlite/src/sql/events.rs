@@ -10,8 +10,29 @@ use roomlog_core::{
 };
 
 use crate::error::{saturating_i64, Context};
-use crate::rows::{self, event_type_code, u64_bits, EVENT_COLUMNS};
+use crate::rows::{self, event_columns, event_type_code, u64_bits};
 use crate::sql::rooms::{require_room, room_key};
+
+/// Is this event id recorded in the room? (The unique index, covering.)
+pub(crate) const KNOWN_ID: &str = "SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2";
+
+/// A page of the log: a range seek on the primary key.
+pub(crate) const READ_RANGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE room_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
+);
+
+/// One type's events after a seq: a range seek on `events_by_type`. Without statistics the
+/// planner prefers walking the primary key (it yields seq order too, and avoids a second lookup
+/// per row), which reads the whole room to find a rare type; INDEXED BY pins the right plan and
+/// makes the statement fail to prepare, loudly, should the index ever go missing.
+pub(crate) const READ_OF_TYPE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events INDEXED BY events_by_type",
+    " WHERE room_id = ?1 AND event_type = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+);
 
 /// Records one event at `seq`. The caller keeps `rooms.last_seq` in step.
 pub(crate) fn insert_event(
@@ -63,7 +84,7 @@ pub(crate) fn append(
     {
         let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
         let mut known = conn
-            .prepare_cached("SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2")
+            .prepare_cached(KNOWN_ID)
             .context("checking event ids")?;
         for event in &events {
             let fresh = seen.insert(event.event_id.as_str())
@@ -122,12 +143,7 @@ pub(crate) fn read_range(
         return Ok(Vec::new());
     }
     let end = saturating_i64(first_seq.saturating_add(limit));
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events
-             WHERE room_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
-        ))
-        .context("reading events")?;
+    let mut stmt = conn.prepare_cached(READ_RANGE).context("reading events")?;
     let events = stmt
         .query_map((key, saturating_i64(first_seq), end), rows::stored_event)
         .and_then(|rows| rows.collect())
@@ -150,10 +166,7 @@ pub(crate) fn read_of_type(
         return Ok(Vec::new());
     }
     let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events
-             WHERE room_id = ?1 AND event_type = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
-        ))
+        .prepare_cached(READ_OF_TYPE)
         .context("reading events of a type")?;
     let events = stmt
         .query_map(

@@ -23,6 +23,17 @@ pub(crate) struct Step {
     pub done: bool,
 }
 
+/// A bounded range delete on the primary key.
+pub(crate) const DELETE_BELOW: &str = "DELETE FROM events WHERE room_id = ?1 AND seq < ?2";
+
+/// Phrased to match the partial index `rooms_purge_queue`.
+pub(crate) const NEXT_TO_PURGE: &str = "SELECT room_id FROM rooms \
+     WHERE real_end_ms IS NOT NULL AND events_purged = 0 AND real_end_ms <= ?1 \
+     ORDER BY real_end_ms, room_id LIMIT 1";
+
+pub(crate) const PURGE_CANDIDATE: &str =
+    "SELECT MIN(real_end_ms) FROM rooms WHERE real_end_ms IS NOT NULL AND events_purged = 0";
+
 /// Deletes up to `budget` of the room's oldest events; returns how many, and whether any remain.
 fn delete_some_events(
     conn: &Connection,
@@ -41,7 +52,7 @@ fn delete_some_events(
     // primary key (no OFFSET, no LIMIT on DELETE, which stock SQLite lacks).
     let below = first.saturating_add(i64::try_from(budget.max(1)).unwrap_or(i64::MAX));
     let deleted = conn
-        .prepare_cached("DELETE FROM events WHERE room_id = ?1 AND seq < ?2")
+        .prepare_cached(DELETE_BELOW)
         .and_then(|mut stmt| stmt.execute((room, below)))
         .with_context(what)?;
     let remaining = conn
@@ -138,13 +149,8 @@ pub(crate) fn purge_some(
 ) -> Result<Step, StoreError> {
     let mut step = Step::default();
     while step.events < budget {
-        // Phrased to match the partial index `rooms_purge_queue`.
         let next: Option<i64> = conn
-            .prepare_cached(
-                "SELECT room_id FROM rooms
-                 WHERE real_end_ms IS NOT NULL AND events_purged = 0 AND real_end_ms <= ?1
-                 ORDER BY real_end_ms, room_id LIMIT 1",
-            )
+            .prepare_cached(NEXT_TO_PURGE)
             .and_then(|mut stmt| stmt.query_row([cutoff_ms], |row| row.get(0)).optional())
             .context("finding rooms to purge")?;
         let Some(key) = next else {
@@ -154,7 +160,7 @@ pub(crate) fn purge_some(
         let (events, remaining) = delete_some_events(conn, key, budget - step.events)?;
         step.events += events;
         if !remaining {
-            conn.prepare_cached("UPDATE rooms SET events_purged = 1 WHERE room_id = ?1")
+            conn.prepare_cached("UPDATE rooms SET events_purged = 0 WHERE room_id = ?1")
                 .and_then(|mut stmt| stmt.execute([key]))
                 .with_context(|| format!("marking room {key} purged"))?;
             step.rooms += 1;
@@ -164,11 +170,9 @@ pub(crate) fn purge_some(
 }
 
 pub(crate) fn next_purge_candidate(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    conn.prepare_cached(
-        "SELECT MIN(real_end_ms) FROM rooms WHERE real_end_ms IS NOT NULL AND events_purged = 0",
-    )
-    .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-    .context("finding the next room to purge")
+    conn.prepare_cached(PURGE_CANDIDATE)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .context("finding the next room to purge")
 }
 
 /// Moves up to `pages` free pages to the end of the file and truncates them away (in WAL mode

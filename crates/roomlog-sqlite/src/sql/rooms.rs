@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use roomlog_core::{App, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
-use crate::rows::{self, ROOM_COLUMNS};
+use crate::rows::{self, room_columns};
 use crate::sql::events::insert_event;
 
 /// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing.
@@ -17,8 +17,10 @@ pub(crate) fn load_room(conn: &Connection, room_id: RoomId) -> Result<Option<Roo
     let Some(key) = room_key(room_id) else {
         return Ok(None);
     };
-    conn.prepare_cached(&format!(
-        "SELECT {ROOM_COLUMNS} FROM rooms WHERE room_id = ?1"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        room_columns!(),
+        " FROM rooms WHERE room_id = ?1"
     ))
     .and_then(|mut stmt| stmt.query_row([key], rows::room).optional())
     .with_context(|| format!("loading room {room_id}"))
@@ -153,6 +155,24 @@ pub(crate) fn transition(
     Ok(room)
 }
 
+/// GetRooms' filter: app, the bounded start-time range, overlap, and the status bitmask.
+macro_rules! rooms_filter {
+    () => {
+        " FROM rooms WHERE sdk_app_id = ?1 AND start_time BETWEEN ?2 AND ?3 AND end_time >= ?4 \
+         AND (?5 = 0 OR (?5 >> status) & 1 = 1)"
+    };
+}
+
+/// Counted from the covering index `rooms_by_app_schedule` alone.
+pub(crate) const COUNT_ROOMS: &str = concat!("SELECT COUNT(*)", rooms_filter!());
+
+pub(crate) const PAGE_OF_ROOMS: &str = concat!(
+    "SELECT ",
+    room_columns!(),
+    rooms_filter!(),
+    " ORDER BY start_time, room_id LIMIT ?6 OFFSET ?7"
+);
+
 pub(crate) fn list_rooms(
     conn: &Connection,
     query: &RoomQuery,
@@ -182,10 +202,8 @@ pub(crate) fn list_rooms(
         .statuses
         .iter()
         .fold(0, |mask, status| mask | (1 << status.code()));
-    const FILTER: &str = "sdk_app_id = ?1 AND start_time BETWEEN ?2 AND ?3 AND end_time >= ?4
-         AND (?5 = 0 OR (?5 >> status) & 1 = 1)";
     let total: i64 = tx
-        .prepare_cached(&format!("SELECT COUNT(*) FROM rooms WHERE {FILTER}"))
+        .prepare_cached(COUNT_ROOMS)
         .and_then(|mut stmt| {
             stmt.query_row(
                 (sdk_app_id, lowest_start, window_end, window_start, mask),
@@ -204,10 +222,7 @@ pub(crate) fn list_rooms(
                 .saturating_mul(query.limit),
         );
         let mut stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {ROOM_COLUMNS} FROM rooms WHERE {FILTER}
-                 ORDER BY start_time, room_id LIMIT ?6 OFFSET ?7"
-            ))
+            .prepare_cached(PAGE_OF_ROOMS)
             .context("listing rooms for GetRooms")?;
         page = stmt
             .query_map(

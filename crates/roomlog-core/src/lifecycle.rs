@@ -47,7 +47,11 @@ pub struct Occupancy {
 pub const DEFAULT_END_DELAY_MINUTES: i64 = 0;
 
 /// The room's next automatic transition and when (unix ms), if any.
-pub fn next_deadline(room: &Room, occupancy: Occupancy, policy: &LifecyclePolicy) -> Option<(i64, Due)> {
+pub fn next_deadline(
+    room: &Room,
+    occupancy: Occupancy,
+    policy: &LifecyclePolicy,
+) -> Option<(i64, Due)> {
     let start_ms = secs_to_ms(room.spec.start_time);
     let end_ms = secs_to_ms(room.spec.end_time);
     match room.status {
@@ -61,7 +65,11 @@ pub fn next_deadline(room: &Room, occupancy: Occupancy, policy: &LifecyclePolicy
                 .real_start_ms
                 .unwrap_or(start_ms)
                 .saturating_add(MAX_CLASS_SECS * 1000);
-            let planned = match room.spec.end_delay_time.unwrap_or(DEFAULT_END_DELAY_MINUTES) {
+            let planned = match room
+                .spec
+                .end_delay_time
+                .unwrap_or(DEFAULT_END_DELAY_MINUTES)
+            {
                 -1 => Some(end_ms),
                 minutes if minutes > 0 => Some(end_ms.saturating_add(minutes * 60_000)),
                 _ => occupancy.empty_since_ms.map(|empty| {
@@ -77,7 +85,9 @@ pub fn next_deadline(room: &Room, occupancy: Occupancy, policy: &LifecyclePolicy
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }
 
 #[cfg(test)]
@@ -113,32 +123,65 @@ mod tests {
     }
 
     const MS: i64 = 1000;
-    const IN: Occupancy = Occupancy { present: 2, empty_since_ms: None };
+    const IN: Occupancy = Occupancy {
+        present: 2,
+        empty_since_ms: None,
+    };
 
     #[test]
     fn not_started_rooms_auto_start_or_expire() {
         let policy = LifecyclePolicy::default();
-        assert_eq!(next_deadline(&room(RoomStatus::NotStarted, None, Some(1)), IN, &policy), Some((START as i64 * MS, Due::AutoStart)));
-        assert_eq!(next_deadline(&room(RoomStatus::NotStarted, None, None), IN, &policy), Some((END as i64 * MS, Due::Expire)));
-        assert_eq!(next_deadline(&room(RoomStatus::Ended, None, None), IN, &policy), None);
+        assert_eq!(
+            next_deadline(&room(RoomStatus::NotStarted, None, Some(1)), IN, &policy),
+            Some((START as i64 * MS, Due::AutoStart))
+        );
+        assert_eq!(
+            next_deadline(&room(RoomStatus::NotStarted, None, None), IN, &policy),
+            Some((END as i64 * MS, Due::Expire))
+        );
+        assert_eq!(
+            next_deadline(&room(RoomStatus::Ended, None, None), IN, &policy),
+            None
+        );
     }
 
     #[test]
     fn end_follows_end_delay_time() {
         let policy = LifecyclePolicy::default();
         let end = END as i64 * MS;
-        assert_eq!(next_deadline(&room(RoomStatus::InClass, Some(-1), None), IN, &policy), Some((end, Due::AutoEnd)));
-        assert_eq!(next_deadline(&room(RoomStatus::InClass, Some(30), None), IN, &policy), Some((end + 30 * 60 * MS, Due::AutoEnd)));
+        assert_eq!(
+            next_deadline(&room(RoomStatus::InClass, Some(-1), None), IN, &policy),
+            Some((end, Due::AutoEnd))
+        );
+        assert_eq!(
+            next_deadline(&room(RoomStatus::InClass, Some(30), None), IN, &policy),
+            Some((end + 30 * 60 * MS, Due::AutoEnd))
+        );
         // Unlimited overtime: occupied rooms run to the 72 h cap ...
         let r = room(RoomStatus::InClass, Some(0), None);
         let cap = r.real_start_ms.unwrap() + 72 * 3600 * MS;
         assert_eq!(next_deadline(&r, IN, &policy), Some((cap, Due::AutoEnd)));
         // ... empty ones end after the idle time, counted from EndTime at the earliest.
-        let early = Occupancy { present: 0, empty_since_ms: Some(end - 100 * MS) };
-        assert_eq!(next_deadline(&r, early, &policy), Some((end + 600 * MS, Due::AutoEnd)));
-        let late = Occupancy { present: 0, empty_since_ms: Some(end + 50 * MS) };
-        assert_eq!(next_deadline(&r, late, &policy), Some((end + 650 * MS, Due::AutoEnd)));
+        let early = Occupancy {
+            present: 0,
+            empty_since_ms: Some(end - 100 * MS),
+        };
+        assert_eq!(
+            next_deadline(&r, early, &policy),
+            Some((end + 600 * MS, Due::AutoEnd))
+        );
+        let late = Occupancy {
+            present: 0,
+            empty_since_ms: Some(end + 50 * MS),
+        };
+        assert_eq!(
+            next_deadline(&r, late, &policy),
+            Some((end + 650 * MS, Due::AutoEnd))
+        );
         // Default EndDelayTime is unlimited overtime.
-        assert_eq!(next_deadline(&room(RoomStatus::InClass, None, None), late, &policy), Some((end + 650 * MS, Due::AutoEnd)));
+        assert_eq!(
+            next_deadline(&room(RoomStatus::InClass, None, None), late, &policy),
+            Some((end + 650 * MS, Due::AutoEnd))
+        );
     }
 }

@@ -16,7 +16,7 @@ use futures_util::{FutureExt, StreamExt};
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use http_body_util::BodyExt;
-use roomlog_core::time::{now_ms, now_secs};
+use roomlog_core::time::now_secs;
 use roomlog_core::{AccountId, DomainError, StoreError};
 use roomlog_protocol::envelope;
 use roomlog_protocol::{parse_request, ApiError, RawRequest};
@@ -244,7 +244,7 @@ async fn handle(
         state,
         account_id: key.account_id,
         request_id,
-        now_ms: now_ms(),
+        now_ms: state.clock().now_ms(),
     };
     actions::run(&ctx, &parsed.action, &parsed.params, &mut labels.sdk_app_id)
         .await

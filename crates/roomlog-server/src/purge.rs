@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use roomlog_core::time::now_ms;
+use roomlog_core::StoreError;
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -17,29 +17,26 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         // Register for wake-ups before reading the plan, so an EndRoom that commits in between
         // is not missed.
         let wakeup = state.purge_wakeup().notified();
-        let sleep_for = match plan(&state, retention_ms).await {
+        let next = match purge_due(&state, retention_ms).await {
             Ok(next) => next,
             Err(err) => {
                 tracing::error!(error = %err, "purge failed; retrying");
-                Some(RETRY_AFTER_FAILURE)
+                Some(state.clock().now_ms() + RETRY_AFTER_FAILURE.as_millis() as i64)
             }
         };
+        let clock = state.clock();
         tokio::select! {
             _ = wakeup => {}
-            _ = sleep_or_forever(sleep_for) => {}
+            _ = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
             _ = shutdown.changed() => return,
         }
     }
 }
 
-/// Purges what is due and returns how long until the next deadline (`None`: nothing pending).
-async fn plan(
-    state: &AppState,
-    retention_ms: i64,
-) -> Result<Option<Duration>, roomlog_core::StoreError> {
+/// Purges what is due and returns when the next room's events expire (unix ms), if any.
+async fn purge_due(state: &AppState, retention_ms: i64) -> Result<Option<i64>, StoreError> {
     let store = state.store();
-    let now = now_ms();
-    let cutoff = now.saturating_sub(retention_ms);
+    let cutoff = state.clock().now_ms().saturating_sub(retention_ms);
     if store
         .next_purge_candidate()
         .await?
@@ -53,15 +50,8 @@ async fn plan(
             "purged expired room events"
         );
     }
-    Ok(store.next_purge_candidate().await?.map(|ended| {
-        let due = ended.saturating_add(retention_ms);
-        Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
-    }))
-}
-
-async fn sleep_or_forever(duration: Option<Duration>) {
-    match duration {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
+    Ok(store
+        .next_purge_candidate()
+        .await?
+        .map(|ended| ended.saturating_add(retention_ms)))
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use roomlog_core::time::{Clock, SystemClock};
 use roomlog_core::Store;
 use tokio::sync::Notify;
 
@@ -16,6 +17,7 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     config: ServeConfig,
+    clock: Arc<dyn Clock>,
     limiter: RateLimiter,
     /// Woken when a class ends, so the purger re-plans its next deadline.
     purge_wakeup: Notify,
@@ -23,11 +25,17 @@ struct Inner {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServeConfig) -> Self {
+        Self::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    /// Tests pass a `ManualClock` to drive schedules without waiting.
+    pub fn with_clock(store: Arc<dyn Store>, config: ServeConfig, clock: Arc<dyn Clock>) -> Self {
         let limiter = RateLimiter::new(config.rate_limits.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
                 config,
+                clock,
                 limiter,
                 purge_wakeup: Notify::new(),
             }),
@@ -40,6 +48,10 @@ impl AppState {
 
     pub fn config(&self) -> &ServeConfig {
         &self.inner.config
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
     }
 
     pub fn limiter(&self) -> &RateLimiter {

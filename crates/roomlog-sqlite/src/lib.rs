@@ -219,6 +219,16 @@ impl SqliteStore {
     }
 }
 
+/// A batch that is not the last must have done something, or the caller would loop forever.
+fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
+    if step.rooms == 0 && step.events == 0 {
+        return Err(StoreError::Backend(
+            "a purge batch made no progress; stopping to avoid looping".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
@@ -305,9 +315,13 @@ impl Store for SqliteStore {
                 .write(move |c| sql::purge::delete_orphaned_events(c, room_id, budget))
                 .await
             {
-                Ok(next) => {
+                Ok(next) if next.done || next.events > 0 => {
                     deleted += next.events;
                     step = next;
+                }
+                Ok(_) => {
+                    tracing::warn!(room_id, "deleting a deleted room's events made no progress");
+                    return Ok(());
                 }
                 Err(e) => {
                     tracing::warn!(room_id, error = %e,
@@ -390,6 +404,7 @@ impl Store for SqliteStore {
             if step.done {
                 break;
             }
+            no_progress(&step)?;
         }
         let mut stats = PurgeStats::default();
         loop {
@@ -401,6 +416,7 @@ impl Store for SqliteStore {
             if step.done {
                 break;
             }
+            no_progress(&step)?;
         }
         if stats.events + freed > 0 {
             self.reclaim_space().await;

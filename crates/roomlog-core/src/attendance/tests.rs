@@ -109,9 +109,8 @@ fn reference(events: &[StoredEvent]) -> (HashMap<String, i64>, u64) {
     let mut time: HashMap<String, i64> = HashMap::new();
     let mut in_class = false;
     let mut peak = 0u64;
-    let mut counter = 0usize;
     let mut last_ts: Option<i64> = None;
-    for e in events {
+    for (counter, e) in events.iter().enumerate() {
         if let Some(prev) = last_ts {
             if in_class {
                 for (user, devices) in &open {
@@ -153,7 +152,6 @@ fn reference(events: &[StoredEvent]) -> (HashMap<String, i64>, u64) {
             }
             _ => {}
         }
-        counter += 1;
         if in_class || e.event_type == RoomStart {
             peak = peak.max(open.values().filter(|d| !d.is_empty()).count() as u64);
         }

@@ -1,7 +1,7 @@
 //! Room actions: CreateRoom, BatchCreateRoom, DescribeRoom, ModifyRoom, DeleteRoom, StartRoom,
 //! EndRoom, GetRooms.
 
-use roomlog_core::time::{ms_to_secs, now_secs};
+use roomlog_core::time::ms_to_secs;
 use roomlog_core::{DomainError, EventType, NewEvent, Room, RoomQuery, RoomSpec, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
@@ -89,7 +89,7 @@ impl Action for CreateRoom {
         let ids = ctx
             .state
             .store()
-            .create_rooms(&app, vec![self.spec], now_secs())
+            .create_rooms(&app, vec![self.spec], ms_to_secs(ctx.now_ms))
             .await?;
         Ok(fields(json!({ "RoomId": ids[0] })))
     }
@@ -131,7 +131,7 @@ impl Action for BatchCreateRoom {
         let ids = ctx
             .state
             .store()
-            .create_rooms(&app, self.room_infos, now_secs())
+            .create_rooms(&app, self.room_infos, ms_to_secs(ctx.now_ms))
             .await?;
         Ok(fields(json!({ "RoomIds": ids })))
     }

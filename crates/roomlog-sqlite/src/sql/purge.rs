@@ -119,7 +119,9 @@ fn forget_deleted(conn: &Connection, key: i64) -> Result<(), StoreError> {
 /// Finishes deletions an earlier run left half-done (the process stopped between batches).
 pub(crate) fn drain_deleted_rooms(conn: &Connection, budget: u64) -> Result<Step, StoreError> {
     let mut step = Step::default();
-    while step.events < budget {
+    // Every pass deletes events or finishes a room, so this bounds the command's work even
+    // when it meets many rooms without events.
+    while step.events + step.rooms < budget {
         let next: Option<i64> = conn
             .prepare_cached("SELECT room_id FROM deleted_rooms ORDER BY room_id LIMIT 1")
             .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
@@ -128,7 +130,7 @@ pub(crate) fn drain_deleted_rooms(conn: &Connection, budget: u64) -> Result<Step
             step.done = true;
             return Ok(step);
         };
-        let (events, remaining) = delete_some_events(conn, key, budget - step.events)?;
+        let (events, remaining) = delete_some_events(conn, key, budget - step.events - step.rooms)?;
         step.events += events;
         if !remaining {
             forget_deleted(conn, key)?;
@@ -148,7 +150,9 @@ pub(crate) fn purge_some(
     budget: u64,
 ) -> Result<Step, StoreError> {
     let mut step = Step::default();
-    while step.events < budget {
+    // Every pass deletes events or finishes a room, so this bounds the command's work even
+    // when it meets many rooms without events.
+    while step.events + step.rooms < budget {
         let next: Option<i64> = conn
             .prepare_cached(NEXT_TO_PURGE)
             .and_then(|mut stmt| stmt.query_row([cutoff_ms], |row| row.get(0)).optional())
@@ -157,12 +161,20 @@ pub(crate) fn purge_some(
             step.done = true;
             return Ok(step);
         };
-        let (events, remaining) = delete_some_events(conn, key, budget - step.events)?;
+        let (events, remaining) = delete_some_events(conn, key, budget - step.events - step.rooms)?;
         step.events += events;
         if !remaining {
-            conn.prepare_cached("UPDATE rooms SET events_purged = 0 WHERE room_id = ?1")
+            let marked = conn
+                .prepare_cached("UPDATE rooms SET events_purged = 1 WHERE room_id = ?1")
                 .and_then(|mut stmt| stmt.execute([key]))
                 .with_context(|| format!("marking room {key} purged"))?;
+            // The room was just selected in this transaction, so this cannot miss; if it ever
+            // did, the same room would be selected again forever.
+            if marked != 1 {
+                return Err(StoreError::Backend(format!(
+                    "room {key} could not be marked purged"
+                )));
+            }
             step.rooms += 1;
         }
     }

@@ -186,6 +186,11 @@ impl AttendanceBuilder {
         }
     }
 
+    /// Every user the log mentions (to look their names up before `finish`).
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.members.keys().map(String::as_str)
+    }
+
     fn member(&mut self, user: &str) -> &mut Member {
         if !self.members.contains_key(user) {
             let order = self.next_order;

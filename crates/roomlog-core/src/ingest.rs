@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::error::DomainError;
 use crate::event::{EventData, EventType, NewEvent};
 use crate::room::{check_user_id, Room, RoomStatus};
+use crate::store::KickBars;
 
 /// At most this many events per ReportRoomEvents call.
 pub const MAX_BATCH: usize = 1000;
@@ -171,11 +172,35 @@ pub fn validate_report(
 pub fn admit(
     room: &Room,
     events: &[NewEvent],
+    bars: &KickBars,
     now_ms: i64,
     retention_ms: i64,
 ) -> Result<(), DomainError> {
     if room.events_expired(now_ms, retention_ms) {
         return Err(events_expired(room, retention_ms));
+    }
+    // A kicked user may not come back while the bar lasts.
+    for (index, event) in events.iter().enumerate() {
+        if event.event_type != EventType::MemberJoin {
+            continue;
+        }
+        let Some(user) = event.data.user_id.as_deref() else {
+            continue;
+        };
+        let until = match bars.get(user) {
+            Some(None) => "permanently".to_owned(),
+            Some(Some(until)) if *until > now_ms => {
+                format!("until unix time {}", until.div_euclid(1000))
+            }
+            _ => continue,
+        };
+        return Err(DomainError::new(
+            USER_KICKED,
+            format!(
+                "Events.{index}: user `{user}` was removed from room {} and may not rejoin {until}.",
+                room.room_id
+            ),
+        ));
     }
     let closed = match room.status {
         RoomStatus::NotStarted | RoomStatus::InClass => return Ok(()),
@@ -193,6 +218,9 @@ pub fn admit(
         None => Ok(()),
     }
 }
+
+/// The code refusing a MemberJoin of a user barred by KickUserFromRoom (roomlog's choice).
+pub const USER_KICKED: &str = "FailedOperation.UserKicked";
 
 /// GetRoomEvent's (and ingest's) answer once a room's events are past retention.
 pub fn events_expired(room: &Room, retention_ms: i64) -> DomainError {
@@ -272,5 +300,44 @@ mod tests {
                 .len(),
             MAX_BATCH
         );
+    }
+
+    #[test]
+    fn kicked_users_cannot_rejoin_while_barred() {
+        let room = Room {
+            room_id: 9,
+            sdk_app_id: 1,
+            account_id: 1,
+            spec: crate::room::RoomSpec::default(),
+            status: RoomStatus::InClass,
+            real_start_ms: Some(NOW - 1000),
+            real_end_ms: None,
+            created_at: 0,
+            last_seq: 3,
+            events_purged: false,
+            occupancy: Default::default(),
+        };
+        let joining = vec![validate_report(0, join("a"), NOW).unwrap()];
+        let mut bars = KickBars::new();
+        assert_eq!(admit(&room, &joining, &bars, NOW, 1000), Ok(()));
+        bars.insert("u1".into(), Some(NOW + 1));
+        let err = admit(&room, &joining, &bars, NOW, 1000).unwrap_err();
+        assert_eq!(err.code, USER_KICKED);
+        assert!(err.message.contains("`u1`"), "{}", err.message);
+        bars.insert("u1".into(), Some(NOW));
+        assert_eq!(
+            admit(&room, &joining, &bars, NOW, 1000),
+            Ok(()),
+            "the bar lapsed"
+        );
+        bars.insert("u1".into(), None);
+        assert!(admit(&room, &joining, &bars, NOW + 10_000_000, 1000).is_err());
+        // Media events of a kicked user are not refused (they may be late reports).
+        let mut mic = join("m");
+        mic.event_type = "MicOn".into();
+        mic.device = None;
+        mic.role = None;
+        let media = vec![validate_report(0, mic, NOW).unwrap()];
+        assert_eq!(admit(&room, &media, &bars, NOW, 1000), Ok(()));
     }
 }

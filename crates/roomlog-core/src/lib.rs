@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod room;
 pub mod store;
 pub mod time;
+pub mod user;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -21,4 +22,5 @@ pub use account::{Account, AccountId, ApiKey, App, SdkAppId};
 pub use error::DomainError;
 pub use event::{EventData, EventType, NewEvent, StoredEvent};
 pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
-pub use store::{Admission, AppendOutcome, PurgeStats, Store, StoreError};
+pub use store::{Admission, AppendOutcome, KickBars, PresentMember, PurgeStats, Store, StoreError};
+pub use user::User;

@@ -119,6 +119,7 @@ mod tests {
             created_at: 0,
             last_seq: 0,
             events_purged: false,
+            occupancy: Occupancy::default(),
         }
     }
 

@@ -255,6 +255,8 @@ pub struct Room {
     pub last_seq: u64,
     /// Set once the retention purge deleted the room's events.
     pub events_purged: bool,
+    /// Who is in the room now (tracked by the store from MemberJoin/MemberQuit).
+    pub occupancy: crate::lifecycle::Occupancy,
 }
 
 impl Room {

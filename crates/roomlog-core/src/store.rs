@@ -7,12 +7,16 @@
 //! - An event id is recorded at most once per room (idempotent ingest).
 //! - Lifecycle changes (start, end) and the event they record commit together.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::account::{Account, AccountId, ApiKey, App, SdkAppId};
+use crate::attendance::{MemberRecord, RoomAttendance};
 use crate::error::DomainError;
 use crate::event::{EventType, NewEvent, StoredEvent};
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
+use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,6 +24,8 @@ pub enum StoreError {
     RoomNotFound,
     #[error("account not found")]
     AccountNotFound,
+    #[error("app not found")]
+    AppNotFound,
     /// A compare-and-set on the room's status failed; carries the status found.
     #[error("room is {0:?}")]
     WrongStatus(RoomStatus),
@@ -32,9 +38,38 @@ pub enum StoreError {
 }
 
 /// The rule a room must satisfy to take a batch of events, evaluated by the store inside the
-/// recording transaction against the room as stored there and the events not yet recorded
-/// (see `ingest::admit`).
-pub type Admission = Box<dyn FnOnce(&Room, &[NewEvent]) -> Result<(), DomainError> + Send>;
+/// recording transaction (holding the write lock: it must be fast and must not block) against
+/// the room as stored there, the events not yet recorded, and the kick bars of the users those
+/// events would let in (see `ingest::admit`).
+pub type Admission =
+    Box<dyn FnOnce(&Room, &[NewEvent], &KickBars) -> Result<(), DomainError> + Send>;
+
+/// Kick bars on record for users: user id -> barred until (unix ms), `None` = permanently.
+/// Bars that already lapsed may be included; the admission rule compares with its own now.
+pub type KickBars = HashMap<String, Option<i64>>;
+
+/// A user in a room now (DescribeCurrentMemberList).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentMember {
+    pub user_id: String,
+    /// The latest Role / Device reported by the user's MemberJoin events (if any).
+    pub role: Option<u64>,
+    pub device: Option<u64>,
+    /// When the user's earliest open session began, unix ms.
+    pub joined_ms: i64,
+    /// Devices the user is in with.
+    pub devices: u64,
+}
+
+/// One page of a room's stored attendance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttendancePage {
+    /// The whole attendance minus the records (its `records` is empty).
+    pub summary: RoomAttendance,
+    /// Records in the whole attendance.
+    pub total: u64,
+    pub records: Vec<MemberRecord>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AppendOutcome {
@@ -54,6 +89,9 @@ pub struct PurgeStats {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Finishes queued writes and releases the backend (graceful shutdown). Later calls fail.
+    async fn close(&self) {}
+
     // --- accounts, apps, keys ------------------------------------------------------------
     async fn create_account(&self, name: &str) -> Result<Account, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
@@ -87,14 +125,104 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError>;
     /// NotStarted -> InClass, recording `event` (RoomStart) in the same transaction.
     async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError>;
-    /// InClass -> Ended, recording `event` (RoomEnd) in the same transaction.
+    /// InClass -> Ended, recording `event` (RoomEnd) in the same transaction. RoomEnd closes the
+    /// class for everyone: first, for each user still present, a `MemberQuit` with `Reason` 5,
+    /// no Device, EventId `roomlog:RoomEnd:<UserId>` and RoomEnd's timestamp is recorded (users
+    /// in order of arrival), then the RoomEnd; presence is then empty.
     async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError>;
+    /// NotStarted -> Expired (never started by its EndTime); records no event.
+    async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError>;
     /// GetRooms: `(total matching, the requested page)`, ordered by StartTime then RoomId.
     async fn list_rooms(&self, query: &RoomQuery) -> Result<(u64, Vec<Room>), StoreError>;
 
+    // --- lifecycle deadlines --------------------------------------------------------------
+    // The store keeps each room's next automatic transition (`lifecycle::next_deadline` with
+    // the policy the backend was opened with), recomputed in every write that changes the room
+    // (create, modify, start, end, expire, member events, kicks), in an index.
+    /// The earliest deadline (unix ms) of any room, if any.
+    async fn next_deadline(&self) -> Result<Option<i64>, StoreError>;
+    /// Up to `limit` rooms whose deadline is at or before `now_ms`, earliest first.
+    async fn due_rooms(&self, now_ms: i64, limit: u64) -> Result<Vec<Room>, StoreError>;
+
+    // --- presence and kicks -----------------------------------------------------------------
+    // The store tracks presence from MemberJoin/MemberQuit as it records them, with the rules
+    // of `attendance` (per user and device; a quit with an unknown device closes the earliest
+    // session; a quit without Device closes all of the user's sessions). `Room::occupancy`
+    // reflects it; `empty_since_ms` is set whenever nobody is present (from the room's creation).
+    /// Users present now, in order of arrival, paged (`page` from 1): `(total, page)`.
+    async fn current_members(
+        &self,
+        room_id: RoomId,
+        page: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<PresentMember>), StoreError>;
+    /// Bars `user_id` from the room until `until_ms` (`None`: permanently) and, if the user is
+    /// present, records `quit` (a MemberQuit with the kick's Reason, no Device) closing all
+    /// their sessions — in one transaction. Room must be NotStarted or InClass
+    /// (`WrongStatus`). Returns whether the user was present.
+    async fn kick_user(
+        &self,
+        room_id: RoomId,
+        user_id: &str,
+        until_ms: Option<i64>,
+        quit: NewEvent,
+    ) -> Result<bool, StoreError>;
+    /// Lifts a bar; returns whether there was one.
+    async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError>;
+
+    // --- attendance --------------------------------------------------------------------------
+    /// Ended rooms whose attendance is not stored yet (oldest end first), up to `limit`.
+    /// The retention purge leaves their events alone until it is.
+    async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError>;
+    /// Stores a room's attendance (replacing any). Kept after the events are purged.
+    async fn save_attendance(
+        &self,
+        room_id: RoomId,
+        attendance: &RoomAttendance,
+    ) -> Result<(), StoreError>;
+    /// A page (`page` from 1) of the stored attendance, records in stored order; `None` if not
+    /// computed yet.
+    async fn attendance(
+        &self,
+        room_id: RoomId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Option<AttendancePage>, StoreError>;
+
+    // --- users -------------------------------------------------------------------------------
+    /// Registers users in one transaction. A user whose `origin_id` (non-empty) already exists
+    /// in the same app: with `overwrite`, the existing user keeps its `user_id` and gets the new
+    /// name, avatar and token; without, the whole call fails with
+    /// `Rejected(FailedOperation.OriginIdExists)`. Returns the stored users in input order.
+    async fn register_users(
+        &self,
+        users: Vec<User>,
+        overwrite: bool,
+    ) -> Result<Vec<User>, StoreError>;
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    async fn get_user_by_origin(
+        &self,
+        sdk_app_id: SdkAppId,
+        origin_id: &str,
+    ) -> Result<Option<User>, StoreError>;
+    /// Replaces a user's token; `false` if there is no such user.
+    async fn set_user_token(
+        &self,
+        user_id: &str,
+        token: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Names of the app's registered users among `user_ids` (unregistered ones are absent).
+    async fn user_names(
+        &self,
+        sdk_app_id: SdkAppId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError>;
+
     // --- events -------------------------------------------------------------------------
     /// Records the events whose ids the room does not have yet, in order, after `admit`
-    /// accepted the room's state and those new events. Durable before it returns.
+    /// accepted the room's state and those new events, and updates the room's presence.
+    /// Durable before it returns.
     async fn append_events(
         &self,
         room_id: RoomId,
@@ -117,8 +245,8 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: u64,
     ) -> Result<Vec<StoredEvent>, StoreError>;
-    /// Deletes the events of every room that ended at or before `ended_at_or_before_ms` and
-    /// marks those rooms purged. Works in bounded batches; reclaims the space.
+    /// Deletes the events of every room that ended at or before `ended_at_or_before_ms` (and
+    /// whose attendance is stored) and marks those rooms purged. Works in bounded batches; reclaims the space.
     async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError>;
     /// The earliest end time (unix ms) among ended rooms whose events are not purged yet: the
     /// purger sleeps until that plus the retention.

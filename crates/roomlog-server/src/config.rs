@@ -25,6 +25,10 @@ pub struct ServeConfig {
     /// How long a room's events stay queryable after its class ended (LCIC: one hour).
     #[serde(with = "humantime_serde")]
     pub events_retention_after_end: Duration,
+    /// A class with unlimited overtime (EndDelayTime 0) ends once its room has been empty this
+    /// long after EndTime.
+    #[serde(with = "humantime_serde")]
+    pub idle_end_after: Duration,
     pub rate_limits: RateLimits,
     /// `text` (default) or `json` log lines.
     pub log_format: LogFormat,
@@ -36,6 +40,7 @@ impl Default for ServeConfig {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: PathBuf::from("roomlog-data"),
             events_retention_after_end: Duration::from_secs(3600),
+            idle_end_after: Duration::from_secs(600),
             rate_limits: RateLimits::default(),
             log_format: LogFormat::Text,
         }
@@ -85,6 +90,12 @@ impl ServeConfig {
     /// The 0600 file holding the credentials created on first start.
     pub fn credentials_path(&self) -> PathBuf {
         self.data_dir.join(crate::bootstrap::CREDENTIALS_FILE)
+    }
+
+    pub fn lifecycle_policy(&self) -> roomlog_core::lifecycle::LifecyclePolicy {
+        roomlog_core::lifecycle::LifecyclePolicy {
+            idle_end: self.idle_end_after,
+        }
     }
 
     pub fn retention_ms(&self) -> i64 {

@@ -71,6 +71,9 @@ impl From<StoreError> for ActionError {
             }
             StoreError::WrongStatus(status) => status.conflict().into(),
             StoreError::Rejected(e) => e.into(),
+            StoreError::AppNotFound => {
+                DomainError::new("InvalidParameter.SdkAppId", "The SdkAppId does not exist.").into()
+            }
             StoreError::AccountNotFound => ActionError(ApiError::invalid_parameter_value(
                 "The account does not exist.",
             )),

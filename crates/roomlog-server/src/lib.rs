@@ -9,12 +9,14 @@
 //! [`Store`]: roomlog_core::Store
 
 pub mod actions;
+pub mod attendance;
 pub mod bootstrap;
 pub mod config;
 pub mod dispatch;
 pub mod metrics;
 pub mod purge;
 pub mod ratelimit;
+pub mod scheduler;
 pub mod startup;
 pub mod state;
 

@@ -39,13 +39,19 @@ pub async fn run(
 ) -> std::io::Result<()> {
     crate::metrics::handle();
     let (stop_jobs, jobs_stopped) = watch::channel(false);
-    let purger = tokio::spawn(crate::purge::run(state.clone(), jobs_stopped));
+    let jobs = [
+        tokio::spawn(crate::purge::run(state.clone(), jobs_stopped.clone())),
+        tokio::spawn(crate::scheduler::run(state.clone(), jobs_stopped.clone())),
+        tokio::spawn(crate::attendance::run(state.clone(), jobs_stopped)),
+    ];
 
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
 
     let _ = stop_jobs.send(true);
-    let _ = purger.await;
+    for job in jobs {
+        let _ = job.await;
+    }
     served
 }

@@ -21,6 +21,11 @@ struct Inner {
     limiter: RateLimiter,
     /// Woken when a class ends, so the purger re-plans its next deadline.
     purge_wakeup: Notify,
+    /// Woken when a room's lifecycle deadline may have moved earlier (created, modified,
+    /// started, emptied), so the scheduler re-plans.
+    schedule_wakeup: Notify,
+    /// Woken when a class ends, so its attendance is computed.
+    attendance_wakeup: Notify,
 }
 
 impl AppState {
@@ -38,6 +43,8 @@ impl AppState {
                 clock,
                 limiter,
                 purge_wakeup: Notify::new(),
+                schedule_wakeup: Notify::new(),
+                attendance_wakeup: Notify::new(),
             }),
         }
     }
@@ -60,5 +67,19 @@ impl AppState {
 
     pub fn purge_wakeup(&self) -> &Notify {
         &self.inner.purge_wakeup
+    }
+
+    pub fn schedule_wakeup(&self) -> &Notify {
+        &self.inner.schedule_wakeup
+    }
+
+    pub fn attendance_wakeup(&self) -> &Notify {
+        &self.inner.attendance_wakeup
+    }
+
+    /// A class ended (by EndRoom or by schedule): compute its attendance, plan its purge.
+    pub fn class_ended(&self) {
+        self.inner.attendance_wakeup.notify_one();
+        self.inner.purge_wakeup.notify_one();
     }
 }

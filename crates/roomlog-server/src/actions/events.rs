@@ -178,6 +178,8 @@ impl Action for ReportRoomEvents {
         let events = ingest::validate_batch(self.events, ctx.now_ms)?;
         let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
         let batch = events.len();
+        // A quit may empty the room, which can bring its idle-end deadline forward.
+        let changes_presence = events.iter().any(|e| e.event_type == EventType::MemberQuit);
         let (now_ms, retention_ms) = (ctx.now_ms, ctx.state.config().retention_ms());
         let started = Instant::now();
         let outcome = ctx
@@ -186,9 +188,14 @@ impl Action for ReportRoomEvents {
             .append_events(
                 room.room_id,
                 events,
-                Box::new(move |room, new| ingest::admit(room, new, now_ms, retention_ms)),
+                Box::new(move |room, new, bars| {
+                    ingest::admit(room, new, bars, now_ms, retention_ms)
+                }),
             )
             .await?;
+        if changes_presence {
+            ctx.state.schedule_wakeup().notify_one();
+        }
         crate::metrics::record_ingest(batch, started.elapsed());
         Ok(fields(json!({
             "Accepted": outcome.accepted,

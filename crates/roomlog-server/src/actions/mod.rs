@@ -3,7 +3,9 @@
 //! Handlers stay thin: rules live in `roomlog_core`, persistence behind the `Store`.
 
 mod events;
+mod members;
 mod rooms;
+mod users;
 
 use roomlog_core::{App, DomainError, Room, RoomId, SdkAppId};
 use roomlog_protocol::{ApiError, ParamSource, Schema};
@@ -55,6 +57,14 @@ actions!(
     rooms::StartRoom,
     rooms::EndRoom,
     rooms::GetRooms,
+    members::KickUserFromRoom,
+    members::UnblockKickedUser,
+    members::DescribeCurrentMemberList,
+    members::DescribeRoomStatistics,
+    users::RegisterUser,
+    users::BatchRegister,
+    users::LoginUser,
+    users::DescribeUser,
 );
 
 pub fn is_known(name: &str) -> bool {

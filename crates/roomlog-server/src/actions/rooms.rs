@@ -91,6 +91,7 @@ impl Action for CreateRoom {
             .store()
             .create_rooms(&app, vec![self.spec], ms_to_secs(ctx.now_ms))
             .await?;
+        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({ "RoomId": ids[0] })))
     }
 }
@@ -133,6 +134,7 @@ impl Action for BatchCreateRoom {
             .store()
             .create_rooms(&app, self.room_infos, ms_to_secs(ctx.now_ms))
             .await?;
+        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({ "RoomIds": ids })))
     }
 }
@@ -196,6 +198,7 @@ impl Action for ModifyRoom {
         })?;
         spec.validate()?;
         ctx.state.store().modify_room(room.room_id, spec).await?;
+        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({})))
     }
 }
@@ -237,6 +240,7 @@ impl Action for StartRoom {
         let room = ctx.owned_room(self.room_id, None).await?;
         let event = NewEvent::lifecycle(EventType::RoomStart, ctx.now_ms);
         ctx.state.store().start_room(room.room_id, event).await?;
+        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({})))
     }
 }
@@ -258,8 +262,7 @@ impl Action for EndRoom {
         let room = ctx.owned_room(self.room_id, None).await?;
         let event = NewEvent::lifecycle(EventType::RoomEnd, ctx.now_ms);
         ctx.state.store().end_room(room.room_id, event).await?;
-        // The room's events now have an expiry: let the purger plan for it.
-        ctx.state.purge_wakeup().notify_one();
+        ctx.state.class_ended();
         Ok(fields(json!({})))
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use roomlog_server::config::LogFormat;
 use roomlog_server::{AppState, ServeConfig};
-use roomlog_sqlite::SqliteStore;
+use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// How long events stay queryable after a class ends [default: 1h], e.g. 1h, 90m, 2s.
     #[arg(long, env = "ROOMLOG_EVENTS_RETENTION_AFTER_END", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub events_retention_after_end: Option<Duration>,
+    /// With unlimited overtime (EndDelayTime 0), end a class once its room has been empty this
+    /// long after EndTime [default: 10m].
+    #[arg(long, env = "ROOMLOG_IDLE_END_AFTER", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_end_after: Option<Duration>,
     /// Requests per second per account for every action without its own limit [default: 20].
     #[arg(long, env = "ROOMLOG_RATE_LIMIT_DEFAULT", value_name = "N")]
     pub rate_limit_default: Option<u32>,
@@ -73,6 +77,9 @@ impl ServeArgs {
         if let Some(retention) = self.events_retention_after_end {
             config.events_retention_after_end = retention;
         }
+        if let Some(idle) = self.idle_end_after {
+            config.idle_end_after = idle;
+        }
         if let Some(default) = self.rate_limit_default {
             config.rate_limits.default = default;
         }
@@ -98,8 +105,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let options = SqliteOptions {
+        lifecycle: config.lifecycle_policy(),
+        ..SqliteOptions::default()
+    };
     let store = Arc::new(
-        SqliteStore::open(&config.database_path())
+        SqliteStore::open_with(&config.database_path(), options)
             .with_context(|| format!("opening {}", config.database_path().display()))?,
     );
 

@@ -2,6 +2,8 @@
 //! directory, driven over real sockets.
 #![allow(dead_code)]
 
+pub mod inprocess;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

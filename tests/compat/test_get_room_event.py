@@ -3,6 +3,7 @@
 Keyword filtering."""
 
 import math
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from lcic_helpers import (
     V1_IDS,
     V1_WAYS,
     assert_error,
+    create_room,
     get_room_event_request,
     make_client,
     model_events,
@@ -93,7 +95,7 @@ def test_keyword_returns_every_event_of_the_type(main, seeded, sign_method, req_
 
 def test_keyword_each_event_type(main, seeded):
     client = make_client(main)
-    types = ["RoomStart", "RoomEnd", "MemberJoin", "MemberQuit", "RecordFinish", "CameraOn", "CameraOff",
+    types = ["RoomStart", "MemberJoin", "MemberQuit", "RecordFinish", "CameraOn", "CameraOff",
              "MicOn", "MicOff", "ScreenOn", "ScreenOff", "VisibleOn", "VisibleOff"]
     for event_type in types:
         expected = seeded.of_type(event_type)
@@ -104,6 +106,12 @@ def test_keyword_each_event_type(main, seeded):
         )["Response"]
         assert raw["Events"] == expected, f"Keyword {event_type}: {_diff(raw['Events'], expected)}"
         assert raw["Total"] == len(seeded.events)
+    # A type the room has no event of: an empty list, not an error.
+    raw = client.call_json(
+        "GetRoomEvent",
+        {"RoomId": seeded.room_id, "SdkAppId": seeded.sdk_app_id, "Page": 1, "Limit": 10, "Keyword": "RoomEnd"},
+    )["Response"]
+    assert raw["Events"] == [] and raw["Total"] == len(seeded.events), f"Keyword RoomEnd of a room in class: {raw}"
 
 
 @pytest.mark.parametrize("sign_method,req_method", SIGNING_WAYS, ids=SIGNING_IDS)
@@ -118,7 +126,9 @@ def test_empty_keyword_means_no_filter(main, seeded, sign_method, req_method):
 @pytest.mark.parametrize("sign_method,req_method", SIGNING_WAYS, ids=SIGNING_IDS)
 def test_paging_values_out_of_range(main, seeded, sign_method, req_method):
     client = make_client(main, sign_method, req_method)
-    for page, limit, keyword in [(1, 0, None), (1, 201, None), (0, 10, None), (1, 10, "NoSuchEvent")]:
+    for page, limit, keyword in [(1, 0, None), (1, 201, None), (0, 10, None), (1, 10, "NoSuchEvent"),
+                                 # Specials: spaces ('+' in the SDK's query), '/', '~', '*', UTF-8.
+                                 (1, 10, "Member Join/中文~*&=%")]:
         req = get_room_event_request(seeded.room_id, seeded.sdk_app_id, page, limit, keyword=keyword)
         exc = sdk_error(client.GetRoomEvent, req)
         assert_error(exc, "InvalidParameterValue", f"Page={page} Limit={limit} Keyword={keyword!r}")
@@ -140,3 +150,54 @@ def test_v1_matches_tc3(main, seeded, sign_method, req_method):
         a, b = model_events(tc3.GetRoomEvent(req)), model_events(v1.GetRoomEvent(req))
         assert a == b, f"Page={page} Limit={limit} Keyword={keyword}: v1 and TC3 differ: {_diff(b, a)}"
         assert a, f"Page={page} Limit={limit} Keyword={keyword}: expected events"
+
+
+@pytest.fixture(scope="module")
+def big_room(main):
+    """3,001 events: 2,001 CameraOn (past two 1,000-event read chunks) and exactly 1,000 MicOn, with
+    UserIds that need escaping in JSON and in URLs."""
+    client = make_client(main)
+    room_id = create_room(client, main.sdk_app_id, name="big room")
+    users = ['学生 "一"', "back\\slash", "emoji 🎓", "a&b=c?d/e+f%", "tab\there", "plain"]
+    base_ms = (int(time.time()) - 3600) * 1000
+    events = []
+    for i in range(3001):
+        event_type = "MicOn" if i % 3 == 1 else "CameraOn"
+        events.append({"EventId": f"big-{i}", "EventType": event_type, "UserId": users[i % len(users)],
+                       "TimestampMs": base_ms + i * 250})
+    for at in range(0, len(events), 1000):
+        answer = client.call_json("ReportRoomEvents", {"SdkAppId": main.sdk_app_id, "RoomId": room_id,
+                                                       "Events": events[at:at + 1000]})
+        assert answer["Response"]["Accepted"] == len(events[at:at + 1000]), answer
+    expected = [{"Timestamp": e["TimestampMs"] // 1000, "EventType": e["EventType"],
+                 "EventData": {"RoomId": room_id, "UserId": e["UserId"]}} for e in events]
+    return room_id, expected
+
+
+@pytest.mark.parametrize("sign_method,req_method", [("TC3-HMAC-SHA256", "POST"), ("HmacSHA1", "GET")],
+                         ids=["tc3-post", "hmacsha1-get"])
+def test_keyword_across_read_chunks(main, big_room, sign_method, req_method):
+    room_id, expected = big_room
+    client = make_client(main, sign_method, req_method)
+    for keyword, count in [("CameraOn", 2001), ("MicOn", 1000)]:
+        response = client.call_json("GetRoomEvent", {"RoomId": room_id, "SdkAppId": main.sdk_app_id, "Page": 1,
+                                                      "Limit": 10, "Keyword": keyword})["Response"]
+        want = [e for e in expected if e["EventType"] == keyword]
+        assert len(want) == count
+        assert response["Events"] == want, f"Keyword {keyword}: {_diff(response['Events'], want)}"
+        assert response["Total"] == len(expected)
+    last_page = client.GetRoomEvent(get_room_event_request(room_id, main.sdk_app_id, 16, 200))
+    assert model_events(last_page) == expected[3000:], "page 16 of 200 holds the 3,001st event alone"
+
+
+@pytest.mark.parametrize("sign_method,req_method", SIGNING_WAYS, ids=SIGNING_IDS)
+def test_extreme_page_numbers(main, seeded, sign_method, req_method):
+    """The largest u64 Page is a page past the end (no overflow); numbers that are not u64 are
+    malformed parameters (InvalidParameter), not out-of-range values."""
+    client = make_client(main, sign_method, req_method)
+    params = {"RoomId": seeded.room_id, "SdkAppId": seeded.sdk_app_id, "Page": 2**64 - 1, "Limit": 200}
+    response = client.call_json("GetRoomEvent", params)["Response"]
+    assert (response["Total"], response["Events"]) == (len(seeded.events), []), f"Page 2^64-1: {response}"
+    for field, value in [("Page", 2**64), ("Page", -1), ("Limit", -5)]:
+        exc = sdk_error(client.call_json, "GetRoomEvent", {**params, field: value})
+        assert_error(exc, "InvalidParameter", f"{field}={value}")

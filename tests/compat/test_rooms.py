@@ -2,10 +2,14 @@
 StartRoom, EndRoom (RoomStart/RoomEnd in the log), GetRooms, BatchCreateRoom, DeleteRoom."""
 
 import time
+import warnings
 
+import pytest
 from tencentcloud.lcic.v20220817 import models
 
 from lcic_helpers import (
+    SIGNING_IDS,
+    SIGNING_WAYS,
     assert_error,
     create_room,
     get_room_event_request,
@@ -81,6 +85,19 @@ def test_defaults_when_optional_fields_are_absent(main):
     assert (room.Name, room.Resolution, room.MaxMicNumber, room.SubType, room.Status) == ("plain", 1, 6, "videodoc", 0), (
         room.to_json_string()
     )
+
+    # GetRooms' default window is now -30 min .. now +30 min: a class starting now is in it,
+    # one starting in two hours is not.
+    later = create_room(client, main.sdk_app_id, name="later", start=int(time.time()) + 7200)
+    listed, page = [], 1
+    while True:
+        response = get_rooms(client, main.sdk_app_id, Page=page, Limit=100)
+        listed += [r.RoomId for r in response.Rooms or []]
+        if not response.Rooms or len(listed) >= response.Total:
+            break
+        page += 1
+    assert room_id in listed, f"GetRooms without a window must list a class starting now ({room_id}): {listed}"
+    assert later not in listed, f"GetRooms without a window must not list a class two hours ahead: {listed}"
 
 
 def test_lifecycle_start_end_and_events(main):
@@ -222,3 +239,132 @@ def test_create_room_validation(main):
                  "InvalidParameterValue", "SubType audio")
     assert_error(sdk_error(create_room, client, main.sdk_app_id, name="x" * 257),
                  "InvalidParameterValue", "a 257-character Name")
+
+
+def test_end_room_closes_the_class_for_members_still_present(main):
+    """EndRoom records a MemberQuit with Reason 5 (room ended, LCIC's code) at RoomEnd's time for
+    each member still in the room, before RoomEnd; members who had left get none."""
+    client = make_client(main)
+    room_id = create_room(client, main.sdk_app_id, name="members at the end")
+    room_action(client, "StartRoom", room_id)
+    now_ms = int(time.time() * 1000) - 60_000
+
+    def member(event_id, event_type, user, **extra):
+        return {"EventId": event_id, "EventType": event_type, "UserId": user, "TimestampMs": now_ms, **extra}
+
+    reported = [
+        member("1", "MemberJoin", "alice", Device=5, Role=1),
+        member("2", "MemberJoin", "bob", Device=3, Role=0),
+        member("3", "MemberJoin", "carol", Device=4, Role=0),
+        member("4", "MemberQuit", "bob", Device=3, Role=0, Reason=0),
+        member("5", "MemberJoin", "dave", Device=1, Role=2),
+    ]
+    answer = client.call_json("ReportRoomEvents", {"SdkAppId": main.sdk_app_id, "RoomId": room_id, "Events": reported})
+    assert answer["Response"]["Accepted"] == 5, answer
+    before_end = int(time.time())
+    room_action(client, "EndRoom", room_id)
+    after_end = int(time.time()) + 1
+
+    events = client.call_json("GetRoomEvent", {"RoomId": room_id, "SdkAppId": main.sdk_app_id, "Page": 1,
+                                               "Limit": 100})["Response"]["Events"]
+    types = [e["EventType"] for e in events]
+    assert types[:6] == ["RoomStart", "MemberJoin", "MemberJoin", "MemberJoin", "MemberQuit", "MemberJoin"], events
+    assert types[-1] == "RoomEnd", f"RoomEnd must be the last event: {events}"
+    closing = events[6:-1]
+    assert sorted(e["EventData"].get("UserId") for e in closing) == ["alice", "carol", "dave"], (
+        f"one MemberQuit per member still present (alice, carol, dave; bob had left): {closing}"
+    )
+    end_ts = events[-1]["Timestamp"]
+    assert before_end <= end_ts <= after_end, events[-1]
+    for event in closing:
+        assert event["EventType"] == "MemberQuit" and event["EventData"].get("Reason") == 5, (
+            f"the class's end must quit members with Reason 5: {event}"
+        )
+        assert event["EventData"]["RoomId"] == room_id and event["Timestamp"] == end_ts, event
+
+
+def test_responses_carry_only_fields_the_sdk_models_know(main):
+    """The SDK warns (`<names> fileds are useless.`) whenever a response has a field its model does
+    not define: LCIC never triggers that, so neither may roomlog."""
+    client = make_client(main)
+    start = int(time.time()) + 900
+    room_id = create_room(client, main.sdk_app_id, name="fields", start=start)
+
+    batch = models.BatchCreateRoomRequest()
+    info = models.RoomInfo()
+    info.Name, info.StartTime, info.EndTime, info.Resolution, info.MaxMicNumber, info.SubType = (
+        "fields 2", start, start + 60, 1, 1, "video")
+    batch.SdkAppId, batch.RoomInfos = main.sdk_app_id, [info]
+    modify = models.ModifyRoomRequest()
+    modify.RoomId, modify.SdkAppId, modify.Name = room_id, main.sdk_app_id, "fields renamed"
+    join = {"EventId": "f1", "EventType": "MemberJoin", "UserId": "u1", "Device": 2, "Role": 0}
+    calls = [
+        ("DescribeRoom", lambda: describe(client, room_id)),
+        ("GetRooms", lambda: get_rooms(client, main.sdk_app_id, StartTime=start, EndTime=start + 60, Limit=100)),
+        ("BatchCreateRoom", lambda: client.BatchCreateRoom(batch)),
+        ("ModifyRoom", lambda: client.ModifyRoom(modify)),
+        ("StartRoom", lambda: room_action(client, "StartRoom", room_id)),
+        ("ReportRoomEvents", lambda: client.call_json(
+            "ReportRoomEvents", {"SdkAppId": main.sdk_app_id, "RoomId": room_id, "Events": [join]})),
+        ("GetRoomEvent", lambda: client.GetRoomEvent(get_room_event_request(room_id, main.sdk_app_id))),
+        ("GetRoomEvent+Keyword", lambda: client.GetRoomEvent(
+            get_room_event_request(room_id, main.sdk_app_id, keyword="MemberJoin"))),
+        ("EndRoom", lambda: room_action(client, "EndRoom", room_id)),
+        ("DeleteRoom", lambda: room_action(client, "DeleteRoom", room_id)),
+    ]
+    useless = {}
+    for name, call in calls:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        found = sorted({str(w.message) for w in caught if "useless" in str(w.message)})
+        if found:
+            useless[name] = found
+    assert not useless, f"responses carry fields the official SDK models do not define: {useless}"
+
+
+@pytest.mark.parametrize("sign_method,req_method", SIGNING_WAYS, ids=SIGNING_IDS)
+def test_rooms_every_signing_way(main, sign_method, req_method):
+    """Arrays and nested objects go flattened (`Assistants.0`, `RoomInfos.0.Name`, `Status.0`) over
+    TC3 GET and v1, with every value a string: the rooms must come out the same."""
+    client = make_client(main, sign_method, req_method)
+    start = int(time.time()) + 40 * 86400 + SIGNING_WAYS.index((sign_method, req_method)) * 86400
+    room_id = create_room(client, main.sdk_app_id, name=f"数学 & more {sign_method}/{req_method}", start=start,
+                          Assistants=["a 1", "a+2"], Guests=["g/1"], TeacherId="t=1", EndDelayTime=-1, RoomType=0)
+    room = describe(client, room_id)
+    assert (room.Name, room.StartTime, room.Assistants, room.Guests, room.TeacherId, room.EndDelayTime, room.RoomType) == (
+        f"数学 & more {sign_method}/{req_method}", start, ["a 1", "a+2"], ["g/1"], "t=1", -1, 0), room.to_json_string()
+
+    req = models.BatchCreateRoomRequest()
+    req.SdkAppId, req.RoomInfos = main.sdk_app_id, []
+    for i in range(2):
+        info = models.RoomInfo()
+        info.Name, info.StartTime, info.EndTime = f"batch {i}", start + 3600, start + 7200
+        info.Resolution, info.MaxMicNumber, info.SubType, info.Assistants = 3, 2, "video", [f"x{i}"]
+        req.RoomInfos.append(info)
+    ids = client.BatchCreateRoom(req).RoomIds
+    assert [(describe(client, r).Name, describe(client, r).Assistants) for r in ids] == [("batch 0", ["x0"]),
+                                                                                         ("batch 1", ["x1"])]
+
+    rooms = get_rooms(client, main.sdk_app_id, StartTime=start, EndTime=start + 7200, Status=[0, 1], Limit=10)
+    assert sorted(r.RoomId for r in rooms.Rooms) == sorted([room_id, *ids]), rooms.to_json_string()
+    assert rooms.Total == 3
+
+
+def test_class_never_started_expires(main):
+    """A class not started by its EndTime becomes Status 3 (expired) by itself; StartRoom and
+    ModifyRoom then answer FailedOperation.ClassExpired."""
+    client = make_client(main)
+    now = int(time.time())
+    room_id = create_room(client, main.sdk_app_id, name="expires", start=now - 60, duration=62)
+    assert describe(client, room_id).Status == 0
+    deadline = time.time() + 10
+    while describe(client, room_id).Status != 3:
+        assert time.time() < deadline, f"room {room_id} still not expired 8 s after its EndTime: " \
+                                       f"{describe(client, room_id).to_json_string()}"
+        time.sleep(0.25)
+    assert time.time() >= now + 2 - 1, "expired before its EndTime"
+    assert_error(sdk_error(room_action, client, "StartRoom", room_id), "FailedOperation.ClassExpired", "StartRoom")
+    modify = models.ModifyRoomRequest()
+    modify.RoomId, modify.SdkAppId, modify.Name = room_id, main.sdk_app_id, "too late"
+    assert_error(sdk_error(client.ModifyRoom, modify), "FailedOperation.ClassExpired", "ModifyRoom")

@@ -20,20 +20,27 @@
 //! case is also a plain `pub async fn case_*<S: Store>(store: S)`, callable directly.
 //!
 //! Cases only use the trait, assert on results (never on timing) and panic with a message that
-//! names what was expected.
+//! names what was expected. The deadline cases expect the store to use
+//! `LifecyclePolicy::default()` (what a backend opens with unless configured otherwise).
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::account::{Account, ApiKey, App};
+use crate::attendance::{MemberRecord, RoomAttendance};
 use crate::error::DomainError;
 use crate::event::{EventData, EventType, NewEvent, StoredEvent};
 use crate::ingest;
+use crate::lifecycle::{LifecyclePolicy, Occupancy};
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
-use crate::store::{Admission, AppendOutcome, PurgeStats, Store, StoreError};
+use crate::store::{
+    Admission, AppendOutcome, AttendancePage, KickBars, PresentMember, PurgeStats, Store,
+    StoreError,
+};
+use crate::user::User;
 
 /// One case's store, and whatever must stay alive until the store is gone.
 pub struct Fixture<S> {
@@ -94,6 +101,17 @@ macro_rules! store_conformance_tests {
             case_delete_room_removes_events,
             case_purge,
             case_list_rooms_window_status_paging,
+            case_deadlines_follow_the_schedule,
+            case_deadlines_in_class_follow_end_delay_time,
+            case_expire_room,
+            case_presence_rules,
+            case_presence_batches_match_single_events,
+            case_current_members_pages,
+            case_end_room_closes_presence,
+            case_kicks,
+            case_attendance_save_page_replace,
+            case_attendance_survives_the_purge,
+            case_users,
         );
     };
     (@cases $fixture:expr; $($case:ident),+ $(,)?) => {
@@ -160,19 +178,19 @@ fn join(id: &str) -> NewEvent {
 
 /// Admits everything.
 pub fn accept() -> Admission {
-    Box::new(|_, _| Ok(()))
+    Box::new(|_, _, _| Ok(()))
 }
 
 /// Refuses everything with `error`.
 pub fn reject(error: DomainError) -> Admission {
-    Box::new(move |_, _| Err(error))
+    Box::new(move |_, _, _| Err(error))
 }
 
 /// Refuses everything and records that it was asked.
 fn reject_and_flag() -> (Admission, Arc<AtomicBool>) {
     let called = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&called);
-    let admit: Admission = Box::new(move |_, _| {
+    let admit: Admission = Box::new(move |_, _, _| {
         flag.store(true, Ordering::SeqCst);
         Err(DomainError::failed("admission must not be consulted"))
     });
@@ -477,12 +495,12 @@ pub async fn case_create_rooms_all_or_nothing<S: Store>(store: S) {
         sdk_app_id: app.sdk_app_id + 1000,
         ..app.clone()
     };
+    let result = store
+        .create_rooms(&ghost, vec![spec("x", T0, T0 + 1)], 1)
+        .await;
     assert!(
-        store
-            .create_rooms(&ghost, vec![spec("x", T0, T0 + 1)], 1)
-            .await
-            .is_err(),
-        "creating rooms in an app that does not exist fails"
+        matches!(result, Err(StoreError::AppNotFound)),
+        "creating rooms in an app that does not exist is AppNotFound, got {result:?}"
     );
 
     // The third spec's schedule cannot be stored by a backend with signed 64-bit integers; a
@@ -724,7 +742,10 @@ pub async fn case_start_and_end_record_events<S: Store>(store: S) {
         Some(T0_MS + 9000),
         "real_end_ms is the event's time"
     );
-    assert_eq!(ended.last_seq, 5, "RoomEnd takes the next seq");
+    assert_eq!(
+        ended.last_seq, 8,
+        "RoomEnd takes the seq after the quits of the three members still in"
+    );
     assert_eq!(
         room(&store, id).await,
         ended,
@@ -732,7 +753,7 @@ pub async fn case_start_and_end_record_events<S: Store>(store: S) {
     );
 
     let events = all_events(&store, id).await;
-    assert_eq!(seqs(&events), vec![1, 2, 3, 4, 5]);
+    assert_eq!(seqs(&events), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let start = &events[2];
     assert_eq!(
         (
@@ -744,16 +765,22 @@ pub async fn case_start_and_end_record_events<S: Store>(store: S) {
         (EventType::RoomStart, "roomlog:RoomStart", T0_MS + 5, id)
     );
     assert_eq!(start.data, EventData::default());
-    let end = &events[4];
+    let end = &events[7];
     assert_eq!(
         (end.event_type, end.event_id.as_str(), end.timestamp_ms),
         (EventType::RoomEnd, "roomlog:RoomEnd", T0_MS + 9000)
+    );
+    assert!(
+        events[4..7]
+            .iter()
+            .all(|e| e.event_type == EventType::MemberQuit),
+        "the members still in quit before RoomEnd (case_end_room_closes_presence has details)"
     );
     let ends = store
         .read_events_of_type(id, EventType::RoomEnd, 0, 10)
         .await
         .unwrap();
-    assert_eq!(seqs(&ends), vec![5]);
+    assert_eq!(seqs(&ends), vec![8]);
 }
 
 // --- events -------------------------------------------------------------------------------------
@@ -889,7 +916,8 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
         .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 60_000))
         .await
         .unwrap();
-    assert_eq!(ended.last_seq, 4);
+    // RoomStart, two joins, the two quits RoomEnd records for them, RoomEnd.
+    assert_eq!(ended.last_seq, 6);
 
     // The batch was acknowledged before the class ended; its retry must still succeed.
     let (admit, called) = reject_and_flag();
@@ -902,7 +930,7 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
         AppendOutcome {
             accepted: 0,
             duplicates: 2,
-            last_seq: 4
+            last_seq: 6
         }
     );
     assert!(
@@ -914,7 +942,7 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
     let now = T0_MS + 61_000;
     let retention = 3_600_000;
     let real_admit = || -> Admission {
-        Box::new(move |room, events| ingest::admit(room, events, now, retention))
+        Box::new(move |room, events, bars| ingest::admit(room, events, bars, now, retention))
     };
     match store
         .append_events(id, vec![join("a"), join("late")], real_admit())
@@ -925,7 +953,7 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
     }
     assert_eq!(
         room(&store, id).await.last_seq,
-        4,
+        6,
         "a rejected batch records nothing"
     );
     // ... while a RecordFinish still is taken, next to a duplicate.
@@ -942,7 +970,7 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
         AppendOutcome {
             accepted: 1,
             duplicates: 1,
-            last_seq: 5
+            last_seq: 7
         }
     );
 }
@@ -952,18 +980,18 @@ pub async fn case_admission_sees_room_and_new_events_only<S: Store>(store: S) {
     let id = plain_room(&store, &app, "r").await;
     append(&store, id, vec![join("a")]).await;
 
-    type Seen = Option<(Room, Vec<NewEvent>)>;
+    type Seen = Option<(Room, Vec<NewEvent>, KickBars)>;
     let seen: Arc<Mutex<Seen>> = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&seen);
-    let admit: Admission = Box::new(move |room, events| {
-        *sink.lock().unwrap() = Some((room.clone(), events.to_vec()));
+    let admit: Admission = Box::new(move |room, events, bars| {
+        *sink.lock().unwrap() = Some((room.clone(), events.to_vec(), bars.clone()));
         Ok(())
     });
     let batch = vec![join("a"), join("b"), join("b"), join("c")];
     let outcome = store.append_events(id, batch, admit).await.unwrap();
     assert_eq!((outcome.accepted, outcome.duplicates), (2, 2));
 
-    let (room_seen, events_seen) = seen
+    let (room_seen, events_seen, bars_seen) = seen
         .lock()
         .unwrap()
         .take()
@@ -982,6 +1010,15 @@ pub async fn case_admission_sees_room_and_new_events_only<S: Store>(store: S) {
             .collect::<Vec<_>>(),
         vec!["b", "c"],
         "admission sees only the new events, once each, in order"
+    );
+    assert_eq!(
+        bars_seen,
+        KickBars::new(),
+        "nobody was kicked: no bars (case_kicks covers bars)"
+    );
+    assert_eq!(
+        room_seen.occupancy.present, 1,
+        "admission sees the room's presence before the batch"
     );
 }
 
@@ -1342,6 +1379,8 @@ pub async fn case_purge<S: Store>(store: S) {
     let (_, app) = account_and_app(&store, "a").await;
     let start = |at: i64| NewEvent::lifecycle(EventType::RoomStart, at);
     let end = |at: i64| NewEvent::lifecycle(EventType::RoomEnd, at);
+    // Media events: presence (and the quits RoomEnd records) plays no part in this case.
+    let mic = |id: String| event(&id, EventType::MicOn, T0_MS);
 
     assert_eq!(
         store.next_purge_candidate().await.unwrap(),
@@ -1363,31 +1402,39 @@ pub async fn case_purge<S: Store>(store: S) {
     append(
         &store,
         early,
-        (0..5).map(|i| join(&format!("e{i}"))).collect(),
+        (0..5).map(|i| mic(format!("e{i}"))).collect(),
     )
     .await;
     store.end_room(early, end(10_000)).await.unwrap();
     store.start_room(late, start(2_000)).await.unwrap();
-    append(
-        &store,
-        late,
-        (0..3).map(|i| join(&format!("l{i}"))).collect(),
-    )
-    .await;
+    append(&store, late, (0..3).map(|i| mic(format!("l{i}"))).collect()).await;
     store.end_room(late, end(20_000)).await.unwrap();
     store.start_room(live, start(3_000)).await.unwrap();
-    append(
-        &store,
-        live,
-        (0..4).map(|i| join(&format!("v{i}"))).collect(),
-    )
-    .await;
+    append(&store, live, (0..4).map(|i| mic(format!("v{i}"))).collect()).await;
     append(
         &store,
         waiting,
-        (0..2).map(|i| join(&format!("w{i}"))).collect(),
+        (0..2).map(|i| mic(format!("w{i}"))).collect(),
     )
     .await;
+
+    // Until a room's attendance is stored its events are what it is computed from: kept.
+    assert_eq!(
+        store.next_purge_candidate().await.unwrap(),
+        None,
+        "rooms awaiting attendance are not purge candidates"
+    );
+    assert_eq!(
+        store.purge_events(i64::MAX).await.unwrap(),
+        PurgeStats::default(),
+        "the purge skips rooms whose attendance is not stored"
+    );
+    assert_eq!(all_events(&store, early).await.len(), 7);
+    assert!(!room(&store, early).await.events_purged);
+    store
+        .save_attendance(early, &attendance_with(3, "early"))
+        .await
+        .unwrap();
 
     assert_eq!(store.next_purge_candidate().await.unwrap(), Some(10_000));
     assert_eq!(
@@ -1417,6 +1464,15 @@ pub async fn case_purge<S: Store>(store: S) {
         "a later room keeps its events"
     );
     assert!(!room(&store, late).await.events_purged);
+    assert_eq!(
+        store.next_purge_candidate().await.unwrap(),
+        None,
+        "the next ended room still awaits its attendance"
+    );
+    store
+        .save_attendance(late, &attendance_with(1, "late"))
+        .await
+        .unwrap();
     assert_eq!(
         store.next_purge_candidate().await.unwrap(),
         Some(20_000),
@@ -1457,6 +1513,11 @@ pub async fn case_purge<S: Store>(store: S) {
     );
 
     store.end_room(live, end(30_000)).await.unwrap();
+    assert_eq!(store.next_purge_candidate().await.unwrap(), None);
+    store
+        .save_attendance(live, &attendance_with(0, "live"))
+        .await
+        .unwrap();
     assert_eq!(store.next_purge_candidate().await.unwrap(), Some(30_000));
 }
 
@@ -1565,4 +1626,1300 @@ pub async fn case_list_rooms_window_status_paging<S: Store>(store: S) {
         ..query(vec![], 1, 100)
     };
     assert_eq!(list(late_window).await, (1, vec![long]));
+}
+
+// --- lifecycle deadlines ----------------------------------------------------------------------
+
+/// The deadlines these cases expect follow `LifecyclePolicy::default()`: run the suite on a
+/// store opened with the default policy.
+fn idle_end_ms() -> i64 {
+    LifecyclePolicy::default().idle_end.as_millis() as i64
+}
+
+fn secs_ms(secs: u64) -> i64 {
+    secs as i64 * 1000
+}
+
+/// Whether `room_id` is among the rooms due at `at_ms`.
+async fn is_due<S: Store>(store: &S, room_id: RoomId, at_ms: i64) -> bool {
+    store
+        .due_rooms(at_ms, 10_000)
+        .await
+        .expect("due_rooms")
+        .iter()
+        .any(|r| r.room_id == room_id)
+}
+
+/// Asserts the room's stored deadline is exactly `expected`: not due a millisecond before it,
+/// due at it (`None`: never due).
+async fn expect_deadline<S: Store>(store: &S, room_id: RoomId, expected: Option<i64>, what: &str) {
+    match expected {
+        Some(at) => {
+            assert!(
+                !is_due(store, room_id, at - 1).await,
+                "{what}: room {room_id} must not be due before {at}"
+            );
+            assert!(
+                is_due(store, room_id, at).await,
+                "{what}: room {room_id} must be due at {at}"
+            );
+        }
+        None => assert!(
+            !is_due(store, room_id, i64::MAX).await,
+            "{what}: room {room_id} must have no deadline"
+        ),
+    }
+}
+
+pub async fn case_deadlines_follow_the_schedule<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    assert_eq!(store.next_deadline().await.unwrap(), None, "no rooms yet");
+    assert_eq!(store.due_rooms(i64::MAX, 10).await.unwrap(), vec![]);
+
+    // Not started: expires at EndTime ...
+    let plain = new_room(&store, &app, spec("plain", T0, T0 + 3600)).await;
+    expect_deadline(&store, plain, Some(secs_ms(T0 + 3600)), "plain room").await;
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(secs_ms(T0 + 3600))
+    );
+    // ... unless it starts by itself at StartTime.
+    let auto_spec = RoomSpec {
+        enable_auto_start: Some(1),
+        ..spec("auto", T0 + 100, T0 + 3700)
+    };
+    let auto = new_room(&store, &app, auto_spec.clone()).await;
+    expect_deadline(&store, auto, Some(secs_ms(T0 + 100)), "auto-start room").await;
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(secs_ms(T0 + 100)),
+        "the earliest deadline of all rooms"
+    );
+    let later = new_room(&store, &app, spec("later", T0, T0 + 7200)).await;
+
+    // due_rooms: exactly the rooms due, earliest first, at most `limit`.
+    assert_eq!(
+        room_ids(&store.due_rooms(secs_ms(T0 + 100) - 1, 10).await.unwrap()),
+        Vec::<RoomId>::new()
+    );
+    assert_eq!(
+        room_ids(&store.due_rooms(secs_ms(T0 + 3600), 10).await.unwrap()),
+        vec![auto, plain],
+        "due at or before now, earliest deadline first"
+    );
+    assert_eq!(
+        room_ids(&store.due_rooms(i64::MAX, 10).await.unwrap()),
+        vec![auto, plain, later]
+    );
+    assert_eq!(
+        room_ids(&store.due_rooms(i64::MAX, 2).await.unwrap()),
+        vec![auto, plain],
+        "at most `limit` rooms"
+    );
+    let due = store.due_rooms(secs_ms(T0 + 100), 10).await.unwrap();
+    assert_eq!(
+        due,
+        vec![room(&store, auto).await],
+        "due rooms come back complete"
+    );
+
+    // ModifyRoom moves the deadline with the schedule.
+    store
+        .modify_room(
+            auto,
+            RoomSpec {
+                start_time: T0 + 5000,
+                end_time: T0 + 6000,
+                ..auto_spec
+            },
+        )
+        .await
+        .unwrap();
+    expect_deadline(&store, auto, Some(secs_ms(T0 + 5000)), "modified auto room").await;
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(secs_ms(T0 + 3600))
+    );
+    store
+        .modify_room(plain, spec("plain", T0, T0 + 1800))
+        .await
+        .unwrap();
+    expect_deadline(
+        &store,
+        plain,
+        Some(secs_ms(T0 + 1800)),
+        "modified plain room",
+    )
+    .await;
+
+    // Ended and expired rooms have no deadline.
+    store
+        .start_room(later, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        .await
+        .unwrap();
+    store
+        .end_room(later, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
+        .await
+        .unwrap();
+    expect_deadline(&store, later, None, "ended room").await;
+    store.expire_room(plain).await.unwrap();
+    expect_deadline(&store, plain, None, "expired room").await;
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(secs_ms(T0 + 5000)),
+        "only the auto room is left"
+    );
+}
+
+pub async fn case_deadlines_in_class_follow_end_delay_time<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let end_ms = secs_ms(T0 + 3600);
+    let start_at = T0_MS + 5;
+    let with_delay = |name: &str, delay: Option<i64>| RoomSpec {
+        end_delay_time: delay,
+        ..spec(name, T0, T0 + 3600)
+    };
+    let start = |id| {
+        let store = &store;
+        async move {
+            store
+                .start_room(id, NewEvent::lifecycle(EventType::RoomStart, start_at))
+                .await
+                .expect("start_room")
+        }
+    };
+
+    // -1: no overtime, the class ends at EndTime, whoever is in.
+    let none = new_room(&store, &app, with_delay("none", Some(-1))).await;
+    start(none).await;
+    expect_deadline(&store, none, Some(end_ms), "EndDelayTime -1").await;
+    append(&store, none, vec![join("n1")]).await;
+    expect_deadline(&store, none, Some(end_ms), "EndDelayTime -1, occupied").await;
+
+    // 30: thirty minutes of overtime.
+    let thirty = new_room(&store, &app, with_delay("thirty", Some(30))).await;
+    start(thirty).await;
+    expect_deadline(
+        &store,
+        thirty,
+        Some(end_ms + 30 * 60_000),
+        "EndDelayTime 30",
+    )
+    .await;
+
+    // 0 (and absent): unlimited overtime. Empty since creation: ends the idle time after EndTime.
+    let unlimited = new_room(&store, &app, with_delay("unlimited", Some(0))).await;
+    let started = start(unlimited).await;
+    assert_eq!(
+        started.occupancy,
+        Occupancy {
+            present: 0,
+            empty_since_ms: Some(secs_ms(T0))
+        },
+        "a room is empty since its creation"
+    );
+    let idle = idle_end_ms();
+    expect_deadline(
+        &store,
+        unlimited,
+        Some(end_ms + idle),
+        "EndDelayTime 0, empty",
+    )
+    .await;
+    let default_delay = new_room(&store, &app, with_delay("default", None)).await;
+    start(default_delay).await;
+    expect_deadline(
+        &store,
+        default_delay,
+        Some(end_ms + idle),
+        "no EndDelayTime is unlimited overtime",
+    )
+    .await;
+
+    // Someone comes in: the class runs to the 72 h cap after its real start ...
+    let cap = start_at + 72 * 3600 * 1000;
+    append(
+        &store,
+        unlimited,
+        vec![presence_event(
+            "j",
+            EventType::MemberJoin,
+            "u",
+            Some(5),
+            T0_MS + 10,
+        )],
+    )
+    .await;
+    expect_deadline(&store, unlimited, Some(cap), "EndDelayTime 0, occupied").await;
+    // ... and once they leave after EndTime, the idle time counts from their quit.
+    let quit_at = end_ms + 50_000;
+    append(
+        &store,
+        unlimited,
+        vec![presence_event(
+            "q",
+            EventType::MemberQuit,
+            "u",
+            Some(5),
+            quit_at,
+        )],
+    )
+    .await;
+    expect_deadline(
+        &store,
+        unlimited,
+        Some(quit_at + idle),
+        "EndDelayTime 0, emptied",
+    )
+    .await;
+    // A media event changes nothing.
+    append(
+        &store,
+        unlimited,
+        vec![event("mic", EventType::MicOn, quit_at + 1)],
+    )
+    .await;
+    expect_deadline(
+        &store,
+        unlimited,
+        Some(quit_at + idle),
+        "after a media event",
+    )
+    .await;
+
+    // A kick that empties the room counts too.
+    append(
+        &store,
+        unlimited,
+        vec![presence_event(
+            "j2",
+            EventType::MemberJoin,
+            "v",
+            None,
+            quit_at + 2,
+        )],
+    )
+    .await;
+    expect_deadline(&store, unlimited, Some(cap), "occupied again").await;
+    let kick_at = quit_at + 90_000;
+    assert!(store
+        .kick_user(unlimited, "v", None, kick_quit("k", "v", 2, kick_at))
+        .await
+        .unwrap());
+    expect_deadline(&store, unlimited, Some(kick_at + idle), "emptied by a kick").await;
+
+    // Every room in class is due by its deadline, earliest first: EndTime (-1), EndTime + idle
+    // (empty since creation), the kick + idle, EndTime + 30 min.
+    let due = room_ids(&store.due_rooms(cap, 10).await.unwrap());
+    assert_eq!(
+        due,
+        vec![none, default_delay, unlimited, thirty],
+        "in deadline order"
+    );
+}
+
+pub async fn case_expire_room<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    append(&store, id, vec![join("early")]).await;
+    let expired = store
+        .expire_room(id)
+        .await
+        .expect("expire a room not started");
+    assert_eq!(expired.status, RoomStatus::Expired);
+    assert_eq!(
+        (expired.real_start_ms, expired.real_end_ms),
+        (None, None),
+        "an expired class never took place"
+    );
+    assert_eq!(expired.last_seq, 1, "expiry records no event");
+    assert_eq!(
+        room(&store, id).await,
+        expired,
+        "expire_room returns the room as stored"
+    );
+    assert_eq!(seqs(&all_events(&store, id).await), vec![1]);
+    expect_deadline(&store, id, None, "expired").await;
+    assert_eq!(store.next_deadline().await.unwrap(), None);
+
+    expect_wrong_status(
+        store.expire_room(id).await,
+        RoomStatus::Expired,
+        "expire twice",
+    );
+    expect_wrong_status(
+        store
+            .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+            .await,
+        RoomStatus::Expired,
+        "start after expiry",
+    );
+    let live = plain_room(&store, &app, "live").await;
+    store
+        .start_room(live, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        .await
+        .unwrap();
+    expect_wrong_status(
+        store.expire_room(live).await,
+        RoomStatus::InClass,
+        "expire in class",
+    );
+    store
+        .end_room(live, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
+        .await
+        .unwrap();
+    expect_wrong_status(
+        store.expire_room(live).await,
+        RoomStatus::Ended,
+        "expire after end",
+    );
+    expect_room_not_found(
+        store.expire_room(live + 1_000_000).await,
+        "expire a missing room",
+    );
+    assert!(
+        !store
+            .rooms_awaiting_attendance(10)
+            .await
+            .unwrap()
+            .contains(&id),
+        "an expired room has no attendance to compute"
+    );
+}
+
+// --- presence ---------------------------------------------------------------------------------
+
+/// A member event of `user` with an explicit Device (or none).
+pub fn presence_event(
+    id: &str,
+    event_type: EventType,
+    user: &str,
+    device: Option<u64>,
+    timestamp_ms: i64,
+) -> NewEvent {
+    let join = event_type == EventType::MemberJoin;
+    NewEvent {
+        event_id: id.to_owned(),
+        event_type,
+        timestamp_ms,
+        data: EventData {
+            user_id: Some(user.to_owned()),
+            device,
+            role: join.then_some(0),
+            reason: (!join).then_some(0),
+            ..EventData::default()
+        },
+    }
+}
+
+fn kick_quit(id: &str, user: &str, reason: u64, timestamp_ms: i64) -> NewEvent {
+    NewEvent {
+        event_id: format!("roomlog:kick:{id}"),
+        event_type: EventType::MemberQuit,
+        timestamp_ms,
+        data: EventData {
+            user_id: Some(user.to_owned()),
+            reason: Some(reason),
+            ..EventData::default()
+        },
+    }
+}
+
+/// Who is in: `(user, devices)` in order of arrival.
+async fn present<S: Store>(store: &S, room_id: RoomId) -> Vec<(String, u64)> {
+    let (total, members) = store
+        .current_members(room_id, 1, 1000)
+        .await
+        .expect("current_members");
+    assert_eq!(
+        total,
+        members.len() as u64,
+        "the total counts the users present"
+    );
+    assert_eq!(
+        room(store, room_id).await.occupancy.present,
+        total,
+        "Room::occupancy agrees with current_members"
+    );
+    members
+        .into_iter()
+        .map(|m| (m.user_id, m.devices))
+        .collect()
+}
+
+fn users(list: &[(&str, u64)]) -> Vec<(String, u64)> {
+    list.iter().map(|(u, d)| ((*u).to_owned(), *d)).collect()
+}
+
+/// The presence rules: sessions per user and device, reconnects, quits with an unknown device
+/// or none, quits without a join; occupancy and when the room emptied.
+pub async fn case_presence_rules<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    let at = |n: i64| T0_MS + n * 1000;
+    let ev = |n: i64, t: EventType, user: &str, device: Option<u64>| {
+        presence_event(&format!("p{n}"), t, user, device, at(n))
+    };
+    use EventType::{MemberJoin as J, MemberQuit as Q};
+    let step = |events: Vec<NewEvent>| {
+        let store = &store;
+        async move { append(store, id, events).await }
+    };
+
+    assert_eq!(present(&store, id).await, vec![]);
+    assert_eq!(
+        room(&store, id).await.occupancy,
+        Occupancy {
+            present: 0,
+            empty_since_ms: Some(secs_ms(T0))
+        },
+        "empty since its creation"
+    );
+
+    // A second join on an open device is a reconnect: one session, joined at the first join.
+    step(vec![ev(1, J, "alice", Some(5))]).await;
+    step(vec![ev(2, J, "alice", Some(5))]).await;
+    assert_eq!(present(&store, id).await, users(&[("alice", 1)]));
+    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    assert_eq!(members[0].joined_ms, at(1), "the reconnect opened nothing");
+    assert_eq!(
+        room(&store, id).await.occupancy,
+        Occupancy {
+            present: 1,
+            empty_since_ms: None
+        }
+    );
+
+    // Bob arrives; then Alice with a second device: two sessions, still one user.
+    step(vec![ev(3, J, "bob", Some(1))]).await;
+    step(vec![ev(4, J, "alice", Some(1))]).await;
+    assert_eq!(
+        present(&store, id).await,
+        users(&[("alice", 2), ("bob", 1)])
+    );
+
+    // A quit without a join changes nothing.
+    step(vec![ev(5, Q, "carol", Some(5))]).await;
+    step(vec![ev(6, Q, "carol", None)]).await;
+    assert_eq!(
+        present(&store, id).await,
+        users(&[("alice", 2), ("bob", 1)])
+    );
+
+    // A quit with a device Alice is not in closes her earliest-opened session (device 5, the
+    // first join): she stays, and her arrival is now that of device 1 — after Bob.
+    step(vec![ev(7, Q, "alice", Some(3))]).await;
+    assert_eq!(
+        present(&store, id).await,
+        users(&[("bob", 1), ("alice", 1)])
+    );
+    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    assert_eq!(
+        (members[1].user_id.as_str(), members[1].joined_ms),
+        ("alice", at(4)),
+        "joined_ms is that of the earliest open session"
+    );
+
+    // A quit without a device closes all the user's sessions.
+    step(vec![ev(8, J, "alice", Some(5)), ev(9, Q, "alice", None)]).await;
+    assert_eq!(present(&store, id).await, users(&[("bob", 1)]));
+    assert_eq!(room(&store, id).await.occupancy.empty_since_ms, None);
+
+    // The last one out empties the room at the quit's time.
+    step(vec![ev(10, Q, "bob", Some(1))]).await;
+    assert_eq!(present(&store, id).await, vec![]);
+    assert_eq!(
+        room(&store, id).await.occupancy,
+        Occupancy {
+            present: 0,
+            empty_since_ms: Some(at(10))
+        }
+    );
+    // Quitting again, or with another device, changes nothing.
+    step(vec![ev(11, Q, "bob", Some(1)), ev(12, Q, "bob", None)]).await;
+    assert_eq!(
+        room(&store, id).await.occupancy.empty_since_ms,
+        Some(at(10))
+    );
+
+    // Role and Device are the latest a MemberJoin reported.
+    let mut rejoin = ev(13, J, "bob", Some(4));
+    rejoin.data.role = Some(1);
+    let mut reconnect = ev(14, J, "bob", Some(4));
+    reconnect.data.role = Some(3);
+    step(vec![rejoin, reconnect]).await;
+    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    assert_eq!(
+        members,
+        vec![PresentMember {
+            user_id: "bob".into(),
+            role: Some(3),
+            device: Some(4),
+            joined_ms: at(13),
+            devices: 1,
+        }]
+    );
+
+    // Media events do not make anyone present.
+    step(vec![event("mic", EventType::MicOn, at(15))]).await;
+    assert_eq!(present(&store, id).await, users(&[("bob", 1)]));
+}
+
+/// Presence is the same whether events come one per call or all in one batch (stores may
+/// apply a batch at once), and a batch may both fill and empty the room.
+pub async fn case_presence_batches_match_single_events<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let single = plain_room(&store, &app, "single").await;
+    let batched = plain_room(&store, &app, "batched").await;
+    use EventType::{MemberJoin as J, MemberQuit as Q};
+    let script: Vec<(EventType, &str, Option<u64>)> = vec![
+        (J, "a", Some(1)),
+        (J, "b", Some(2)),
+        (J, "a", Some(2)),
+        (Q, "c", None),
+        (J, "a", Some(1)),
+        (Q, "a", Some(7)),
+        (J, "c", None),
+        (Q, "b", Some(2)),
+        (J, "d", Some(3)),
+        (Q, "c", Some(0)),
+        (J, "b", Some(5)),
+        (Q, "a", None),
+        (J, "e", Some(1)),
+        (Q, "d", Some(9)),
+    ];
+    let events: Vec<NewEvent> = script
+        .iter()
+        .enumerate()
+        .map(|(i, (t, user, device))| {
+            presence_event(&format!("s{i}"), *t, user, *device, T0_MS + i as i64)
+        })
+        .collect();
+    for event in &events {
+        append(&store, single, vec![event.clone()]).await;
+    }
+    append(&store, batched, events.clone()).await;
+
+    let listing = |room_id| {
+        let store = &store;
+        async move { store.current_members(room_id, 1, 100).await.unwrap() }
+    };
+    let expected = listing(single).await;
+    assert_eq!(
+        expected
+            .1
+            .iter()
+            .map(|m| m.user_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["b", "e"],
+        "the users still in, in order of arrival (b's open session is its rejoin, before e's)"
+    );
+    assert_eq!(
+        listing(batched).await,
+        expected,
+        "one batch = one event per call"
+    );
+    assert_eq!(
+        room(&store, batched).await.occupancy,
+        room(&store, single).await.occupancy
+    );
+
+    // A batch that empties the room records when, from the event that did it.
+    let out = vec![
+        presence_event("o1", Q, "b", None, T0_MS + 100),
+        presence_event("o2", J, "x", None, T0_MS + 101),
+        presence_event("o3", Q, "e", Some(1), T0_MS + 102),
+        presence_event("o4", Q, "x", None, T0_MS + 103),
+        event("o5", EventType::CameraOn, T0_MS + 104),
+    ];
+    append(&store, batched, out).await;
+    assert_eq!(
+        room(&store, batched).await.occupancy,
+        Occupancy {
+            present: 0,
+            empty_since_ms: Some(T0_MS + 103)
+        }
+    );
+}
+
+pub async fn case_current_members_pages<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    // Arrival order deliberately differs from the order of the ids.
+    let names: Vec<String> = (0..7).map(|i| format!("user-{}", 7 - i)).collect();
+    let joins: Vec<NewEvent> = names
+        .iter()
+        .enumerate()
+        .map(|(i, u)| presence_event(&format!("j{i}"), EventType::MemberJoin, u, Some(5), T0_MS))
+        .collect();
+    append(&store, id, joins).await;
+    let page = |page: u64, limit: u64| {
+        let store = &store;
+        async move {
+            let (total, members) = store.current_members(id, page, limit).await.unwrap();
+            (
+                total,
+                members.into_iter().map(|m| m.user_id).collect::<Vec<_>>(),
+            )
+        }
+    };
+    assert_eq!(page(1, 3).await, (7, names[0..3].to_vec()));
+    assert_eq!(page(2, 3).await, (7, names[3..6].to_vec()));
+    assert_eq!(page(3, 3).await, (7, names[6..7].to_vec()));
+    assert_eq!(
+        page(4, 3).await,
+        (7, vec![]),
+        "past the end: empty, with the total"
+    );
+    assert_eq!(page(1, 1000).await, (7, names.clone()));
+    let missing = store.current_members(id + 1_000_000, 1, 10).await;
+    assert!(
+        matches!(missing, Ok((0, ref m)) if m.is_empty())
+            || matches!(missing, Err(StoreError::RoomNotFound)),
+        "a missing room has nobody in it: {missing:?}"
+    );
+}
+
+/// RoomEnd closes the class for everyone: a MemberQuit (Reason 5, no Device, reserved id,
+/// RoomEnd's time) per user still in, in order of arrival, then the RoomEnd; presence empties.
+pub async fn case_end_room_closes_presence<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    use EventType::{MemberJoin as J, MemberQuit as Q};
+    append(
+        &store,
+        id,
+        vec![presence_event("j0", J, "zed", Some(5), T0_MS)],
+    )
+    .await;
+    // Refused transitions record nothing, quits included.
+    expect_wrong_status(
+        store
+            .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS))
+            .await,
+        RoomStatus::NotStarted,
+        "end before start",
+    );
+    assert_eq!(room(&store, id).await.last_seq, 1);
+    store
+        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS + 1))
+        .await
+        .unwrap();
+    append(
+        &store,
+        id,
+        vec![
+            presence_event("j1", J, "amy", Some(1), T0_MS + 2),
+            presence_event("j2", J, "amy", Some(4), T0_MS + 3),
+            presence_event("j3", J, "left", Some(1), T0_MS + 4),
+            presence_event("q3", Q, "left", None, T0_MS + 5),
+            presence_event("j4", J, "bea", None, T0_MS + 6),
+        ],
+    )
+    .await;
+    // zed arrived first, then amy (two devices), then bea; "left" is gone.
+    let end_at = T0_MS + 60_000;
+    let ended = store
+        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, end_at))
+        .await
+        .unwrap();
+    assert_eq!(
+        ended.last_seq, 11,
+        "three quits and the RoomEnd after seq 7"
+    );
+    assert_eq!(
+        ended.occupancy,
+        Occupancy {
+            present: 0,
+            empty_since_ms: Some(end_at)
+        },
+        "nobody is in after the end, since the end"
+    );
+    assert_eq!(
+        room(&store, id).await,
+        ended,
+        "end_room returns the room as stored"
+    );
+    let tail = store.read_events(id, 8, 10).await.unwrap();
+    let expected: Vec<StoredEvent> = ["zed", "amy", "bea"]
+        .iter()
+        .zip(8..)
+        .map(|(user, seq)| StoredEvent {
+            room_id: id,
+            seq,
+            event_id: format!("roomlog:RoomEnd:{user}"),
+            event_type: Q,
+            timestamp_ms: end_at,
+            data: EventData {
+                user_id: Some((*user).to_owned()),
+                reason: Some(5),
+                ..EventData::default()
+            },
+        })
+        .chain(std::iter::once(StoredEvent {
+            room_id: id,
+            seq: 11,
+            event_id: "roomlog:RoomEnd".into(),
+            event_type: EventType::RoomEnd,
+            timestamp_ms: end_at,
+            data: EventData::default(),
+        }))
+        .collect();
+    assert_eq!(
+        tail, expected,
+        "a Reason 5 quit per user still in, in order of arrival, then RoomEnd"
+    );
+    assert_eq!(
+        store.current_members(id, 1, 10).await.unwrap(),
+        (0, vec![]),
+        "presence is empty after the end"
+    );
+
+    // A class nobody attended ends with just the RoomEnd.
+    let empty = plain_room(&store, &app, "empty").await;
+    store
+        .start_room(empty, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        .await
+        .unwrap();
+    let ended = store
+        .end_room(empty, NewEvent::lifecycle(EventType::RoomEnd, end_at))
+        .await
+        .unwrap();
+    assert_eq!(ended.last_seq, 2);
+}
+
+// --- kicks --------------------------------------------------------------------------------------
+
+/// An admission that records the bars it was given, and accepts.
+fn bars_probe() -> (Admission, Arc<Mutex<Option<KickBars>>>) {
+    let seen = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&seen);
+    let admit: Admission = Box::new(move |_, _, bars| {
+        *sink.lock().unwrap() = Some(bars.clone());
+        Ok(())
+    });
+    (admit, seen)
+}
+
+async fn bars_for_join<S: Store>(store: &S, room_id: RoomId, id: &str, user: &str) -> KickBars {
+    let (admit, seen) = bars_probe();
+    store
+        .append_events(
+            room_id,
+            vec![presence_event(
+                id,
+                EventType::MemberJoin,
+                user,
+                Some(5),
+                T0_MS,
+            )],
+            admit,
+        )
+        .await
+        .expect("append_events");
+    let bars = seen.lock().unwrap().take();
+    bars.expect("admission is consulted for a new MemberJoin")
+}
+
+pub async fn case_kicks<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    store
+        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        .await
+        .unwrap();
+    append(
+        &store,
+        id,
+        vec![
+            presence_event("a1", EventType::MemberJoin, "ann", Some(5), T0_MS + 1),
+            presence_event("a2", EventType::MemberJoin, "ann", Some(1), T0_MS + 2),
+            presence_event("b1", EventType::MemberJoin, "ben", Some(5), T0_MS + 3),
+        ],
+    )
+    .await;
+    assert_eq!(room(&store, id).await.last_seq, 4);
+
+    // Kicking a present user bars them and records the quit, closing every session.
+    let until = T0_MS + 600_000;
+    let was_in = store
+        .kick_user(id, "ann", Some(until), kick_quit("1", "ann", 1, T0_MS + 10))
+        .await
+        .unwrap();
+    assert!(was_in, "ann was present");
+    let quit = store.read_events(id, 5, 10).await.unwrap();
+    assert_eq!(
+        (
+            quit.len(),
+            quit[0].seq,
+            quit[0].event_id.as_str(),
+            quit[0].data.reason
+        ),
+        (1, 5, "roomlog:kick:1", Some(1)),
+        "the quit is recorded with the next seq: {quit:?}"
+    );
+    assert_eq!(present(&store, id).await, users(&[("ben", 1)]));
+
+    // Kicking an absent user bars them and records nothing.
+    let was_in = store
+        .kick_user(id, "cat", None, kick_quit("2", "cat", 2, T0_MS + 11))
+        .await
+        .unwrap();
+    assert!(!was_in, "cat was not present");
+    assert_eq!(
+        room(&store, id).await.last_seq,
+        5,
+        "no quit for an absent user"
+    );
+
+    // Admission is given the bars of the users a batch lets in.
+    let bars = bars_for_join(&store, id, "a3", "ann").await;
+    assert_eq!(bars.get("ann"), Some(&Some(until)), "ann's bar, until when");
+    let bars = bars_for_join(&store, id, "c1", "cat").await;
+    assert_eq!(bars.get("cat"), Some(&None), "cat's bar is permanent");
+    let bars = bars_for_join(&store, id, "d1", "dan").await;
+    assert_eq!(bars.get("dan"), None, "dan was never kicked");
+    // With the real rule the join of a barred user is refused, and nothing is recorded.
+    let last = room(&store, id).await.last_seq;
+    let refused = store
+        .append_events(
+            id,
+            vec![
+                event("mic", EventType::MicOn, T0_MS + 20),
+                presence_event("c2", EventType::MemberJoin, "cat", Some(5), T0_MS + 20),
+            ],
+            Box::new(|room, events, bars| ingest::admit(room, events, bars, T0_MS + 20, 3_600_000)),
+        )
+        .await;
+    match refused {
+        Err(StoreError::Rejected(e)) => assert_eq!(e.code, ingest::USER_KICKED),
+        other => panic!("a barred user's MemberJoin must be refused, got {other:?}"),
+    }
+    assert_eq!(room(&store, id).await.last_seq, last);
+
+    // A second kick replaces the bar.
+    store
+        .kick_user(id, "ann", None, kick_quit("3", "ann", 2, T0_MS + 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        bars_for_join(&store, id, "a4", "ann").await.get("ann"),
+        Some(&None)
+    );
+
+    // Unblocking lifts the bar, once.
+    assert!(
+        store.unblock_user(id, "cat").await.unwrap(),
+        "cat had a bar"
+    );
+    assert!(!store.unblock_user(id, "cat").await.unwrap(), "no bar left");
+    assert!(
+        !store.unblock_user(id, "dan").await.unwrap(),
+        "dan never had one"
+    );
+    assert_eq!(
+        bars_for_join(&store, id, "c3", "cat").await.get("cat"),
+        None
+    );
+
+    // Kicks need a room that is not over.
+    store
+        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 100))
+        .await
+        .unwrap();
+    let last = room(&store, id).await.last_seq;
+    expect_wrong_status(
+        store
+            .kick_user(id, "ben", None, kick_quit("4", "ben", 2, T0_MS + 200))
+            .await,
+        RoomStatus::Ended,
+        "kick after the end",
+    );
+    assert_eq!(
+        room(&store, id).await.last_seq,
+        last,
+        "a refused kick records nothing"
+    );
+    let waiting = plain_room(&store, &app, "waiting").await;
+    assert!(!store
+        .kick_user(waiting, "ben", Some(until), kick_quit("5", "ben", 1, T0_MS))
+        .await
+        .expect("rooms not started take kicks"));
+    store.expire_room(waiting).await.unwrap();
+    expect_wrong_status(
+        store
+            .kick_user(waiting, "ben", None, kick_quit("6", "ben", 2, T0_MS))
+            .await,
+        RoomStatus::Expired,
+        "kick after expiry",
+    );
+    expect_room_not_found(
+        store
+            .kick_user(id + 1_000_000, "ben", None, kick_quit("7", "ben", 2, T0_MS))
+            .await,
+        "kick in a missing room",
+    );
+}
+
+// --- attendance ---------------------------------------------------------------------------------
+
+/// An attendance with `records` member records whose user ids start with `tag`.
+pub fn attendance_with(records: usize, tag: &str) -> RoomAttendance {
+    RoomAttendance {
+        peak_member_number: records as u64 / 2,
+        member_number: records as u64,
+        real_start_time: T0,
+        real_end_time: T0 + 3600,
+        records: (0..records)
+            .map(|i| MemberRecord {
+                user_id: format!("{tag}-{i}"),
+                user_name: format!("Name {i}"),
+                present_time: i as u64 * 7,
+                camera: (i % 2) as u64,
+                first_join_timestamp: T0 + i as u64,
+                last_quit_timestamp: T0 + 3600,
+                device: 5,
+                role: (i % 4) as u64,
+                sub_group_id: vec![format!("g{i}")],
+                current_state: 2,
+                ..MemberRecord::default()
+            })
+            .collect(),
+    }
+}
+
+async fn ended_room<S: Store>(store: &S, app: &App, name: &str, end_ms: i64) -> RoomId {
+    let id = plain_room(store, app, name).await;
+    store
+        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, 1))
+        .await
+        .unwrap();
+    store
+        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, end_ms))
+        .await
+        .unwrap();
+    id
+}
+
+pub async fn case_attendance_save_page_replace<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let live = plain_room(&store, &app, "live").await;
+    let second = ended_room(&store, &app, "second", 20_000).await;
+    let first = ended_room(&store, &app, "first", 10_000).await;
+    let third = ended_room(&store, &app, "third", 30_000).await;
+
+    assert_eq!(
+        store.rooms_awaiting_attendance(10).await.unwrap(),
+        vec![first, second, third],
+        "ended rooms await attendance, oldest end first (rooms not ended do not)"
+    );
+    assert_eq!(
+        store.rooms_awaiting_attendance(2).await.unwrap(),
+        vec![first, second]
+    );
+    assert_eq!(
+        store.attendance(first, 1, 10).await.unwrap(),
+        None,
+        "not computed yet"
+    );
+
+    let full = attendance_with(25, "m");
+    store.save_attendance(first, &full).await.unwrap();
+    assert_eq!(
+        store.rooms_awaiting_attendance(10).await.unwrap(),
+        vec![second, third],
+        "a stored attendance is no longer awaited"
+    );
+    let summary = RoomAttendance {
+        records: Vec::new(),
+        ..full.clone()
+    };
+    let page = |room_id, page, limit| {
+        let store = &store;
+        async move {
+            store
+                .attendance(room_id, page, limit)
+                .await
+                .unwrap()
+                .expect("attendance is stored")
+        }
+    };
+    assert_eq!(
+        page(first, 1, 10).await,
+        AttendancePage {
+            summary: summary.clone(),
+            total: 25,
+            records: full.records[0..10].to_vec(),
+        },
+        "the first page, with the summary and the total"
+    );
+    assert_eq!(page(first, 2, 10).await.records, full.records[10..20]);
+    assert_eq!(
+        page(first, 3, 10).await.records,
+        full.records[20..25],
+        "the last page is short"
+    );
+    let past = page(first, 4, 10).await;
+    assert_eq!(
+        (past.total, past.records.len()),
+        (25, 0),
+        "past the end: no records, still the total"
+    );
+    assert_eq!(
+        page(first, 1, 1000).await.records,
+        full.records,
+        "in stored order"
+    );
+
+    // Saving again replaces everything.
+    let fewer = attendance_with(3, "n");
+    store.save_attendance(first, &fewer).await.unwrap();
+    let replaced = page(first, 1, 100).await;
+    assert_eq!(
+        (replaced.total, replaced.records),
+        (3, fewer.records.clone()),
+        "no record of the previous attendance is left"
+    );
+    assert_eq!(replaced.summary.member_number, 3);
+
+    // An empty attendance is still an attendance.
+    store
+        .save_attendance(second, &RoomAttendance::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        page(second, 1, 10).await,
+        AttendancePage {
+            summary: RoomAttendance::default(),
+            total: 0,
+            records: vec![],
+        }
+    );
+    assert_eq!(
+        store.rooms_awaiting_attendance(10).await.unwrap(),
+        vec![third]
+    );
+    assert_eq!(store.attendance(live, 1, 10).await.unwrap(), None);
+    assert_eq!(
+        store.attendance(third + 1_000_000, 1, 10).await.unwrap(),
+        None
+    );
+    expect_room_not_found(
+        store.save_attendance(third + 1_000_000, &fewer).await,
+        "save_attendance for a missing room",
+    );
+}
+
+pub async fn case_attendance_survives_the_purge<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    store
+        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, 1_000))
+        .await
+        .unwrap();
+    append(&store, id, vec![join("a"), join("b")]).await;
+    store
+        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, 5_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.purge_events(i64::MAX).await.unwrap(),
+        PurgeStats::default(),
+        "no purge before the attendance is stored"
+    );
+    assert_eq!(all_events(&store, id).await.len(), 6);
+
+    let attendance = attendance_with(12, "s");
+    store.save_attendance(id, &attendance).await.unwrap();
+    assert_eq!(
+        store.purge_events(i64::MAX).await.unwrap(),
+        PurgeStats {
+            rooms: 1,
+            events: 6
+        }
+    );
+    assert!(room(&store, id).await.events_purged);
+    assert_eq!(store.read_events(id, 1, 100).await.unwrap(), vec![]);
+    let kept = store
+        .attendance(id, 2, 5)
+        .await
+        .unwrap()
+        .expect("the attendance outlives the events");
+    assert_eq!(
+        (kept.total, kept.records),
+        (12, attendance.records[5..10].to_vec())
+    );
+    assert_eq!(
+        kept.summary.peak_member_number,
+        attendance.peak_member_number
+    );
+    assert_eq!(store.rooms_awaiting_attendance(10).await.unwrap(), vec![]);
+
+    // Deleting the room deletes its attendance.
+    store.delete_room(id).await.unwrap();
+    assert_eq!(store.attendance(id, 1, 10).await.unwrap(), None);
+}
+
+// --- users --------------------------------------------------------------------------------------
+
+fn user(app: &App, id: &str, origin: &str) -> User {
+    User {
+        user_id: id.to_owned(),
+        sdk_app_id: app.sdk_app_id,
+        name: format!("name of {id}"),
+        origin_id: origin.to_owned(),
+        avatar: format!("https://example.com/{id}.png"),
+        token: format!("token-{id}"),
+        token_expires_ms: T0_MS + 1,
+        created_at: T0 as i64,
+    }
+}
+
+pub async fn case_users<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let (_, other) = account_and_app(&store, "b").await;
+
+    let batch = vec![
+        user(&app, "u-plain", ""),
+        user(&app, "u-o1", "o1"),
+        user(&app, "u-o2", "o2"),
+        user(&app, "u-also-plain", ""),
+    ];
+    assert_eq!(
+        store.register_users(batch.clone(), false).await.unwrap(),
+        batch,
+        "new users are stored as given, in input order"
+    );
+    for u in &batch {
+        assert_eq!(store.get_user(&u.user_id).await.unwrap().as_ref(), Some(u));
+    }
+    assert_eq!(store.get_user("nobody").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_user_by_origin(app.sdk_app_id, "o1")
+            .await
+            .unwrap(),
+        Some(batch[1].clone())
+    );
+    assert_eq!(
+        store
+            .get_user_by_origin(other.sdk_app_id, "o1")
+            .await
+            .unwrap(),
+        None,
+        "OriginIds are looked up within one app"
+    );
+    assert_eq!(
+        store.get_user_by_origin(app.sdk_app_id, "").await.unwrap(),
+        None,
+        "an empty OriginId names nobody"
+    );
+
+    // The same OriginId in another app is another user.
+    let theirs = user(&other, "v-o1", "o1");
+    store
+        .register_users(vec![theirs.clone()], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_user_by_origin(other.sdk_app_id, "o1")
+            .await
+            .unwrap(),
+        Some(theirs.clone())
+    );
+
+    // Without overwrite an existing OriginId fails the whole call.
+    let result = store
+        .register_users(
+            vec![user(&app, "u-o3", "o3"), user(&app, "u-dup", "o2")],
+            false,
+        )
+        .await;
+    match result {
+        Err(StoreError::Rejected(e)) => assert_eq!(e.code, "FailedOperation.OriginIdExists"),
+        other => panic!("expected Rejected(OriginIdExists), got {other:?}"),
+    }
+    assert_eq!(
+        store.get_user("u-o3").await.unwrap(),
+        None,
+        "all or nothing: the call's other users were not registered"
+    );
+    assert_eq!(
+        store
+            .get_user_by_origin(app.sdk_app_id, "o3")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // With overwrite the existing user keeps its id and takes the new name, avatar and token.
+    let newer = User {
+        name: "renamed".into(),
+        avatar: "https://example.com/new.png".into(),
+        token: "fresh-token".into(),
+        token_expires_ms: T0_MS + 99,
+        ..user(&app, "u-ignored", "o2")
+    };
+    let stored = store
+        .register_users(vec![user(&app, "u-o4", "o4"), newer.clone()], true)
+        .await
+        .unwrap();
+    let expected = User {
+        name: newer.name.clone(),
+        avatar: newer.avatar.clone(),
+        token: newer.token.clone(),
+        token_expires_ms: newer.token_expires_ms,
+        ..batch[2].clone()
+    };
+    assert_eq!(stored, vec![user(&app, "u-o4", "o4"), expected.clone()]);
+    assert_eq!(store.get_user("u-o2").await.unwrap(), Some(expected));
+    assert_eq!(store.get_user("u-ignored").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_user_by_origin(other.sdk_app_id, "o1")
+            .await
+            .unwrap(),
+        Some(theirs.clone()),
+        "other apps are untouched"
+    );
+
+    // Tokens.
+    assert!(store
+        .set_user_token("u-plain", "t2", T0_MS + 500)
+        .await
+        .unwrap());
+    let renewed = store.get_user("u-plain").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            renewed.token.as_str(),
+            renewed.token_expires_ms,
+            renewed.name.as_str()
+        ),
+        ("t2", T0_MS + 500, "name of u-plain")
+    );
+    assert!(!store.set_user_token("nobody", "t", 1).await.unwrap());
+
+    // Names of the app's users only.
+    let ids: Vec<String> = ["u-plain", "u-o2", "v-o1", "nobody"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let names = store.user_names(app.sdk_app_id, &ids).await.unwrap();
+    let expected = HashMap::from([
+        ("u-plain".to_owned(), "name of u-plain".to_owned()),
+        ("u-o2".to_owned(), "renamed".to_owned()),
+    ]);
+    assert_eq!(
+        names, expected,
+        "another app's user and unknown ids are absent"
+    );
+    assert_eq!(
+        store.user_names(other.sdk_app_id, &ids).await.unwrap(),
+        HashMap::from([("v-o1".to_owned(), "name of v-o1".to_owned())])
+    );
+    assert_eq!(
+        store.user_names(app.sdk_app_id, &[]).await.unwrap(),
+        HashMap::new()
+    );
 }

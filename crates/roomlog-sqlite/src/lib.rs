@@ -17,6 +17,7 @@
 mod connection;
 mod error;
 mod migrations;
+mod presence;
 mod reader;
 mod rows;
 mod sql;
@@ -30,10 +31,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::Connection;
 
+use std::collections::HashMap;
+
+use roomlog_core::attendance::RoomAttendance;
+use roomlog_core::lifecycle::LifecyclePolicy;
+use roomlog_core::store::AttendancePage;
 use roomlog_core::time::now_secs;
 use roomlog_core::{
-    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventType, NewEvent, PurgeStats,
-    Room, RoomId, RoomQuery, RoomSpec, RoomStatus, SdkAppId, Store, StoreError, StoredEvent,
+    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventType, NewEvent, PresentMember,
+    PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store, StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -61,6 +67,8 @@ pub struct SqliteOptions {
     /// Most events one purge or room-deletion command deletes, bounding how long it holds up
     /// ingest.
     pub purge_batch: u64,
+    /// The automatic lifecycle the stored deadlines follow (`lifecycle::next_deadline`).
+    pub lifecycle: LifecyclePolicy,
 }
 
 impl Default for SqliteOptions {
@@ -73,6 +81,7 @@ impl Default for SqliteOptions {
             max_group: 1000,
             queue_depth: 4096,
             purge_batch: 10_000,
+            lifecycle: LifecyclePolicy::default(),
         }
     }
 }
@@ -128,7 +137,10 @@ impl SqliteStore {
             })?;
         }
         let mut conn = connection::open_writer(path, &options)?;
-        migrations::migrate(&mut conn, now_secs())?;
+        migrations::migrate(&mut conn, now_secs(), &options.lifecycle)?;
+        // The deadlines of rooms in class depend on the policy, which is configuration: bring
+        // them in line with this open's (a no-op, and no sync, when it did not change).
+        sql::rooms::refresh_in_class_deadlines(&mut conn, &options.lifecycle)?;
         let writer = Writer::spawn(conn, options.queue_depth, options.max_group)?;
         let reader = ReadPool::new(path.to_path_buf(), options.clone());
         Ok(SqliteStore {
@@ -178,6 +190,10 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.inner.reader.read(query).await
+    }
+
+    fn policy(&self) -> LifecyclePolicy {
+        self.inner.options.lifecycle
     }
 
     fn batch(&self) -> u64 {
@@ -231,6 +247,10 @@ fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
         let name = name.to_owned();
         let now = now_secs();
@@ -289,7 +309,8 @@ impl Store for SqliteStore {
         created_at: i64,
     ) -> Result<Vec<RoomId>, StoreError> {
         let app = app.clone();
-        self.write(move |c| sql::rooms::create_rooms(c, &app, &specs, created_at))
+        let policy = self.policy();
+        self.write(move |c| sql::rooms::create_rooms(c, &app, &specs, created_at, &policy))
             .await
     }
 
@@ -298,7 +319,8 @@ impl Store for SqliteStore {
     }
 
     async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<Room, StoreError> {
-        self.write(move |c| sql::rooms::modify_room(c, room_id, spec))
+        let policy = self.policy();
+        self.write(move |c| sql::rooms::modify_room(c, room_id, spec, &policy))
             .await
     }
 
@@ -337,28 +359,136 @@ impl Store for SqliteStore {
     }
 
     async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
-        self.write(move |c| {
-            sql::rooms::transition(
-                c,
-                room_id,
-                RoomStatus::NotStarted,
-                RoomStatus::InClass,
-                event,
-            )
-        })
-        .await
+        let policy = self.policy();
+        self.write(move |c| sql::rooms::start(c, room_id, event, &policy))
+            .await
     }
 
     async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
-        self.write(move |c| {
-            sql::rooms::transition(c, room_id, RoomStatus::InClass, RoomStatus::Ended, event)
-        })
-        .await
+        let policy = self.policy();
+        self.write(move |c| sql::rooms::end(c, room_id, event, &policy))
+            .await
+    }
+
+    async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
+        let policy = self.policy();
+        self.write(move |c| sql::rooms::expire(c, room_id, &policy))
+            .await
     }
 
     async fn list_rooms(&self, query: &RoomQuery) -> Result<(u64, Vec<Room>), StoreError> {
         let query = query.clone();
         self.read(move |c| sql::rooms::list_rooms(c, &query)).await
+    }
+
+    async fn next_deadline(&self) -> Result<Option<i64>, StoreError> {
+        self.read(sql::rooms::next_deadline_ms).await
+    }
+
+    async fn due_rooms(&self, now_ms: i64, limit: u64) -> Result<Vec<Room>, StoreError> {
+        self.read(move |c| sql::rooms::due_rooms(c, now_ms, limit))
+            .await
+    }
+
+    async fn current_members(
+        &self,
+        room_id: RoomId,
+        page: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<PresentMember>), StoreError> {
+        self.read(move |c| sql::presence::current_members(c, room_id, page, limit))
+            .await
+    }
+
+    async fn kick_user(
+        &self,
+        room_id: RoomId,
+        user_id: &str,
+        until_ms: Option<i64>,
+        quit: NewEvent,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        let policy = self.policy();
+        self.write(move |c| sql::kicks::kick(c, room_id, &user_id, until_ms, quit, &policy))
+            .await
+    }
+
+    async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.write(move |c| sql::kicks::unblock(c, room_id, &user_id))
+            .await
+    }
+
+    async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
+        self.read(move |c| sql::attendance::awaiting(c, limit))
+            .await
+    }
+
+    async fn save_attendance(
+        &self,
+        room_id: RoomId,
+        attendance: &RoomAttendance,
+    ) -> Result<(), StoreError> {
+        // One clone to hand the records to the writer thread; serialising them there keeps the
+        // caller's task free and the work inside the one command that stores them.
+        let attendance = attendance.clone();
+        self.write(move |c| sql::attendance::save(c, room_id, &attendance))
+            .await
+    }
+
+    async fn attendance(
+        &self,
+        room_id: RoomId,
+        page: u64,
+        limit: u64,
+    ) -> Result<Option<AttendancePage>, StoreError> {
+        self.read(move |c| sql::attendance::page(c, room_id, page, limit))
+            .await
+    }
+
+    async fn register_users(
+        &self,
+        users: Vec<User>,
+        overwrite: bool,
+    ) -> Result<Vec<User>, StoreError> {
+        self.write(move |c| sql::users::register(c, users, overwrite))
+            .await
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| sql::users::get(c, &user_id)).await
+    }
+
+    async fn get_user_by_origin(
+        &self,
+        sdk_app_id: SdkAppId,
+        origin_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let origin_id = origin_id.to_owned();
+        self.read(move |c| sql::users::get_by_origin(c, sdk_app_id, &origin_id))
+            .await
+    }
+
+    async fn set_user_token(
+        &self,
+        user_id: &str,
+        token: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (user_id, token) = (user_id.to_owned(), token.to_owned());
+        self.write(move |c| sql::users::set_token(c, &user_id, &token, expires_ms))
+            .await
+    }
+
+    async fn user_names(
+        &self,
+        sdk_app_id: SdkAppId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let user_ids = user_ids.to_vec();
+        self.read(move |c| sql::users::names(c, sdk_app_id, &user_ids))
+            .await
     }
 
     async fn append_events(
@@ -367,7 +497,8 @@ impl Store for SqliteStore {
         events: Vec<NewEvent>,
         admit: Admission,
     ) -> Result<AppendOutcome, StoreError> {
-        self.write(move |c| sql::events::append(c, room_id, events, admit))
+        let policy = self.policy();
+        self.write(move |c| sql::events::append(c, room_id, events, admit, &policy))
             .await
     }
 

@@ -11,27 +11,105 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use roomlog_core::StoreError;
+use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
+use roomlog_core::{StoreError, StoredEvent};
 
 use crate::error::Context;
+use crate::presence;
+use crate::rows::{self, event_columns};
+use crate::sql;
+
+/// A migration's data step: work that needs the domain's rules (in Rust), run after its SQL in
+/// the same transaction.
+pub(crate) type Backfill = fn(&Connection, &LifecyclePolicy) -> Result<(), StoreError>;
 
 pub(crate) struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+    pub backfill: Option<Backfill>,
 }
 
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial schema",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial schema",
+        sql: include_str!("migrations/0001_initial.sql"),
+        backfill: None,
+    },
+    Migration {
+        version: 2,
+        name: "lifecycle deadlines, presence, kicks, attendance, users",
+        sql: include_str!("migrations/0002_lifecycle_presence_attendance_users.sql"),
+        backfill: Some(backfill_v2),
+    },
+];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Member events replayed per query by [`backfill_v2`]: bounds its memory on huge rooms.
+const REPLAY_CHUNK: i64 = 10_000;
+
+/// Version 2's data: rooms not ended yet get the presence their logged member events imply
+/// (replayed with the store's rules, so it is what the store would have tracked had it existed),
+/// and every such room its first deadline. Ended and expired rooms are empty and have none
+/// (the SQL set that).
+fn backfill_v2(conn: &Connection, policy: &LifecyclePolicy) -> Result<(), StoreError> {
+    let rooms: Vec<(i64, i64)> = conn
+        .prepare("SELECT room_id, created_at FROM rooms WHERE status IN (0, 1)")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .context("listing rooms to backfill")?;
+    for (room, created_at) in rooms {
+        let mut occupancy = Occupancy {
+            present: 0,
+            empty_since_ms: Some(created_at.saturating_mul(1000)),
+        };
+        let mut after_seq = 0;
+        loop {
+            let events: Vec<StoredEvent> = conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE room_id = ?1 AND event_type IN (3, 4) AND seq > ?2",
+                    " ORDER BY seq LIMIT ?3"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map((room, after_seq, REPLAY_CHUNK), rows::stored_event)?
+                        .collect()
+                })
+                .with_context(|| format!("replaying the member events of room {room}"))?;
+            let Some(last) = events.last() else {
+                break;
+            };
+            after_seq = last.seq as i64;
+            let changes: Vec<_> = events
+                .iter()
+                .filter_map(|e| presence::change(e.event_type, &e.data, e.timestamp_ms, e.seq))
+                .collect();
+            occupancy = sql::presence::apply(conn, room, occupancy, &changes)?;
+        }
+        conn.prepare_cached(
+            "UPDATE rooms SET present_members = ?2, empty_since_ms = ?3 WHERE room_id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute((room, occupancy.present as i64, occupancy.empty_since_ms))
+        })
+        .with_context(|| format!("storing the presence of room {room}"))?;
+    }
+    sql::rooms::refresh_deadlines(conn, sql::rooms::ACTIVE_ROOMS, policy)?;
+    Ok(())
+}
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns how many migrations were applied.
-pub(crate) fn migrate(conn: &mut Connection, now_secs: i64) -> Result<usize, StoreError> {
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    now_secs: i64,
+    policy: &LifecyclePolicy,
+) -> Result<usize, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("starting the migration transaction")?;
@@ -72,6 +150,9 @@ pub(crate) fn migrate(conn: &mut Connection, now_secs: i64) -> Result<usize, Sto
             )
         };
         tx.execute_batch(migration.sql).with_context(what)?;
+        if let Some(backfill) = migration.backfill {
+            backfill(&tx, policy)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             (migration.version, migration.name, now_secs),
@@ -105,8 +186,14 @@ mod tests {
     #[test]
     fn migrates_once_then_is_a_no_op() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn, 1).unwrap(), MIGRATIONS.len());
-        assert_eq!(migrate(&mut conn, 2).unwrap(), 0);
+        assert_eq!(
+            migrate(&mut conn, 1, &LifecyclePolicy::default()).unwrap(),
+            MIGRATIONS.len()
+        );
+        assert_eq!(
+            migrate(&mut conn, 2, &LifecyclePolicy::default()).unwrap(),
+            0
+        );
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
@@ -120,7 +207,7 @@ mod tests {
     #[test]
     fn event_types_table_matches_the_code_mapping() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn, 1).unwrap();
+        migrate(&mut conn, 1, &LifecyclePolicy::default()).unwrap();
         let mut stmt = conn
             .prepare("SELECT code, name FROM event_types ORDER BY code")
             .unwrap();
@@ -141,7 +228,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
-        let err = migrate(&mut conn, 1).unwrap_err().to_string();
+        let err = migrate(&mut conn, 1, &LifecyclePolicy::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("newer"), "{err}");
     }
 }

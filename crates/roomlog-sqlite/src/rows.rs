@@ -7,15 +7,17 @@ use std::fmt;
 use rusqlite::types::Type;
 use rusqlite::Row;
 
+use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{
-    Account, ApiKey, App, EventData, EventType, Room, RoomSpec, RoomStatus, StoredEvent,
+    Account, ApiKey, App, EventData, EventType, PresentMember, Room, RoomSpec, RoomStatus,
+    StoredEvent, User,
 };
 
 /// The columns [`room`] reads, in order (a macro so queries can be `concat!`-ed constants).
 macro_rules! room_columns {
     () => {
         "room_id, sdk_app_id, account_id, status, real_start_ms, real_end_ms, created_at, \
-         last_seq, events_purged, spec"
+         last_seq, events_purged, spec, present_members, empty_since_ms"
     };
 }
 pub(crate) use room_columns;
@@ -61,7 +63,7 @@ pub(crate) fn u64_bits(value: Option<u64>) -> Option<i64> {
     value.map(|v| v as i64)
 }
 
-fn from_bits(value: Option<i64>) -> Option<u64> {
+pub(crate) fn from_bits(value: Option<i64>) -> Option<u64> {
     value.map(|v| v as u64)
 }
 
@@ -126,6 +128,43 @@ pub(crate) fn room(row: &Row<'_>) -> rusqlite::Result<Room> {
         last_seq: get_u64(row, 7)?,
         events_purged: get_bool(row, 8)?,
         spec,
+        occupancy: Occupancy {
+            present: get_u64(row, 10)?,
+            empty_since_ms: row.get(11)?,
+        },
+    })
+}
+
+/// `user_id, role, device, joined_ms, devices` of `present_users`.
+pub(crate) fn present_member(row: &Row<'_>) -> rusqlite::Result<PresentMember> {
+    Ok(PresentMember {
+        user_id: row.get(0)?,
+        role: from_bits(row.get(1)?),
+        device: from_bits(row.get(2)?),
+        joined_ms: row.get(3)?,
+        devices: get_u64(row, 4)?,
+    })
+}
+
+/// The columns [`user`] reads, in order.
+macro_rules! user_columns {
+    () => {
+        "user_id, sdk_app_id, name, origin_id, avatar, token, token_expires_ms, created_at"
+    };
+}
+pub(crate) use user_columns;
+
+/// A row selected with [`user_columns!`].
+pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        user_id: row.get(0)?,
+        sdk_app_id: get_u64(row, 1)?,
+        name: row.get(2)?,
+        origin_id: row.get(3)?,
+        avatar: row.get(4)?,
+        token: row.get(5)?,
+        token_expires_ms: row.get(6)?,
+        created_at: row.get(7)?,
     })
 }
 

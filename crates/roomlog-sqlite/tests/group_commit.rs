@@ -72,8 +72,8 @@ async fn a_failing_command_rolls_back_only_itself() {
             let store = store.clone();
             tokio::spawn(async move {
                 let admit: Admission = match i {
-                    300 => Box::new(|_, _| panic!("admission bug")),
-                    i if i % 3 == 0 => Box::new(|_, _| Err(DomainError::failed("refused"))),
+                    300 => Box::new(|_, _, _| panic!("admission bug")),
+                    i if i % 3 == 0 => Box::new(|_, _, _| Err(DomainError::failed("refused"))),
                     _ => accept(),
                 };
                 let batch = vec![join(&format!("e{i}-a")), join(&format!("e{i}-b"))];

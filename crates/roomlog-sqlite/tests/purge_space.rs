@@ -59,6 +59,7 @@ async fn purge_shrinks_the_file() {
         .end_room(big, NewEvent::lifecycle(EventType::RoomEnd, 2_000))
         .await
         .unwrap();
+    attendance_done(&store, big).await;
 
     let (before, _, _, _) = sizes(&path);
     assert!(
@@ -188,6 +189,7 @@ async fn ingest_continues_while_a_purge_runs() {
         .end_room(old, NewEvent::lifecycle(EventType::RoomEnd, 2_000))
         .await
         .unwrap();
+    attendance_done(&store, old).await;
 
     let purger = {
         let store = store.clone();

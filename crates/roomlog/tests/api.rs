@@ -490,13 +490,21 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
             "MemberJoin",
             "RoomStart",
             "MicOn",
+            // RoomEnd closes the class for the three members still present (Reason 5).
+            "MemberQuit",
+            "MemberQuit",
+            "MemberQuit",
             "RoomEnd",
             "RecordFinish"
         ]
     );
-    assert_eq!(events["Total"], 7);
+    assert_eq!(events["Total"], 10);
     assert_eq!(
-        events["Events"][6]["EventData"],
+        events["Events"][5]["EventData"],
+        json!({"RoomId": room, "UserId": "u1", "Reason": 5})
+    );
+    assert_eq!(
+        events["Events"][9]["EventData"],
         json!({"RoomId": room, "Duration": 3600, "RecordSize": 1024, "RecordUrl": "https://r.example/1.mp4"})
     );
     assert_eq!(
@@ -773,9 +781,10 @@ async fn events_expire_after_retention_and_are_purged() {
         .await
         .unwrap();
     let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
+    // RoomStart, MemberJoin, the MemberQuit RoomEnd records for u1, RoomEnd.
     assert_eq!(
         client.call("GetRoomEvent", &query).await.unwrap()["Total"],
-        3
+        4
     );
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -825,7 +834,7 @@ async fn events_expire_after_retention_and_are_purged() {
             .unwrap();
         if metrics
             .lines()
-            .any(|l| l.starts_with("roomlog_purged_events_total") && l.ends_with(" 3"))
+            .any(|l| l.starts_with("roomlog_purged_events_total") && l.ends_with(" 4"))
         {
             break;
         }
@@ -932,10 +941,20 @@ async fn call_and_simulate_work_from_the_command_line() {
     assert!(!ok);
     assert!(out.contains("ResourceNotFound.Room"), "{out}");
 
-    let (ok, out) = roomlog_cli(&server, &["simulate", "--students", "3"]);
+    let (ok, out) = roomlog_cli(
+        &server,
+        &["simulate", "--students", "3", "--duration", "3s"],
+    );
     assert!(ok, "{out}");
     // teacher + 3 students: 4 joins, 4 quits, RoomStart, RoomEnd, RecordFinish, ...
     assert!(out.contains("MemberJoin     4"), "{out}");
     assert!(out.contains("MemberQuit     4"), "{out}");
     assert!(out.contains("RecordFinish   1"), "{out}");
+    // The class started and ended by schedule, and its attendance is printed.
+    assert!(
+        out.contains("RoomStart      1") && out.contains("RoomEnd        1"),
+        "{out}"
+    );
+    assert!(out.contains("attendance: 4 came"), "{out}");
+    assert!(out.contains("teacher"), "{out}");
 }

@@ -39,20 +39,37 @@ fn official_python_sdk_and_tccli() {
     let venv = ensure_venv(&repo);
     let python = venv.join("bin").join("python");
     let tccli = venv.join("bin").join("tccli");
-    assert!(tccli.exists(), "tccli is missing from the venv at {}: delete {} and retry", tccli.display(), venv.display());
+    assert!(
+        tccli.exists(),
+        "tccli is missing from the venv at {}: delete {} and retry",
+        tccli.display(),
+        venv.display()
+    );
 
     // The main server: no rate limit (the suite walks hundreds of pages quickly).
     let main = TestServer::start(&["--rate-limit-default", "0"]);
     let limited_arg = format!("GetRoomEvent={LIMITED_GET_ROOM_EVENT_PER_SEC}");
     let limited = TestServer::start(&["--rate-limit", &limited_arg]);
     let retention_arg = format!("{SHORT_RETENTION_SECS}s");
-    let short = TestServer::start(&["--events-retention-after-end", &retention_arg, "--rate-limit-default", "0"]);
+    let short = TestServer::start(&[
+        "--events-retention-after-end",
+        &retention_arg,
+        "--rate-limit-default",
+        "0",
+    ]);
     let other = create_second_tenant(&main);
 
     let mut command = Command::new(&python);
     command
         .current_dir(&repo)
-        .args(["-m", "pytest", "tests/compat", "-q", "-p", "no:cacheprovider"])
+        .args([
+            "-m",
+            "pytest",
+            "tests/compat",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ])
         .args(extra_pytest_args())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
@@ -65,16 +82,39 @@ fn official_python_sdk_and_tccli() {
         .env("ROOMLOG_COMPAT_BIN", env!("CARGO_BIN_EXE_roomlog"))
         .env("ROOMLOG_COMPAT_DATA_DIR", &main.data_dir)
         .env("ROOMLOG_COMPAT_TCCLI", &tccli)
-        .env("ROOMLOG_COMPAT_LIMITED_LIMIT", LIMITED_GET_ROOM_EVENT_PER_SEC.to_string())
-        .env("ROOMLOG_COMPAT_RETENTION_SECS", SHORT_RETENTION_SECS.to_string());
+        .env(
+            "ROOMLOG_COMPAT_LIMITED_LIMIT",
+            LIMITED_GET_ROOM_EVENT_PER_SEC.to_string(),
+        )
+        .env(
+            "ROOMLOG_COMPAT_RETENTION_SECS",
+            SHORT_RETENTION_SECS.to_string(),
+        );
     tenant_env(&mut command, "ROOMLOG_COMPAT", &main, &Tenant::of(&main));
     tenant_env(&mut command, "ROOMLOG_COMPAT_OTHER", &main, &other);
-    tenant_env(&mut command, "ROOMLOG_COMPAT_LIMITED", &limited, &Tenant::of(&limited));
-    tenant_env(&mut command, "ROOMLOG_COMPAT_RETENTION", &short, &Tenant::of(&short));
+    tenant_env(
+        &mut command,
+        "ROOMLOG_COMPAT_LIMITED",
+        &limited,
+        &Tenant::of(&limited),
+    );
+    tenant_env(
+        &mut command,
+        "ROOMLOG_COMPAT_RETENTION",
+        &short,
+        &Tenant::of(&short),
+    );
     // The account id is handy when a failure needs `roomlog admin` to investigate.
-    command.env("ROOMLOG_COMPAT_ACCOUNT_ID", main.credentials.account_id.to_string());
+    command.env(
+        "ROOMLOG_COMPAT_ACCOUNT_ID",
+        main.credentials.account_id.to_string(),
+    );
 
-    println!("compat: running pytest with {} against {}", python.display(), main.endpoint);
+    println!(
+        "compat: running pytest with {} against {}",
+        python.display(),
+        main.endpoint
+    );
     let started = Instant::now();
     let output = run_with_timeout(&mut command, PYTEST_TIMEOUT, "pytest tests/compat");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -83,7 +123,10 @@ fn official_python_sdk_and_tccli() {
     if !stderr.trim().is_empty() {
         println!("--- pytest stderr ---\n{stderr}");
     }
-    println!("compat: pytest took {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "compat: pytest took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert!(
         output.status.success(),
         "the compatibility suite failed (pytest exit status {}); its output is above. Summary:\n{}",
@@ -116,13 +159,20 @@ impl Tenant {
 
 fn tenant_env(command: &mut Command, prefix: &str, server: &TestServer, tenant: &Tenant) {
     let endpoint = format!("http://127.0.0.1:{}", server.port);
-    assert_eq!(server.endpoint.trim_end_matches('/'), endpoint, "roomlog announced an unexpected address");
+    assert_eq!(
+        server.endpoint.trim_end_matches('/'),
+        endpoint,
+        "roomlog announced an unexpected address"
+    );
     command
         .env(format!("{prefix}_ENDPOINT"), &endpoint)
         .env(format!("{prefix}_PORT"), server.port.to_string())
         .env(format!("{prefix}_SECRET_ID"), &tenant.secret_id)
         .env(format!("{prefix}_SECRET_KEY"), &tenant.secret_key)
-        .env(format!("{prefix}_SDK_APP_ID"), tenant.sdk_app_id.to_string());
+        .env(
+            format!("{prefix}_SDK_APP_ID"),
+            tenant.sdk_app_id.to_string(),
+        );
 }
 
 /// A second account on the main server, with its own app and key, made with `roomlog admin`
@@ -145,21 +195,35 @@ fn create_second_tenant(server: &TestServer) -> Tenant {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!("roomlog admin {args:?} printed no JSON ({e}):\n{}", String::from_utf8_lossy(&output.stdout))
+            panic!(
+                "roomlog admin {args:?} printed no JSON ({e}):\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            )
         })
     };
     let account = admin(&["create-account", "compat-second-tenant"])["AccountId"]
         .as_u64()
         .expect("create-account prints AccountId");
-    assert_ne!(account, server.credentials.account_id, "the second tenant must be another account");
+    assert_ne!(
+        account, server.credentials.account_id,
+        "the second tenant must be another account"
+    );
     let account_arg = account.to_string();
     let app = admin(&["create-app", "--account", &account_arg]);
-    let sdk_app_id = app["SdkAppId"].as_u64().expect("create-app prints SdkAppId");
+    let sdk_app_id = app["SdkAppId"]
+        .as_u64()
+        .expect("create-app prints SdkAppId");
     assert_ne!(sdk_app_id, server.credentials.sdk_app_id);
     let key = admin(&["create-key", "--account", &account_arg]);
     Tenant {
-        secret_id: key["SecretId"].as_str().expect("create-key prints SecretId").to_owned(),
-        secret_key: key["SecretKey"].as_str().expect("create-key prints SecretKey").to_owned(),
+        secret_id: key["SecretId"]
+            .as_str()
+            .expect("create-key prints SecretId")
+            .to_owned(),
+        secret_key: key["SecretKey"]
+            .as_str()
+            .expect("create-key prints SecretKey")
+            .to_owned(),
         sdk_app_id,
     }
 }
@@ -194,13 +258,16 @@ fn venv_dir(repo: &Path) -> PathBuf {
 
 /// FNV-1a, 64 bits: a stable fingerprint of the requirements (no dependency needed).
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The venv with the pinned clients, created or re-created when the requirements changed.
 fn ensure_venv(repo: &Path) -> PathBuf {
     let requirements = repo.join("tests/compat/requirements.txt");
-    let contents = fs::read(&requirements).unwrap_or_else(|e| panic!("reading {}: {e}", requirements.display()));
+    let contents = fs::read(&requirements)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", requirements.display()));
     let system_python = std::env::var("ROOMLOG_COMPAT_PYTHON").unwrap_or_else(|_| "python3".into());
     let python_version = run_checked(
         Command::new(&system_python).arg("--version"),
@@ -215,24 +282,39 @@ fn ensure_venv(repo: &Path) -> PathBuf {
         String::from_utf8_lossy(&python_version.stdout).trim(),
         String::from_utf8_lossy(&python_version.stderr).trim()
     );
-    let stamp = format!("requirements-fnv1a64={:016x}\npython={python_version}\n", fnv1a64(&contents));
+    let stamp = format!(
+        "requirements-fnv1a64={:016x}\npython={python_version}\n",
+        fnv1a64(&contents)
+    );
 
     let venv = venv_dir(repo);
     let _lock = VenvLock::acquire(&venv);
     let venv_python = venv.join("bin").join("python");
-    if fs::read_to_string(venv.join(STAMP_FILE)).ok().as_deref() == Some(stamp.as_str()) && venv_python.exists() {
+    if fs::read_to_string(venv.join(STAMP_FILE)).ok().as_deref() == Some(stamp.as_str())
+        && venv_python.exists()
+    {
         return venv;
     }
 
-    println!("compat: creating {} with {python_version} (requirements changed or venv missing)", venv.display());
+    println!(
+        "compat: creating {} with {python_version} (requirements changed or venv missing)",
+        venv.display()
+    );
     let started = Instant::now();
     if venv.exists() {
-        fs::remove_dir_all(&venv).unwrap_or_else(|e| panic!("removing the stale venv {}: {e}", venv.display()));
+        fs::remove_dir_all(&venv)
+            .unwrap_or_else(|e| panic!("removing the stale venv {}: {e}", venv.display()));
     }
     run_checked(
-        Command::new(&system_python).arg("-m").arg("venv").arg(&venv),
+        Command::new(&system_python)
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv),
         Duration::from_secs(300),
-        &format!("`{system_python} -m venv {}` (is the venv module installed, e.g. python3-venv?)", venv.display()),
+        &format!(
+            "`{system_python} -m venv {}` (is the venv module installed, e.g. python3-venv?)",
+            venv.display()
+        ),
     );
     let pip = |args: &[&str], what: &str| {
         run_checked(
@@ -287,7 +369,8 @@ impl VenvLock {
     fn acquire(venv: &Path) -> Self {
         let lock = venv.with_extension("lock");
         if let Some(parent) = lock.parent() {
-            fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+            fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
         }
         let deadline = Instant::now() + INSTALL_TIMEOUT + Duration::from_secs(60);
         loop {

@@ -5,13 +5,17 @@ use std::collections::HashSet;
 
 use rusqlite::Connection;
 
+use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::{
     Admission, AppendOutcome, EventType, NewEvent, RoomId, StoreError, StoredEvent,
 };
 
 use crate::error::{saturating_i64, Context};
+use crate::presence;
 use crate::rows::{self, event_columns, event_type_code, u64_bits};
-use crate::sql::rooms::{require_room, room_key};
+use crate::sql::kicks;
+use crate::sql::presence as sql_presence;
+use crate::sql::rooms::{require_room, room_key, save_log_state};
 
 /// Is this event id recorded in the room? (The unique index, covering.)
 pub(crate) const KNOWN_ID: &str = "SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2";
@@ -74,8 +78,9 @@ pub(crate) fn append(
     room_id: RoomId,
     events: Vec<NewEvent>,
     admit: Admission,
+    policy: &LifecyclePolicy,
 ) -> Result<AppendOutcome, StoreError> {
-    let room = require_room(conn, room_id)?;
+    let mut room = require_room(conn, room_id)?;
     let key = room_id as i64;
 
     // Drop what the room already has and what repeats an id earlier in the batch: a retried
@@ -111,16 +116,26 @@ pub(crate) fn append(
         });
     }
 
-    admit(&room, &fresh)?;
+    let bars = kicks::bars_for(conn, key, &fresh)?;
+    admit(&room, &fresh, &bars)?;
 
+    let first_seq = room.last_seq + 1;
     let mut seq = room.last_seq;
     for event in &fresh {
         seq += 1;
         insert_event(conn, key, seq, event)?;
     }
-    conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE room_id = ?1")
-        .and_then(|mut stmt| stmt.execute((key, seq as i64)))
-        .with_context(|| format!("advancing the sequence of room {room_id}"))?;
+    let changes = presence::changes(first_seq, &fresh);
+    if changes.is_empty() {
+        // The hot path of media and recording events: only the sequence moves.
+        conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE room_id = ?1")
+            .and_then(|mut stmt| stmt.execute((key, seq as i64)))
+            .with_context(|| format!("advancing the sequence of room {room_id}"))?;
+    } else {
+        room.occupancy = sql_presence::apply(conn, key, room.occupancy, &changes)?;
+        room.last_seq = seq;
+        save_log_state(conn, &room, policy)?;
+    }
     Ok(AppendOutcome {
         accepted: fresh.len() as u64,
         duplicates,

@@ -1,12 +1,17 @@
-//! Rooms: creation, lookup, the lifecycle compare-and-sets, and GetRooms.
+//! Rooms: creation, lookup, the lifecycle compare-and-sets with their deadlines, the
+//! scheduler's queries, and GetRooms.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use roomlog_core::{App, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
+use roomlog_core::lifecycle::{next_deadline, LifecyclePolicy, Occupancy};
+use roomlog_core::{
+    App, EventData, EventType, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError,
+};
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, room_columns};
 use crate::sql::events::insert_event;
+use crate::sql::{kicks, presence};
 
 /// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing.
 pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
@@ -52,38 +57,113 @@ fn note_span(conn: &Connection, sdk_app_id: i64, span: i64) -> Result<(), StoreE
     Ok(())
 }
 
+/// The room's next automatic transition as stored in `rooms.deadline_ms` (NULL: none).
+pub(crate) fn deadline(room: &Room, policy: &LifecyclePolicy) -> Option<i64> {
+    next_deadline(room, room.occupancy, policy).map(|(at_ms, _)| at_ms)
+}
+
+/// Writes the lifecycle state of `room` (status, real times, last seq, occupancy) and its
+/// recomputed deadline. For the rare lifecycle writes: it touches every index on those columns.
+pub(crate) fn save_state(
+    conn: &Connection,
+    room: &Room,
+    policy: &LifecyclePolicy,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE rooms SET status = ?2, real_start_ms = ?3, real_end_ms = ?4, last_seq = ?5,
+                          present_members = ?6, empty_since_ms = ?7, deadline_ms = ?8
+         WHERE room_id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute((
+            room.room_id as i64,
+            room.status.code() as i64,
+            room.real_start_ms,
+            room.real_end_ms,
+            saturating_i64(room.last_seq),
+            saturating_i64(room.occupancy.present),
+            room.occupancy.empty_since_ms,
+            deadline(room, policy),
+        ))
+    })
+    .with_context(|| format!("updating room {}", room.room_id))?;
+    Ok(())
+}
+
+/// Writes what recording events can change: the last seq and, after member events, presence
+/// and the deadline that depends on it. Leaves status and schedule (and their indexes) alone.
+pub(crate) fn save_log_state(
+    conn: &Connection,
+    room: &Room,
+    policy: &LifecyclePolicy,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4,
+                          deadline_ms = ?5
+         WHERE room_id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute((
+            room.room_id as i64,
+            saturating_i64(room.last_seq),
+            saturating_i64(room.occupancy.present),
+            room.occupancy.empty_since_ms,
+            deadline(room, policy),
+        ))
+    })
+    .with_context(|| format!("updating the presence of room {}", room.room_id))?;
+    Ok(())
+}
+
 /// Inserts every room (the caller's savepoint makes it all or nothing), ids in input order.
 pub(crate) fn create_rooms(
     conn: &Connection,
     app: &App,
     specs: &[RoomSpec],
     created_at: i64,
+    policy: &LifecyclePolicy,
 ) -> Result<Vec<RoomId>, StoreError> {
-    let sdk_app_id = to_i64(app.sdk_app_id, "SdkAppId")?;
+    let Ok(sdk_app_id) = i64::try_from(app.sdk_app_id) else {
+        return Err(StoreError::AppNotFound);
+    };
     // The owner recorded on each room comes from the apps table itself, so a room's account
     // always matches its app's even if the caller's `App` is stale.
     let account_id: i64 = conn
         .prepare_cached("SELECT account_id FROM apps WHERE sdk_app_id = ?1")
         .and_then(|mut stmt| stmt.query_row([sdk_app_id], |row| row.get(0)).optional())
         .context("looking up the app of new rooms")?
-        .ok_or_else(|| {
-            StoreError::Backend(format!(
-                "cannot create rooms: app {} does not exist",
-                app.sdk_app_id
-            ))
-        })?;
+        .ok_or(StoreError::AppNotFound)?;
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO rooms (sdk_app_id, account_id, status, start_time, end_time,
-                                created_at, spec)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                created_at, spec, present_members, empty_since_ms, deadline_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
         )
         .context("creating rooms")?;
+    // A new room is empty since its creation.
+    let occupancy = Occupancy {
+        present: 0,
+        empty_since_ms: Some(created_at.saturating_mul(1000)),
+    };
     let mut ids = Vec::with_capacity(specs.len());
     let mut longest = 0;
     for spec in specs {
         let (start, end, span) = schedule(spec)?;
         longest = longest.max(span);
+        let room = Room {
+            // Not allocated yet; the deadline depends only on schedule, status and occupancy.
+            room_id: 0,
+            sdk_app_id: app.sdk_app_id,
+            account_id: account_id as u64,
+            spec: spec.clone(),
+            status: RoomStatus::NotStarted,
+            real_start_ms: None,
+            real_end_ms: None,
+            created_at,
+            last_seq: 0,
+            events_purged: false,
+            occupancy,
+        };
         stmt.execute((
             sdk_app_id,
             account_id,
@@ -92,6 +172,8 @@ pub(crate) fn create_rooms(
             end,
             created_at,
             spec_json(spec)?,
+            occupancy.empty_since_ms,
+            deadline(&room, policy),
         ))
         .context("creating a room")?;
         ids.push(conn.last_insert_rowid() as RoomId);
@@ -104,6 +186,7 @@ pub(crate) fn modify_room(
     conn: &Connection,
     room_id: RoomId,
     spec: RoomSpec,
+    policy: &LifecyclePolicy,
 ) -> Result<Room, StoreError> {
     let mut room = require_room(conn, room_id)?;
     if room.status != RoomStatus::NotStarted {
@@ -111,48 +194,189 @@ pub(crate) fn modify_room(
     }
     let (start, end, span) = schedule(&spec)?;
     let json = spec_json(&spec)?;
+    room.spec = spec;
     conn.prepare_cached(
-        "UPDATE rooms SET spec = ?2, start_time = ?3, end_time = ?4 WHERE room_id = ?1",
+        "UPDATE rooms SET spec = ?2, start_time = ?3, end_time = ?4, deadline_ms = ?5
+         WHERE room_id = ?1",
     )
-    .and_then(|mut stmt| stmt.execute((room_id as i64, json, start, end)))
+    .and_then(|mut stmt| stmt.execute((room_id as i64, json, start, end, deadline(&room, policy))))
     .with_context(|| format!("modifying room {room_id}"))?;
     note_span(conn, room.sdk_app_id as i64, span)?;
-    room.spec = spec;
     Ok(room)
 }
 
-/// The lifecycle compare-and-set: `from` -> `to`, stamping the real start or end time and
-/// recording `event` with the room's next seq, all in the caller's savepoint.
-pub(crate) fn transition(
+/// StartRoom's compare-and-set: NotStarted -> InClass, stamping the real start and recording
+/// `event` (RoomStart) with the room's next seq, all in the caller's savepoint.
+pub(crate) fn start(
     conn: &Connection,
     room_id: RoomId,
-    from: RoomStatus,
-    to: RoomStatus,
     event: NewEvent,
+    policy: &LifecyclePolicy,
 ) -> Result<Room, StoreError> {
     let mut room = require_room(conn, room_id)?;
-    if room.status != from {
+    if room.status != RoomStatus::NotStarted {
         return Err(StoreError::WrongStatus(room.status));
     }
     let seq = room.last_seq + 1;
-    let key = room_id as i64;
-    insert_event(conn, key, seq, &event)?;
-    let sql = match to {
-        RoomStatus::InClass => {
-            room.real_start_ms = Some(event.timestamp_ms);
-            "UPDATE rooms SET status = ?2, real_start_ms = ?3, last_seq = ?4 WHERE room_id = ?1"
-        }
-        _ => {
-            room.real_end_ms = Some(event.timestamp_ms);
-            "UPDATE rooms SET status = ?2, real_end_ms = ?3, last_seq = ?4 WHERE room_id = ?1"
-        }
-    };
-    conn.prepare_cached(sql)
-        .and_then(|mut stmt| stmt.execute((key, to.code() as i64, event.timestamp_ms, seq as i64)))
-        .with_context(|| format!("moving room {room_id} to {to:?}"))?;
-    room.status = to;
+    insert_event(conn, room_id as i64, seq, &event)?;
+    room.status = RoomStatus::InClass;
+    room.real_start_ms = Some(event.timestamp_ms);
     room.last_seq = seq;
+    save_state(conn, &room, policy)?;
     Ok(room)
+}
+
+/// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
+const REASON_ROOM_ENDED: u64 = 5;
+
+/// EndRoom's compare-and-set: InClass -> Ended. RoomEnd closes the class for everyone, in the
+/// caller's savepoint: a `MemberQuit` (Reason 5, RoomEnd's time) for each user still present, in
+/// order of arrival, then `event` (RoomEnd); presence is emptied and kick bars are dropped (the
+/// class they barred from is over).
+pub(crate) fn end(
+    conn: &Connection,
+    room_id: RoomId,
+    event: NewEvent,
+    policy: &LifecyclePolicy,
+) -> Result<Room, StoreError> {
+    let mut room = require_room(conn, room_id)?;
+    if room.status != RoomStatus::InClass {
+        return Err(StoreError::WrongStatus(room.status));
+    }
+    let key = room_id as i64;
+    let mut seq = room.last_seq;
+    for user in presence::present_in_order(conn, key)? {
+        seq += 1;
+        let quit = NewEvent {
+            event_id: format!("{}RoomEnd:{user}", NewEvent::RESERVED_ID_PREFIX),
+            event_type: EventType::MemberQuit,
+            timestamp_ms: event.timestamp_ms,
+            data: EventData {
+                user_id: Some(user),
+                reason: Some(REASON_ROOM_ENDED),
+                ..EventData::default()
+            },
+        };
+        insert_event(conn, key, seq, &quit)?;
+    }
+    seq += 1;
+    insert_event(conn, key, seq, &event)?;
+    presence::clear(conn, key)?;
+    kicks::clear(conn, key)?;
+    room.status = RoomStatus::Ended;
+    room.real_end_ms = Some(event.timestamp_ms);
+    room.last_seq = seq;
+    room.occupancy = Occupancy {
+        present: 0,
+        empty_since_ms: Some(event.timestamp_ms),
+    };
+    save_state(conn, &room, policy)?;
+    Ok(room)
+}
+
+/// NotStarted -> Expired (never started by its EndTime). Records no event.
+pub(crate) fn expire(
+    conn: &Connection,
+    room_id: RoomId,
+    policy: &LifecyclePolicy,
+) -> Result<Room, StoreError> {
+    let mut room = require_room(conn, room_id)?;
+    if room.status != RoomStatus::NotStarted {
+        return Err(StoreError::WrongStatus(room.status));
+    }
+    kicks::clear(conn, room_id as i64)?;
+    room.status = RoomStatus::Expired;
+    save_state(conn, &room, policy)?;
+    Ok(room)
+}
+
+/// The earliest deadline: the first entry of the partial index `rooms_by_deadline`.
+pub(crate) const NEXT_DEADLINE: &str =
+    "SELECT MIN(deadline_ms) FROM rooms WHERE deadline_ms IS NOT NULL";
+
+/// Rooms due, earliest first: a range on `rooms_by_deadline` (ties by room id, which every index
+/// entry ends with).
+pub(crate) const DUE_ROOMS: &str = concat!(
+    "SELECT ",
+    room_columns!(),
+    " FROM rooms WHERE deadline_ms IS NOT NULL AND deadline_ms <= ?1",
+    " ORDER BY deadline_ms, room_id LIMIT ?2"
+);
+
+pub(crate) fn next_deadline_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached(NEXT_DEADLINE)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .context("finding the next deadline")
+}
+
+pub(crate) fn due_rooms(
+    conn: &Connection,
+    now_ms: i64,
+    limit: u64,
+) -> Result<Vec<Room>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(DUE_ROOMS)
+        .context("finding the rooms due")?;
+    let rooms = stmt
+        .query_map((now_ms, saturating_i64(limit)), rows::room)
+        .and_then(|rows| rows.collect())
+        .context("finding the rooms due")?;
+    Ok(rooms)
+}
+
+/// Rooms in class (the partial index `rooms_in_class`): their deadline depends on the policy.
+pub(crate) const IN_CLASS_ROOMS: &str =
+    concat!("SELECT ", room_columns!(), " FROM rooms WHERE status = 1");
+
+/// Rooms not ended or expired yet. A full scan: only for the one-time backfill of migration 2.
+pub(crate) const ACTIVE_ROOMS: &str = concat!(
+    "SELECT ",
+    room_columns!(),
+    " FROM rooms WHERE status IN (0, 1)"
+);
+
+/// Recomputes the deadline of every room `query` selects (one of the constants above), writing
+/// only those that changed; returns how many did.
+pub(crate) fn refresh_deadlines(
+    conn: &Connection,
+    query: &str,
+    policy: &LifecyclePolicy,
+) -> Result<usize, StoreError> {
+    let rooms: Vec<Room> = conn
+        .prepare(query)
+        .and_then(|mut stmt| stmt.query_map([], rows::room)?.collect())
+        .context("loading rooms to recompute their deadlines")?;
+    let mut changed = 0;
+    for room in rooms {
+        changed += conn
+            .prepare_cached(
+                "UPDATE rooms SET deadline_ms = ?2 WHERE room_id = ?1 AND deadline_ms IS NOT ?2",
+            )
+            .and_then(|mut stmt| stmt.execute((room.room_id as i64, deadline(&room, policy))))
+            .with_context(|| format!("recomputing the deadline of room {}", room.room_id))?;
+    }
+    Ok(changed)
+}
+
+/// At open: recomputes the deadlines of the rooms in class with `policy` (see `IN_CLASS_ROOMS`).
+pub(crate) fn refresh_in_class_deadlines(
+    conn: &mut Connection,
+    policy: &LifecyclePolicy,
+) -> Result<(), StoreError> {
+    // IMMEDIATE: a read that later writes could otherwise fail at once (not after the busy
+    // timeout) if the admin CLI wrote in between.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting the deadline refresh")?;
+    let changed = refresh_deadlines(&tx, IN_CLASS_ROOMS, policy)?;
+    tx.commit().context("committing the deadline refresh")?;
+    if changed > 0 {
+        tracing::info!(
+            rooms = changed,
+            "recomputed the deadlines of rooms in class for the current lifecycle policy"
+        );
+    }
+    Ok(())
 }
 
 /// GetRooms' filter: app, the bounded start-time range, overlap, and the status bitmask.

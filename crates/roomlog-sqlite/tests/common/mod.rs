@@ -51,7 +51,7 @@ pub fn record(id: &str, url_len: usize) -> NewEvent {
 }
 
 pub fn accept() -> Admission {
-    Box::new(|_, _| Ok(()))
+    Box::new(|_, _, _| Ok(()))
 }
 
 pub async fn app(store: &SqliteStore) -> App {
@@ -64,6 +64,14 @@ pub async fn room(store: &SqliteStore, app: &App, name: &str) -> RoomId {
         .create_rooms(app, vec![spec(name)], T0 as i64)
         .await
         .unwrap()[0]
+}
+
+/// Stores an (empty) attendance for an ended room: the retention purge waits for it.
+pub async fn attendance_done(store: &SqliteStore, room: RoomId) {
+    store
+        .save_attendance(room, &roomlog_core::attendance::RoomAttendance::default())
+        .await
+        .unwrap();
 }
 
 /// A raw connection to the same file, as another process (the admin CLI) would have.

@@ -32,12 +32,21 @@ impl InProcessServer {
             lifecycle: config.lifecycle_policy(),
             ..SqliteOptions::default()
         };
-        let store = Arc::new(SqliteStore::open_with(&config.database_path(), options).expect("open store"));
-        bootstrap_if_empty(store.as_ref(), data_dir).await.expect("bootstrap");
+        let store =
+            Arc::new(SqliteStore::open_with(&config.database_path(), options).expect("open store"));
+        bootstrap_if_empty(store.as_ref(), data_dir)
+            .await
+            .expect("bootstrap");
         let credentials = Credentials::load(&data_dir.join(CREDENTIALS_FILE)).expect("credentials");
-        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::with_clock(store.clone(), config.clone(), clock.clone() as Arc<dyn Clock>);
+        let state = AppState::with_clock(
+            store.clone(),
+            config.clone(),
+            clock.clone() as Arc<dyn Clock>,
+        );
         let (stop, stopped) = oneshot::channel();
         let served = tokio::spawn(roomlog_server::run(listener, state, async {
             let _ = stopped.await;
@@ -55,7 +64,12 @@ impl InProcessServer {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.endpoint, &self.credentials.secret_id, &self.credentials.secret_key).unwrap()
+        Client::new(
+            &self.endpoint,
+            &self.credentials.secret_id,
+            &self.credentials.secret_key,
+        )
+        .unwrap()
     }
 
     pub fn sdk_app_id(&self) -> u64 {
@@ -79,7 +93,11 @@ impl InProcessServer {
             served.await.unwrap().unwrap();
         }
         self.store.close().await;
-        (self.data_dir.clone(), self.config.clone(), self.clock.clone())
+        (
+            self.data_dir.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+        )
     }
 }
 
@@ -95,7 +113,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

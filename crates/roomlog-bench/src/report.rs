@@ -1,0 +1,315 @@
+//! The final report: the machine, then one Markdown table of figures, same-run baselines,
+//! ratios and goals (goals are informative: nothing fails on time).
+
+use crate::load::LoadResult;
+use crate::server::Machine;
+use crate::workloads::{mb, Results};
+use crate::Plan;
+
+/// Goals from the product issue.
+const READ_RATIO_GOAL: f64 = 0.40;
+const DEEP_P99_GOAL: f64 = 1.5;
+const BATCH_RATIO_GOAL: f64 = 0.50;
+const SINGLE_EVENTS_GOAL: f64 = 10_000.0;
+const KEYWORD_RSS_GOAL_MB: f64 = 50.0;
+const RSS_GOAL_MB: f64 = 100.0;
+
+/// 1234567.8 -> "1,234,568".
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn met(ok: bool) -> String {
+    if ok { "yes" } else { "**no**" }.into()
+}
+
+fn requests(result: &LoadResult) -> String {
+    format!(
+        "{} req/s; p50 {:.2} ms, p99 {:.2} ms",
+        thousands(result.rps()),
+        result.p50_ms(),
+        result.p99_ms()
+    )
+}
+
+fn events(result: &LoadResult) -> String {
+    format!(
+        "{} events/s ({} req/s; p50 {:.2} ms, p99 {:.2} ms){}",
+        thousands(result.units_per_sec()),
+        thousands(result.rps()),
+        result.p50_ms(),
+        result.p99_ms(),
+        if result.exhausted {
+            " (pre-signed pool ran out: measured until then)"
+        } else {
+            ""
+        }
+    )
+}
+
+type Row = [String; 6];
+
+fn row(cells: [&str; 6]) -> Row {
+    cells.map(str::to_owned)
+}
+
+pub fn print(plan: &Plan, results: &Results) {
+    let machine = Machine::describe();
+    let mut rows: Vec<Row> = Vec::new();
+
+    if let Some(read) = &results.read {
+        let c = plan.options.read_concurrency;
+        let limit = plan.options.limit;
+        for (name, ours, base, bytes) in [
+            (
+                "page 1".to_owned(),
+                &read.page1,
+                &read.base_page1,
+                read.page1_body_bytes,
+            ),
+            (
+                format!("page {}", thousands(read.deep_page as f64)),
+                &read.deep,
+                &read.base_deep,
+                read.deep_body_bytes,
+            ),
+        ] {
+            let ratio = ours.rps() / base.rps();
+            rows.push([
+                format!(
+                    "GetRoomEvent {name} of {} events (Limit {limit}, c={c}, signed; {} B answer)",
+                    thousands(read.events as f64),
+                    thousands(bytes as f64)
+                ),
+                requests(ours),
+                format!("HTTP baseline: {}", requests(base)),
+                format!("{:.0}% of baseline", ratio * 100.0),
+                format!(">= {:.0}%", READ_RATIO_GOAL * 100.0),
+                met(ratio >= READ_RATIO_GOAL),
+            ]);
+        }
+        let p99_ratio = read.deep.p99_ms() / read.page1.p99_ms();
+        rows.push([
+            "GetRoomEvent deep-page p99 / page-1 p99".into(),
+            format!(
+                "{:.2} ms / {:.2} ms",
+                read.deep.p99_ms(),
+                read.page1.p99_ms()
+            ),
+            String::new(),
+            format!("{p99_ratio:.2}x"),
+            format!("<= {DEEP_P99_GOAL}x"),
+            met(p99_ratio <= DEEP_P99_GOAL),
+        ]);
+        rows.push([
+            format!("GetRoomEvent 1,000 random pages (info, c={c})"),
+            requests(&read.random),
+            String::new(),
+            format!(
+                "{:.0}% of page-1 rate",
+                read.random.rps() / read.page1.rps() * 100.0
+            ),
+            String::new(),
+            String::new(),
+        ]);
+    }
+
+    if let Some(ingest) = &results.ingest {
+        let batch_raw = ingest.raw_batch.events_per_sec();
+        let batch_ratio = ingest.batch.units_per_sec() / batch_raw;
+        rows.push([
+            format!(
+                "ReportRoomEvents, 100 events/call, c={}, durable",
+                plan.options.batch_concurrency
+            ),
+            events(&ingest.batch),
+            format!(
+                "raw SQLite, 1 txn per 100 rows: {} events/s",
+                thousands(batch_raw)
+            ),
+            format!("{:.0}% of raw", batch_ratio * 100.0),
+            format!(">= {:.0}%", BATCH_RATIO_GOAL * 100.0),
+            met(batch_ratio >= BATCH_RATIO_GOAL),
+        ]);
+        let single = ingest.single.units_per_sec();
+        let single_raw = ingest.raw_single.events_per_sec();
+        rows.push([
+            format!(
+                "ReportRoomEvents, 1 event/call, c={}, durable",
+                plan.options.single_concurrency
+            ),
+            events(&ingest.single),
+            format!(
+                "raw SQLite, 1 txn per row: {} events/s",
+                thousands(single_raw)
+            ),
+            format!(
+                "{:.1}x raw (group commit); {:.0}% of raw batched",
+                single / single_raw,
+                single / batch_raw * 100.0
+            ),
+            format!(">= {} events/s", thousands(SINGLE_EVENTS_GOAL)),
+            met(single >= SINGLE_EVENTS_GOAL),
+        ]);
+    }
+
+    if let Some(read) = &results.read {
+        let keyword = &read.keyword;
+        let growth = mb(keyword.max_growth());
+        rows.push([
+            format!(
+                "GetRoomEvent Keyword=MicOn: {} events ({:.1} MB answer)",
+                thousands(keyword.events as f64),
+                keyword.body_bytes as f64 / 1e6
+            ),
+            format!(
+                "{:.2} s (median of {}; {})",
+                keyword.median_time().as_secs_f64(),
+                keyword.times.len(),
+                keyword
+                    .times
+                    .iter()
+                    .map(|t| format!("{:.2}", t.as_secs_f64()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            "server peak VmRSS growth during the Keyword query".into(),
+            format!(
+                "+{growth:.1} MB (largest of {} runs, {} samples at 2 ms)",
+                keyword.times.len(),
+                keyword.samples
+            ),
+            String::new(),
+            String::new(),
+            format!("< {KEYWORD_RSS_GOAL_MB:.0} MB"),
+            met(growth < KEYWORD_RSS_GOAL_MB),
+        ]);
+        let rss = &read.rss;
+        for (name, value, hwm) in [
+            (
+                format!(
+                    "server VmRSS, {} events stored, after the fill",
+                    thousands(read.events as f64)
+                ),
+                rss.after_fill,
+                rss.hwm_after_fill,
+            ),
+            (
+                "server VmRSS after the read workloads".to_owned(),
+                rss.after_reads,
+                rss.hwm_after_reads,
+            ),
+            (
+                "server VmRSS after a restart + 9 queries".to_owned(),
+                rss.after_restart,
+                rss.hwm_after_restart,
+            ),
+        ] {
+            let value_mb = mb(value);
+            rows.push([
+                name,
+                format!("{value_mb:.1} MB (VmHWM {:.1} MB)", mb(hwm)),
+                String::new(),
+                String::new(),
+                format!("< {RSS_GOAL_MB:.0} MB"),
+                met(value_mb < RSS_GOAL_MB),
+            ]);
+        }
+        rows.push(row([
+            "fill (info): ReportRoomEvents, 1000 events/call",
+            &format!(
+                "{} events/s ({} events in {:.1} s, c={}); database {:.0} MB; fresh server VmRSS {:.1} MB",
+                thousands(read.fill.events as f64 / read.fill.elapsed.as_secs_f64()),
+                thousands(read.fill.events as f64),
+                read.fill.elapsed.as_secs_f64(),
+                plan.options.fill_concurrency,
+                mb(read.fill.db_bytes),
+                mb(rss.idle)
+            ),
+            "",
+            "",
+            "",
+            "",
+        ]));
+    }
+
+    println!();
+    println!("## roomlog benchmark results");
+    println!();
+    println!(
+        "- machine: {} CPUs ({}), {} RAM, {}; data on {}",
+        machine.cpus, machine.model, machine.memory, machine.kernel, results.data_fs
+    );
+    println!("- date: {}", machine.date);
+    println!(
+        "- the load generator, the server under test and the baselines share these {} cores \
+         (nothing is pinned)",
+        machine.cpus
+    );
+    println!(
+        "- each load: {:.1} s measured after {:.1} s warm-up; closed loop, one keep-alive \
+         HTTP/1.1 connection per worker; requests pre-signed (TC3-HMAC-SHA256)",
+        plan.duration.as_secs_f64(),
+        plan.warmup.as_secs_f64()
+    );
+    println!();
+    let header = row([
+        "workload",
+        "roomlog",
+        "baseline (same run)",
+        "ratio",
+        "goal",
+        "met",
+    ]);
+    print_table(&header, &rows);
+}
+
+fn print_table(header: &Row, rows: &[Row]) {
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &Row| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    line(header);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    println!("|-{}-|", rule.join("-|-"));
+    for row in rows {
+        line(row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+    }
+}

@@ -1,0 +1,147 @@
+//! Stored attendance: the summary on the room row, the records in `attendance_records`.
+//!
+//! Computed once per room after its class (by the server, from the log) and kept after the
+//! events are purged; a page of records is a range seek on `(room_id, ord)`.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use roomlog_core::attendance::{MemberRecord, RoomAttendance};
+use roomlog_core::event::page_range;
+use roomlog_core::store::AttendancePage;
+use roomlog_core::{RoomId, StoreError};
+
+use crate::error::{saturating_i64, Context};
+use crate::sql::rooms::room_key;
+
+/// Ended rooms still waiting for their attendance, oldest end first: the partial index
+/// `rooms_awaiting_attendance` (ties by room id, which every index entry ends with).
+pub(crate) const AWAITING: &str = "SELECT room_id FROM rooms \
+     WHERE status = 2 AND attendance_ready = 0 ORDER BY real_end_ms, room_id LIMIT ?1";
+
+/// A page of records: a range seek on the primary key.
+pub(crate) const RECORDS_PAGE: &str = "SELECT record FROM attendance_records \
+     WHERE room_id = ?1 AND ord >= ?2 AND ord < ?3 ORDER BY ord";
+
+pub(crate) fn awaiting(conn: &Connection, limit: u64) -> Result<Vec<RoomId>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(AWAITING)
+        .context("finding rooms awaiting attendance")?;
+    let rooms = stmt
+        .query_map([saturating_i64(limit)], |row| row.get::<_, i64>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<i64>, _>>())
+        .context("finding rooms awaiting attendance")?;
+    Ok(rooms.into_iter().map(|id| id as RoomId).collect())
+}
+
+fn json_error(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Backend(format!("{what}: {e}"))
+}
+
+/// Replaces the room's attendance, in the caller's savepoint (one writer command, however many
+/// records: one prepared insert per record, one commit).
+pub(crate) fn save(
+    conn: &Connection,
+    room_id: RoomId,
+    attendance: &RoomAttendance,
+) -> Result<(), StoreError> {
+    let key = room_key(room_id).ok_or(StoreError::RoomNotFound)?;
+    let what = || format!("storing the attendance of room {room_id}");
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM rooms WHERE room_id = ?1")
+        .and_then(|mut stmt| stmt.exists([key]))
+        .with_context(what)?;
+    if !exists {
+        return Err(StoreError::RoomNotFound);
+    }
+    let mut insert = conn
+        .prepare_cached("INSERT INTO attendance_records (room_id, ord, record) VALUES (?1, ?2, ?3)")
+        .with_context(what)?;
+    for (ord, record) in attendance.records.iter().enumerate() {
+        let json = serde_json::to_string(record)
+            .map_err(|e| json_error("serialising a member record", e))?;
+        insert.execute((key, ord as i64, json)).with_context(what)?;
+    }
+    // The summary is everything but the records (spelled out rather than cloned: cloning would
+    // copy every record only to drop them).
+    let summary = RoomAttendance {
+        peak_member_number: attendance.peak_member_number,
+        member_number: attendance.member_number,
+        real_start_time: attendance.real_start_time,
+        real_end_time: attendance.real_end_time,
+        records: Vec::new(),
+    };
+    let summary = serde_json::to_string(&summary)
+        .map_err(|e| json_error("serialising an attendance summary", e))?;
+    conn.prepare_cached(
+        "UPDATE rooms SET attendance_ready = 1, attendance_summary = ?2, attendance_total = ?3
+         WHERE room_id = ?1",
+    )
+    .and_then(|mut stmt| stmt.execute((key, summary, attendance.records.len() as i64)))
+    .with_context(what)?;
+    Ok(())
+}
+
+/// A page of the stored attendance, or `None` if it is not stored (or the room does not exist).
+/// Summary and records are read in one snapshot, so they belong to the same computation.
+pub(crate) fn page(
+    conn: &Connection,
+    room_id: RoomId,
+    page: u64,
+    limit: u64,
+) -> Result<Option<AttendancePage>, StoreError> {
+    let Some(key) = room_key(room_id) else {
+        return Ok(None);
+    };
+    let what = || format!("reading the attendance of room {room_id}");
+    let tx = conn.unchecked_transaction().with_context(what)?;
+    let stored: Option<(Option<String>, i64)> = tx
+        .prepare_cached(
+            "SELECT attendance_summary, attendance_total FROM rooms
+             WHERE room_id = ?1 AND attendance_ready = 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .with_context(what)?;
+    let Some((summary, total)) = stored else {
+        return Ok(None);
+    };
+    let summary = summary
+        .ok_or_else(|| StoreError::Backend(format!("room {room_id} has no attendance summary")))?;
+    let summary: RoomAttendance = serde_json::from_str(&summary)
+        .map_err(|e| json_error("reading an attendance summary", e))?;
+    let total = total.max(0) as u64;
+    let mut records = Vec::new();
+    if let Some((first, count)) = page_range(page, limit, total) {
+        // `page_range` counts from 1; `ord` from 0.
+        let from = saturating_i64(first - 1);
+        let mut stmt = tx.prepare_cached(RECORDS_PAGE).with_context(what)?;
+        let rows = stmt
+            .query_map(
+                (key, from, from.saturating_add(saturating_i64(count))),
+                |row| row.get::<_, String>(0),
+            )
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+            .with_context(what)?;
+        records = rows
+            .iter()
+            .map(|json| serde_json::from_str::<MemberRecord>(json))
+            .collect::<Result<_, _>>()
+            .map_err(|e| json_error("reading a member record", e))?;
+    }
+    tx.finish().with_context(what)?;
+    Ok(Some(AttendancePage {
+        summary,
+        total,
+        records,
+    }))
+}
+
+/// Deletes the room's attendance (the room is being deleted).
+pub(crate) fn delete(conn: &Connection, room: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM attendance_records WHERE room_id = ?1")
+        .and_then(|mut stmt| stmt.execute([room]))
+        .with_context(|| format!("deleting the attendance of room {room}"))?;
+    Ok(())
+}

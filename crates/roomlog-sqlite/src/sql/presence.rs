@@ -1,0 +1,234 @@
+//! Presence as stored: open sessions in `presence`, one summary row per user present in
+//! `present_users`, and the room's count in `rooms.present_members` / `rooms.empty_since_ms`.
+//!
+//! A batch of member events is applied in memory ([`crate::presence`]) to the users it names,
+//! loaded once each, and only the difference is written back: an append costs a few seeks per
+//! distinct user it mentions, and nothing at all for events that are not member events.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use roomlog_core::lifecycle::Occupancy;
+use roomlog_core::{PresentMember, RoomId, StoreError};
+
+use crate::error::{saturating_i64, Context};
+use crate::presence::{count, Change, Session, UserPresence};
+use crate::rows::{self, from_bits, u64_bits};
+use crate::sql::rooms::room_key;
+
+/// Is the user in (and their latest role and device)? The summary row's primary key.
+pub(crate) const PRESENT_USER: &str =
+    "SELECT role, device FROM present_users WHERE room_id = ?1 AND user_id = ?2";
+
+/// A present user's open sessions: a prefix seek on the primary key.
+pub(crate) const USER_SESSIONS: &str =
+    "SELECT device, joined_ms, join_seq FROM presence WHERE room_id = ?1 AND user_id = ?2";
+
+/// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records).
+pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
+     FROM present_users WHERE room_id = ?1 ORDER BY arrival_seq LIMIT ?2 OFFSET ?3";
+
+fn load_user(conn: &Connection, room: i64, user: &str) -> Result<UserPresence, StoreError> {
+    let what = || format!("loading the presence of `{user}` in room {room}");
+    let summary: Option<(Option<i64>, Option<i64>)> = conn
+        .prepare_cached(PRESENT_USER)
+        .and_then(|mut stmt| {
+            stmt.query_row((room, user), |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .with_context(what)?;
+    // No summary row: the user is not in, so there are no sessions to read either (the common
+    // case of a first join costs this one seek).
+    let Some((role, device)) = summary else {
+        return Ok(UserPresence::default());
+    };
+    let mut stmt = conn.prepare_cached(USER_SESSIONS).with_context(what)?;
+    let sessions = stmt
+        .query_map((room, user), |row| {
+            Ok((
+                row.get::<_, i64>(0)? as u64,
+                Session {
+                    joined_ms: row.get(1)?,
+                    join_seq: row.get::<_, i64>(2)? as u64,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .with_context(what)?;
+    Ok(UserPresence {
+        sessions,
+        role: from_bits(role),
+        device: from_bits(device),
+    })
+}
+
+/// Writes what changed between the stored and the new state of one user.
+fn store_user(
+    conn: &Connection,
+    room: i64,
+    user: &str,
+    before: &UserPresence,
+    after: &UserPresence,
+) -> Result<(), StoreError> {
+    let what = || format!("storing the presence of `{user}` in room {room}");
+    for device in before.sessions.keys() {
+        if !after.sessions.contains_key(device) {
+            conn.prepare_cached(
+                "DELETE FROM presence WHERE room_id = ?1 AND user_id = ?2 AND device = ?3",
+            )
+            .and_then(|mut stmt| stmt.execute((room, user, *device as i64)))
+            .with_context(what)?;
+        }
+    }
+    for (device, session) in &after.sessions {
+        if before.sessions.get(device) != Some(session) {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO presence (room_id, user_id, device, joined_ms, join_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute((
+                    room,
+                    user,
+                    *device as i64,
+                    session.joined_ms,
+                    saturating_i64(session.join_seq),
+                ))
+            })
+            .with_context(what)?;
+        }
+    }
+    match (after.arrival_seq(), after.joined_ms()) {
+        (Some(arrival), Some(joined_ms)) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO present_users
+                     (room_id, user_id, arrival_seq, joined_ms, devices, role, device)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute((
+                    room,
+                    user,
+                    saturating_i64(arrival),
+                    joined_ms,
+                    after.sessions.len() as i64,
+                    u64_bits(after.role),
+                    u64_bits(after.device),
+                ))
+            })
+            .with_context(what)?;
+        }
+        _ if before.is_present() => {
+            conn.prepare_cached("DELETE FROM present_users WHERE room_id = ?1 AND user_id = ?2")
+                .and_then(|mut stmt| stmt.execute((room, user)))
+                .with_context(what)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Applies member events, in log order, to the room's stored presence; returns the room's new
+/// occupancy (the caller stores it with the room).
+pub(crate) fn apply(
+    conn: &Connection,
+    room: i64,
+    mut occupancy: Occupancy,
+    changes: &[Change<'_>],
+) -> Result<Occupancy, StoreError> {
+    // Each user's state as stored, and as the batch leaves it.
+    let mut users: HashMap<&str, (UserPresence, UserPresence)> = HashMap::new();
+    for change in changes {
+        let (_, state) = match users.entry(change.user) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let stored = load_user(conn, room, change.user)?;
+                entry.insert((stored.clone(), stored))
+            }
+        };
+        let was_present = state.is_present();
+        change.apply(state);
+        count(
+            &mut occupancy,
+            was_present,
+            state.is_present(),
+            change.at_ms,
+        );
+    }
+    for (user, (before, after)) in &users {
+        if before != after {
+            store_user(conn, room, user, before, after)?;
+        }
+    }
+    Ok(occupancy)
+}
+
+/// Whether the user has a session open in the room.
+pub(crate) fn is_present(conn: &Connection, room: i64, user: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached(PRESENT_USER)
+        .and_then(|mut stmt| stmt.exists((room, user)))
+        .with_context(|| format!("looking up `{user}` in room {room}"))
+}
+
+/// Everyone present, in order of arrival.
+pub(crate) fn present_in_order(conn: &Connection, room: i64) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(PRESENT_IN_ORDER)
+        .context("listing the users present")?;
+    let users = stmt
+        .query_map((room, -1, 0), |row| row.get(0))
+        .and_then(|rows| rows.collect())
+        .with_context(|| format!("listing the users present in room {room}"))?;
+    Ok(users)
+}
+
+/// Empties the room (its class ended).
+pub(crate) fn clear(conn: &Connection, room: i64) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM presence WHERE room_id = ?1",
+        "DELETE FROM present_users WHERE room_id = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([room]))
+            .with_context(|| format!("clearing the presence of room {room}"))?;
+    }
+    Ok(())
+}
+
+/// DescribeCurrentMemberList: `(users present, the page)`, in order of arrival. The total and the
+/// page are read in one snapshot so they agree.
+pub(crate) fn current_members(
+    conn: &Connection,
+    room_id: RoomId,
+    page: u64,
+    limit: u64,
+) -> Result<(u64, Vec<PresentMember>), StoreError> {
+    let Some(key) = room_key(room_id) else {
+        return Ok((0, Vec::new()));
+    };
+    let tx = conn
+        .unchecked_transaction()
+        .context("starting a member list read")?;
+    let total: Option<i64> = tx
+        .prepare_cached("SELECT present_members FROM rooms WHERE room_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
+        .context("counting the members present")?;
+    let total = total.unwrap_or(0).max(0) as u64;
+    let mut members = Vec::new();
+    if let Some((first, count)) = roomlog_core::event::page_range(page, limit, total) {
+        let mut stmt = tx
+            .prepare_cached(PRESENT_IN_ORDER)
+            .context("listing the members present")?;
+        members = stmt
+            .query_map(
+                (key, saturating_i64(count), saturating_i64(first - 1)),
+                rows::present_member,
+            )
+            .and_then(|rows| rows.collect())
+            .with_context(|| format!("listing the members present in room {room_id}"))?;
+    }
+    tx.finish().context("finishing a member list read")?;
+    Ok((total, members))
+}

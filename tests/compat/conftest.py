@@ -38,6 +38,11 @@ def pinned_clients():
     for name, version in PINNED.items():
         installed = importlib.metadata.version(name)
         assert installed == version, f"{name} {installed} is installed, the suite pins {version}"
+    # tccli's full SDK ships tencentcloud/__init__.py too; the LCIC package's must win (it is the
+    # version the SDK reports in X-TC-RequestClient, as in the recorded test vectors).
+    assert tencentcloud.__version__ == PINNED["tencentcloud-sdk-python-lcic"], (
+        f"tencentcloud/__init__.py is version {tencentcloud.__version__}: reinstall the venv"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +52,7 @@ def main():
 
 @pytest.fixture(scope="session")
 def other():
-    tenant = Tenant.from_env("ROOMLOG_COMPAT_OTHER", "other")
-    return tenant
+    return Tenant.from_env("ROOMLOG_COMPAT_OTHER", "other")
 
 
 @pytest.fixture(scope="session")

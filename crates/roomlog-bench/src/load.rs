@@ -10,6 +10,7 @@ use anyhow::Context;
 use http::StatusCode;
 
 use crate::http::{is_api_error, Conn, Prepared};
+use crate::server::CpuMeter;
 
 /// What each worker sends.
 pub enum Source {
@@ -91,6 +92,10 @@ pub struct LoadResult {
     pub errors: u64,
     pub first_error: Option<String>,
     pub exhausted: bool,
+    /// Cores the server process used during the run (warm-up included).
+    pub server_cores: f64,
+    /// Cores the load generator (this process) used during the run.
+    pub client_cores: f64,
 }
 
 impl LoadResult {
@@ -119,6 +124,11 @@ impl LoadResult {
     pub fn p99_ms(&self) -> f64 {
         self.quantile_ms(0.99)
     }
+
+    /// Server CPU time per request, microseconds (from the cores it used over the run).
+    pub fn server_cpu_us_per_request(&self) -> f64 {
+        self.server_cores / self.rps().max(1e-9) * 1e6
+    }
 }
 
 struct WorkerOut {
@@ -131,8 +141,21 @@ struct WorkerOut {
     last_done: Option<Instant>,
 }
 
-/// Runs the load against `addr` and returns what the measured window saw.
-pub async fn run(addr: SocketAddr, source: Source, spec: LoadSpec) -> anyhow::Result<LoadResult> {
+/// Runs the load against `addr` (served by process `pid`) and returns what the measured window
+/// saw, with the CPU the server and the load generator used meanwhile.
+pub async fn run(
+    addr: SocketAddr,
+    pid: u32,
+    source: Source,
+    spec: LoadSpec,
+) -> anyhow::Result<LoadResult> {
+    let meter = CpuMeter::start(pid)?;
+    let mut result = run_load(addr, source, spec).await?;
+    (result.server_cores, result.client_cores) = meter.finish()?;
+    Ok(result)
+}
+
+async fn run_load(addr: SocketAddr, source: Source, spec: LoadSpec) -> anyhow::Result<LoadResult> {
     // Connect everyone first, so connection setup is not part of the warm-up either.
     let mut conns = Vec::with_capacity(spec.concurrency);
     for _ in 0..spec.concurrency {

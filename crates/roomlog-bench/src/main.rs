@@ -83,7 +83,7 @@ pub struct Options {
     #[arg(long, default_value_t = 1_500_000)]
     pub batch_pool_events: u64,
     /// Most events pre-signed for the single-event workload.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 150_000)]
     pub single_pool_events: u64,
     /// Times the Keyword query runs (the median time and the largest RSS growth are reported).
     #[arg(long, default_value_t = 3)]

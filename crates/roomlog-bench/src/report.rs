@@ -278,14 +278,14 @@ pub fn print(plan: &Plan, results: &Results) {
     print_table(&header, &rows);
 }
 
-fn print_table(header: &Row, rows: &[Row]) {
+fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &Row| {
+    let line = |cells: &[String; N]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)

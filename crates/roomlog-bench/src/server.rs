@@ -195,6 +195,56 @@ fn parse_status_kb(text: &str, field: &str) -> Option<u64> {
     })
 }
 
+/// CPU time (user + system) a process has used so far, in seconds. Linux reports clock ticks
+/// of USER_HZ, which is 100 on every mainstream architecture.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    const USER_HZ: f64 = 100.0;
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow!("{path}: unexpected format"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3 of stat(5), utime 14 and stime 15.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i - 3)
+            .ok_or_else(|| anyhow!("{path}: too few fields"))?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(14)? + ticks(15)?) / USER_HZ)
+}
+
+/// Measures how many cores a server process and this process use over a span of time.
+pub struct CpuMeter {
+    pid: u32,
+    server: f64,
+    client: f64,
+    started: Instant,
+}
+
+impl CpuMeter {
+    pub fn start(pid: u32) -> anyhow::Result<CpuMeter> {
+        Ok(CpuMeter {
+            pid,
+            server: cpu_seconds(pid)?,
+            client: cpu_seconds(std::process::id())?,
+            started: Instant::now(),
+        })
+    }
+
+    /// (server cores, load generator cores) averaged since `start`.
+    pub fn finish(self) -> anyhow::Result<(f64, f64)> {
+        let wall = self.started.elapsed().as_secs_f64().max(1e-9);
+        Ok((
+            (cpu_seconds(self.pid)? - self.server) / wall,
+            (cpu_seconds(std::process::id())? - self.client) / wall,
+        ))
+    }
+}
+
 /// Samples a process's VmRSS every few milliseconds on a thread, keeping the maximum: VmHWM
 /// cannot be reset, so this is how the peak *during* one operation is measured.
 pub struct RssSampler {
@@ -302,7 +352,10 @@ mod tests {
     }
 
     #[test]
-    fn reads_own_rss() {
+    fn reads_own_rss_and_cpu() {
         assert!(proc_status_bytes(std::process::id(), "VmRSS").unwrap() > 0);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {}
+        assert!(cpu_seconds(std::process::id()).unwrap() > 0.0);
     }
 }

@@ -155,13 +155,17 @@ fn check(name: &str, result: &LoadResult) -> anyhow::Result<()> {
 
 fn progress(name: &str, result: &LoadResult) {
     eprintln!(
-        "  {name}: {:.0} req/s, {:.0} units/s, p50 {:.2} ms, p99 {:.2} ms ({} requests in {:.2} s{})",
+        "  {name}: {:.0} req/s, {:.0} units/s, p50 {:.2} ms, p99 {:.2} ms ({} requests in {:.2} s; \
+         CPU: server {:.2} cores, {:.0} us/request, load generator {:.2} cores{})",
         result.rps(),
         result.units_per_sec(),
         result.p50_ms(),
         result.p99_ms(),
         result.requests,
         result.elapsed.as_secs_f64(),
+        result.server_cores,
+        result.server_cpu_us_per_request(),
+        result.client_cores,
         if result.exhausted {
             ", pre-signed pool exhausted"
         } else {
@@ -250,6 +254,7 @@ async fn ingest(plan: &Plan) -> anyhow::Result<IngestResults> {
     );
     let batch = load::run(
         server.addr(),
+        server.pid(),
         Source::Queues(queues),
         spec(plan, options.batch_concurrency),
     )
@@ -267,6 +272,7 @@ async fn ingest(plan: &Plan) -> anyhow::Result<IngestResults> {
     );
     let single = load::run(
         server.addr(),
+        server.pid(),
         Source::Queues(queues),
         spec(plan, options.single_concurrency),
     )
@@ -481,11 +487,23 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
         "read: GetRoomEvent page 1, Limit {limit}, c={}",
         options.read_concurrency
     );
-    let page1_result = load::run(server.addr(), Source::Fixed(page1.clone()), read_spec).await?;
+    let page1_result = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Fixed(page1.clone()),
+        read_spec,
+    )
+    .await?;
     progress("page 1", &page1_result);
     check("GetRoomEvent page 1", &page1_result)?;
     eprintln!("read: GetRoomEvent page {deep_page}");
-    let deep_result = load::run(server.addr(), Source::Fixed(deep.clone()), read_spec).await?;
+    let deep_result = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Fixed(deep.clone()),
+        read_spec,
+    )
+    .await?;
     progress("deep page", &deep_result);
     check("GetRoomEvent deep page", &deep_result)?;
 
@@ -501,8 +519,13 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
             events::get_page(&server.signer, sdk, room_id, 1 + state % pages, limit)
         })
         .collect();
-    let random_result =
-        load::run(server.addr(), Source::Cycle(Arc::new(random)), read_spec).await?;
+    let random_result = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Cycle(Arc::new(random)),
+        read_spec,
+    )
+    .await?;
     progress("random pages", &random_result);
     check("GetRoomEvent random pages", &random_result)?;
 
@@ -526,11 +549,23 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
     );
     drop(base_conn);
     eprintln!("baseline: page 1");
-    let base_page1 = load::run(baseline.addr, Source::Fixed(page1.clone()), read_spec).await?;
+    let base_page1 = load::run(
+        baseline.addr,
+        baseline.pid(),
+        Source::Fixed(page1.clone()),
+        read_spec,
+    )
+    .await?;
     progress("baseline page 1", &base_page1);
     check("baseline page 1", &base_page1)?;
     eprintln!("baseline: page {deep_page}");
-    let base_deep = load::run(baseline.addr, Source::Fixed(deep.clone()), read_spec).await?;
+    let base_deep = load::run(
+        baseline.addr,
+        baseline.pid(),
+        Source::Fixed(deep.clone()),
+        read_spec,
+    )
+    .await?;
     progress("baseline deep page", &base_deep);
     check("baseline deep page", &base_deep)?;
     // Dropping it kills it.

@@ -2374,6 +2374,20 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
         (0, vec![]),
         "presence is empty after the end"
     );
+    // Really empty: a join admitted after the end (admission is the caller's rule, not the
+    // store's) starts a new stay, not a reconnect of a session the end closed.
+    append(
+        &store,
+        id,
+        vec![presence_event("late", J, "amy", Some(1), end_at + 5)],
+    )
+    .await;
+    let (total, members) = store.current_members(id, 1, 10).await.unwrap();
+    assert_eq!(
+        (total, members[0].devices, members[0].joined_ms),
+        (1, 1, end_at + 5),
+        "the end closed every session"
+    );
 
     // A class nobody attended ends with just the RoomEnd.
     let empty = plain_room(&store, &app, "empty").await;

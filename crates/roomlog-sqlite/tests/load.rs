@@ -25,10 +25,33 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Many concurrent reporters, one event per call: the shape group commit is for.
+/// Many concurrent reporters, one MemberJoin per call (each a new user: presence work on every
+/// append): the shape group commit is for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn single_event_append_throughput() {
+    single_event_appends("member joins", join).await;
+}
+
+/// The same with media events, which never touch presence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn single_media_event_append_throughput() {
+    single_event_appends("media events", mic).await;
+}
+
+fn mic(id: &str) -> NewEvent {
+    NewEvent {
+        event_type: EventType::MicOn,
+        data: roomlog_core::EventData {
+            user_id: Some(format!("user-{id}")),
+            ..roomlog_core::EventData::default()
+        },
+        ..join(id)
+    }
+}
+
+async fn single_event_appends(what: &str, make: fn(&str) -> NewEvent) {
     const CLIENTS: usize = 256;
     const PER_CLIENT: usize = 200;
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +70,7 @@ async fn single_event_append_throughput() {
             tokio::spawn(async move {
                 for i in 0..PER_CLIENT {
                     store
-                        .append_events(room, vec![join(&format!("c{c}-{i}"))], accept())
+                        .append_events(room, vec![make(&format!("c{c}-{i}"))], accept())
                         .await
                         .unwrap();
                 }
@@ -62,7 +85,7 @@ async fn single_event_append_throughput() {
     let total = CLIENTS * PER_CLIENT;
     let commits = stats.commits - before.commits;
     println!(
-        "{total} single-event appends from {CLIENTS} clients in {elapsed:.2?}: {:.0}/s, \
+        "{total} single-event appends ({what}) from {CLIENTS} clients in {elapsed:.2?}: {:.0}/s, \
          {commits} commits ({:.1} appends per fsync)",
         total as f64 / elapsed.as_secs_f64(),
         total as f64 / commits.max(1) as f64
@@ -134,4 +157,76 @@ async fn a_million_events_in_bounded_memory() {
         rss_kib("VmHWM:")
     );
     assert_eq!(read, 1_000_000 + 100);
+}
+
+/// A class of 10,000 members: ending it (10,000 quits in one command), storing its attendance
+/// and reading pages of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn a_ten_thousand_member_class_ends_and_serves_attendance() {
+    use roomlog_core::attendance::{MemberRecord, RoomAttendance};
+    const MEMBERS: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
+    let app = app(&store).await;
+    let room = room(&store, &app, "big").await;
+    store
+        .start_room(room, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for chunk in 0..MEMBERS / 1000 {
+        let joins = (0..1000)
+            .map(|i| join(&format!("m{}", chunk * 1000 + i)))
+            .collect();
+        store.append_events(room, joins, accept()).await.unwrap();
+    }
+    println!(
+        "{MEMBERS} joins in batches of 1000: {:.2?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let ended = store
+        .end_room(
+            room,
+            NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 3_600_000),
+        )
+        .await
+        .unwrap();
+    println!(
+        "end_room with {MEMBERS} present ({} events in the log): {:.2?}",
+        ended.last_seq,
+        started.elapsed()
+    );
+    let attendance = RoomAttendance {
+        member_number: MEMBERS as u64,
+        records: (0..MEMBERS)
+            .map(|n| MemberRecord {
+                user_id: format!("user-m{n}"),
+                user_name: format!("Member {n}"),
+                present_time: 3600,
+                ..MemberRecord::default()
+            })
+            .collect(),
+        ..RoomAttendance::default()
+    };
+    let started = Instant::now();
+    store.save_attendance(room, &attendance).await.unwrap();
+    println!(
+        "save_attendance of {MEMBERS} records: {:.2?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let mut read = 0;
+    for page in 1..=10 {
+        read += store
+            .attendance(room, page, 1000)
+            .await
+            .unwrap()
+            .unwrap()
+            .records
+            .len();
+    }
+    println!("10 attendance pages of 1000: {:.2?}", started.elapsed());
+    assert_eq!(read, MEMBERS);
 }

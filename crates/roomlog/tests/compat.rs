@@ -129,7 +129,7 @@ fn official_python_sdk_and_tccli() {
     );
     assert!(
         output.status.success(),
-        "the compatibility suite failed (pytest exit status {}); its output is above. Summary:\n{}",
+        "the compatibility suite failed (pytest: {}); its output is above. Summary:\n{}",
         output.status,
         tail(&stdout, 15)
     );

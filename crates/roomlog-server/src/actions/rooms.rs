@@ -368,6 +368,5 @@ fn room_item(room: &Room) -> Value {
         "MaxMicNumber": room.spec.max_mic_number,
         "RecordUrl": "",
         "EnableDirectControl": room.spec.enable_direct_control.unwrap_or(0),
-        "SubType": room.spec.sub_type,
     })
 }

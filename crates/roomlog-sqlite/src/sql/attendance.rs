@@ -53,6 +53,9 @@ pub(crate) fn save(
     if !exists {
         return Err(StoreError::RoomNotFound);
     }
+    conn.prepare_cached("DELETE FROM attendance_records WHERE room_id = ?1")
+        .and_then(|mut stmt| stmt.execute([key]))
+        .with_context(what)?;
     let mut insert = conn
         .prepare_cached("INSERT INTO attendance_records (room_id, ord, record) VALUES (?1, ?2, ?3)")
         .with_context(what)?;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use http::StatusCode;
 
 use crate::http::{is_api_error, Conn, Prepared};
-use crate::server::CpuMeter;
+use crate::server::{CpuMeter, CpuUse};
 
 /// What each worker sends.
 pub enum Source {
@@ -92,10 +92,9 @@ pub struct LoadResult {
     pub errors: u64,
     pub first_error: Option<String>,
     pub exhausted: bool,
-    /// Cores the server process used during the run (warm-up included).
-    pub server_cores: f64,
-    /// Cores the load generator (this process) used during the run.
-    pub client_cores: f64,
+    /// Cores used during the run (warm-up included) by the server, the load generator and
+    /// anything else running on the machine.
+    pub cpu: CpuUse,
 }
 
 impl LoadResult {
@@ -127,7 +126,7 @@ impl LoadResult {
 
     /// Server CPU time per request, microseconds (from the cores it used over the run).
     pub fn server_cpu_us_per_request(&self) -> f64 {
-        self.server_cores / self.rps().max(1e-9) * 1e6
+        self.cpu.server / self.rps().max(1e-9) * 1e6
     }
 }
 
@@ -151,7 +150,7 @@ pub async fn run(
 ) -> anyhow::Result<LoadResult> {
     let meter = CpuMeter::start(pid)?;
     let mut result = run_load(addr, source, spec).await?;
-    (result.server_cores, result.client_cores) = meter.finish()?;
+    result.cpu = meter.finish()?;
     Ok(result)
 }
 

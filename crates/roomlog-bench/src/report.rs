@@ -256,6 +256,11 @@ pub fn print(plan: &Plan, results: &Results) {
     );
     println!("- date: {}", machine.date);
     println!(
+        "- other processes used {:.2} cores in the second before the run (see the CPU table for \
+         each load)",
+        results.other_before
+    );
+    println!(
         "- the load generator, the server under test and the baselines share these {} cores \
          (nothing is pinned)",
         machine.cpus
@@ -275,6 +280,68 @@ pub fn print(plan: &Plan, results: &Results) {
         "goal",
         "met",
     ]);
+    print_table(&header, &rows);
+    print_cpu(&machine, results);
+}
+
+/// Where the CPU went during each load: the figures above are shaped by how the 2 cores were
+/// split between the server and the load generator.
+fn print_cpu(machine: &Machine, results: &Results) {
+    let mut loads: Vec<(String, &LoadResult)> = Vec::new();
+    if let Some(ingest) = &results.ingest {
+        loads.push((
+            "roomlog ReportRoomEvents, 100 events/call".into(),
+            &ingest.batch,
+        ));
+        loads.push((
+            "roomlog ReportRoomEvents, 1 event/call".into(),
+            &ingest.single,
+        ));
+    }
+    if let Some(read) = &results.read {
+        loads.push(("roomlog GetRoomEvent page 1".into(), &read.page1));
+        loads.push((
+            format!(
+                "roomlog GetRoomEvent page {}",
+                thousands(read.deep_page as f64)
+            ),
+            &read.deep,
+        ));
+        loads.push(("roomlog GetRoomEvent random pages".into(), &read.random));
+        loads.push(("HTTP baseline, page-1 body".into(), &read.base_page1));
+        loads.push(("HTTP baseline, deep-page body".into(), &read.base_deep));
+    }
+    if loads.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "CPU during each load (warm-up included; {} cores shared by server and load generator):",
+        machine.cpus
+    );
+    println!();
+    let rows: Vec<[String; 6]> = loads
+        .into_iter()
+        .map(|(name, load)| {
+            [
+                name,
+                thousands(load.rps()),
+                format!("{:.2}", load.cpu.server),
+                format!("{:.0} us", load.server_cpu_us_per_request()),
+                format!("{:.2}", load.cpu.client),
+                format!("{:.2}", load.cpu.other),
+            ]
+        })
+        .collect();
+    let header = [
+        "load",
+        "req/s",
+        "server cores",
+        "server CPU per request",
+        "load generator cores",
+        "other processes, cores",
+    ]
+    .map(str::to_owned);
     print_table(&header, &rows);
 }
 

@@ -217,11 +217,42 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(14)? + ticks(15)?) / USER_HZ)
 }
 
-/// Measures how many cores a server process and this process use over a span of time.
+/// CPU time all processes have used so far (busy time of every core, from /proc/stat), seconds.
+pub fn machine_busy_seconds() -> anyhow::Result<f64> {
+    const USER_HZ: f64 = 100.0;
+    let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("cpu "))
+        .ok_or_else(|| anyhow!("/proc/stat has no cpu line"))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    let busy: f64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    Ok(busy / USER_HZ)
+}
+
+/// Where the CPU went over a span of time: the server process, this process (the load
+/// generator), and everything else on the machine (which should be ~0 on a quiet machine).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuUse {
+    pub server: f64,
+    pub client: f64,
+    pub other: f64,
+}
+
+/// Measures [`CpuUse`], in cores averaged over the span.
 pub struct CpuMeter {
     pid: u32,
     server: f64,
     client: f64,
+    machine: f64,
     started: Instant,
 }
 
@@ -231,18 +262,32 @@ impl CpuMeter {
             pid,
             server: cpu_seconds(pid)?,
             client: cpu_seconds(std::process::id())?,
+            machine: machine_busy_seconds()?,
             started: Instant::now(),
         })
     }
 
-    /// (server cores, load generator cores) averaged since `start`.
-    pub fn finish(self) -> anyhow::Result<(f64, f64)> {
+    pub fn finish(self) -> anyhow::Result<CpuUse> {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
-        Ok((
-            (cpu_seconds(self.pid)? - self.server) / wall,
-            (cpu_seconds(std::process::id())? - self.client) / wall,
-        ))
+        let server = (cpu_seconds(self.pid)? - self.server) / wall;
+        let client = (cpu_seconds(std::process::id())? - self.client) / wall;
+        let machine = (machine_busy_seconds()? - self.machine) / wall;
+        Ok(CpuUse {
+            server,
+            client,
+            other: (machine - server - client).max(0.0),
+        })
     }
+}
+
+/// Cores used by other processes over `span` (the machine should be quiet for a benchmark).
+pub fn other_load(span: Duration) -> anyhow::Result<f64> {
+    let me = std::process::id();
+    let (machine, own, started) = (machine_busy_seconds()?, cpu_seconds(me)?, Instant::now());
+    std::thread::sleep(span);
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let others = (machine_busy_seconds()? - machine) - (cpu_seconds(me)? - own);
+    Ok((others / wall).max(0.0))
 }
 
 /// Samples a process's VmRSS every few milliseconds on a thread, keeping the maximum: VmHWM

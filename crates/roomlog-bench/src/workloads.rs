@@ -13,7 +13,9 @@ use crate::events::{self, KEYWORD};
 use crate::http::{count_occurrences, is_api_error, now_ms, now_secs, Conn, Prepared};
 use crate::load::{self, LoadResult, LoadSpec, Source};
 use crate::rawsql::{self, RawResult};
-use crate::server::{filesystem_of, proc_status_bytes, start_baseline, Roomlog, RssSampler};
+use crate::server::{
+    filesystem_of, other_load, proc_status_bytes, start_baseline, Roomlog, RssSampler,
+};
 use crate::Plan;
 
 /// Events per ReportRoomEvents call when filling the large room (the API's maximum).
@@ -26,6 +28,8 @@ const RANDOM_PAGES: u64 = 1000;
 #[derive(Debug, Default)]
 pub struct Results {
     pub data_fs: String,
+    /// Cores other processes used during the second before the run.
+    pub other_before: f64,
     pub ingest: Option<IngestResults>,
     pub read: Option<ReadResults>,
 }
@@ -109,8 +113,16 @@ pub struct Rss {
 pub async fn run_all(plan: &Plan) -> anyhow::Result<Results> {
     let mut results = Results {
         data_fs: filesystem_of(&plan.run_dir),
+        other_before: other_load(Duration::from_secs(1))?,
         ..Results::default()
     };
+    if results.other_before > 0.1 {
+        eprintln!(
+            "WARNING: other processes are using {:.2} cores: the figures will be lower and noisier \
+             than on a quiet machine",
+            results.other_before
+        );
+    }
     eprintln!(
         "roomlog-bench: {} events, {:.1} s per load after {:.1} s warm-up; data in {} [{}]",
         plan.events,
@@ -156,16 +168,17 @@ fn check(name: &str, result: &LoadResult) -> anyhow::Result<()> {
 fn progress(name: &str, result: &LoadResult) {
     eprintln!(
         "  {name}: {:.0} req/s, {:.0} units/s, p50 {:.2} ms, p99 {:.2} ms ({} requests in {:.2} s; \
-         CPU: server {:.2} cores, {:.0} us/request, load generator {:.2} cores{})",
+         CPU: server {:.2} cores, {:.0} us/request, load generator {:.2}, others {:.2}{})",
         result.rps(),
         result.units_per_sec(),
         result.p50_ms(),
         result.p99_ms(),
         result.requests,
         result.elapsed.as_secs_f64(),
-        result.server_cores,
+        result.cpu.server,
         result.server_cpu_us_per_request(),
-        result.client_cores,
+        result.cpu.client,
+        result.cpu.other,
         if result.exhausted {
             ", pre-signed pool exhausted"
         } else {

@@ -2767,7 +2767,10 @@ pub async fn case_attendance_survives_the_purge<S: Store>(store: S) {
         kept.summary.peak_member_number,
         attendance.peak_member_number
     );
-    assert_eq!(store.rooms_awaiting_attendance(10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.rooms_awaiting_attendance(10).await.unwrap(),
+        Vec::<RoomId>::new()
+    );
 
     // Deleting the room deletes its attendance.
     store.delete_room(id).await.unwrap();

@@ -175,6 +175,23 @@ pub struct StoredEvent {
     pub data: EventData,
 }
 
+impl StoredEvent {
+    /// LCIC's `EventInfo`, as GetRoomEvent shows it and callbacks send it: `Timestamp` in
+    /// seconds, `EventData` with `RoomId` first and absent fields omitted.
+    pub fn event_info(&self) -> serde_json::Value {
+        let mut data = serde_json::Map::new();
+        data.insert("RoomId".into(), self.room_id.into());
+        if let Ok(serde_json::Value::Object(rest)) = serde_json::to_value(&self.data) {
+            data.extend(rest);
+        }
+        serde_json::json!({
+            "Timestamp": crate::time::ms_to_secs(self.timestamp_ms),
+            "EventType": self.event_type.as_str(),
+            "EventData": data,
+        })
+    }
+}
+
 /// GetRoomEvent's page `page` (from 1) of size `limit` over a room whose sequence runs
 /// `1..=total`: the first sequence number and how many events to read, or `None` when the page
 /// lies past the end. Pages are sequence ranges, so reading one is an index seek.

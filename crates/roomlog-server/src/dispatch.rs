@@ -39,6 +39,8 @@ pub enum Reply {
         array_field: &'static str,
         items: futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
     },
+    /// A Server-Sent Events stream (`text/event-stream`), for StreamRoomEvents.
+    EventStream(futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>),
 }
 
 impl Reply {
@@ -94,6 +96,8 @@ pub struct Ctx<'a> {
     pub request_id: &'a str,
     /// Receipt time, unix milliseconds.
     pub now_ms: i64,
+    /// The request's headers (StreamRoomEvents reads `Last-Event-ID`).
+    pub headers: &'a http::HeaderMap,
 }
 
 /// What the request log and metrics need to know about a request.
@@ -148,6 +152,19 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
                 .chain(items)
                 .chain(futures_util::stream::once(async move { Ok(suffix) }));
             Body::from_stream(stream)
+        }
+        Ok(Reply::EventStream(events)) => {
+            let mut response = Response::new(Body::from_stream(events));
+            let headers = response.headers_mut();
+            headers.insert(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-cache"),
+            );
+            return response;
         }
         Err(err) => Body::from(envelope::error_body(&err, &request_id)),
     };
@@ -248,6 +265,7 @@ async fn handle(
         account_id: key.account_id,
         request_id,
         now_ms: state.clock().now_ms(),
+        headers: &parts.headers,
     };
     actions::run(&ctx, &parsed.action, &parsed.params, &mut labels.sdk_app_id)
         .await

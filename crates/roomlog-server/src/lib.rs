@@ -11,8 +11,10 @@
 pub mod actions;
 pub mod attendance;
 pub mod bootstrap;
+pub mod callbacks;
 pub mod config;
 pub mod dispatch;
+pub mod feed;
 pub mod metrics;
 pub mod purge;
 pub mod ratelimit;

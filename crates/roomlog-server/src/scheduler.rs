@@ -73,6 +73,7 @@ async fn transition(state: &AppState, room: &Room, now: i64) -> Result<(), Store
             store
                 .start_room(room.room_id, NewEvent::lifecycle(EventType::RoomStart, now))
                 .await?;
+            state.room_changed(room.room_id);
             tracing::info!(room_id = room.room_id, "class started by schedule");
         }
         Due::Expire => {
@@ -83,6 +84,7 @@ async fn transition(state: &AppState, room: &Room, now: i64) -> Result<(), Store
             store
                 .end_room(room.room_id, NewEvent::lifecycle(EventType::RoomEnd, now))
                 .await?;
+            state.room_changed(room.room_id);
             state.class_ended();
             tracing::info!(room_id = room.room_id, "class ended by schedule");
         }

@@ -7,6 +7,7 @@ use roomlog_core::Store;
 use tokio::sync::Notify;
 
 use crate::config::ServeConfig;
+use crate::feed::RoomFeed;
 use crate::ratelimit::RateLimiter;
 
 #[derive(Clone)]
@@ -26,6 +27,8 @@ struct Inner {
     schedule_wakeup: Notify,
     /// Woken when a class ends, so its attendance is computed.
     attendance_wakeup: Notify,
+    /// Rooms' change notifications for live streams.
+    feed: RoomFeed,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
                 purge_wakeup: Notify::new(),
                 schedule_wakeup: Notify::new(),
                 attendance_wakeup: Notify::new(),
+                feed: RoomFeed::default(),
             }),
         }
     }
@@ -75,6 +79,15 @@ impl AppState {
 
     pub fn attendance_wakeup(&self) -> &Notify {
         &self.inner.attendance_wakeup
+    }
+
+    pub fn feed(&self) -> &RoomFeed {
+        &self.inner.feed
+    }
+
+    /// New events were committed to the room (by any action or job of this node).
+    pub fn room_changed(&self, room_id: roomlog_core::RoomId) {
+        self.inner.feed.publish(room_id);
     }
 
     /// A class ended (by EndRoom or by schedule): compute its attendance, plan its purge.

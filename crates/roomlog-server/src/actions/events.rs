@@ -6,7 +6,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use roomlog_core::event::page_range;
 use roomlog_core::ingest::{self, ReportedEvent};
-use roomlog_core::time::ms_to_secs;
 use roomlog_core::{DomainError, EventType, StoredEvent};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
@@ -128,18 +127,8 @@ impl Action for GetRoomEvent {
     }
 }
 
-/// LCIC's `EventInfo`: Timestamp in seconds, EventData with RoomId first and absent fields omitted.
-pub fn event_info(event: &StoredEvent) -> Value {
-    let mut data = Map::new();
-    data.insert("RoomId".into(), event.room_id.into());
-    if let Value::Object(rest) = serde_json::to_value(&event.data).unwrap_or(Value::Null) {
-        data.extend(rest);
-    }
-    json!({
-        "Timestamp": ms_to_secs(event.timestamp_ms),
-        "EventType": event.event_type.as_str(),
-        "EventData": data,
-    })
+fn event_info(event: &StoredEvent) -> Value {
+    event.event_info()
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +182,9 @@ impl Action for ReportRoomEvents {
                 }),
             )
             .await?;
+        if outcome.accepted > 0 {
+            ctx.state.room_changed(room.room_id);
+        }
         if changes_presence {
             ctx.state.schedule_wakeup().notify_one();
         }

@@ -90,6 +90,7 @@ impl Action for KickUserFromRoom {
             .store()
             .kick_user(room.room_id, &self.user_id, until_ms, quit)
             .await?;
+        ctx.state.room_changed(room.room_id);
         ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({})))
     }

@@ -5,6 +5,7 @@
 mod events;
 mod members;
 mod rooms;
+mod stream;
 mod users;
 
 use roomlog_core::{App, DomainError, Room, RoomId, SdkAppId};
@@ -65,6 +66,7 @@ actions!(
     users::BatchRegister,
     users::LoginUser,
     users::DescribeUser,
+    stream::StreamRoomEvents,
 );
 
 pub fn is_known(name: &str) -> bool {

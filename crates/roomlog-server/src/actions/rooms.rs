@@ -240,6 +240,7 @@ impl Action for StartRoom {
         let room = ctx.owned_room(self.room_id, None).await?;
         let event = NewEvent::lifecycle(EventType::RoomStart, ctx.now_ms);
         ctx.state.store().start_room(room.room_id, event).await?;
+        ctx.state.room_changed(room.room_id);
         ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({})))
     }
@@ -262,6 +263,7 @@ impl Action for EndRoom {
         let room = ctx.owned_room(self.room_id, None).await?;
         let event = NewEvent::lifecycle(EventType::RoomEnd, ctx.now_ms);
         ctx.state.store().end_room(room.room_id, event).await?;
+        ctx.state.room_changed(room.room_id);
         ctx.state.class_ended();
         Ok(fields(json!({})))
     }

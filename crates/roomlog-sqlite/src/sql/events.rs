@@ -132,9 +132,10 @@ pub(crate) fn append(
             .and_then(|mut stmt| stmt.execute((key, seq as i64)))
             .with_context(|| format!("advancing the sequence of room {room_id}"))?;
     } else {
+        let before = room.clone();
         room.occupancy = sql_presence::apply(conn, key, room.occupancy, &changes)?;
         room.last_seq = seq;
-        save_log_state(conn, &room, policy)?;
+        save_log_state(conn, &before, &room, policy)?;
     }
     Ok(AppendOutcome {
         accepted: fresh.len() as u64,

@@ -89,9 +89,10 @@ pub(crate) fn kick(
         at_ms: quit.timestamp_ms,
         seq,
     };
+    let before = room.clone();
     room.occupancy = presence::apply(conn, key, room.occupancy, &[change])?;
     room.last_seq = seq;
-    save_log_state(conn, &room, policy)?;
+    save_log_state(conn, &before, &room, policy)?;
     Ok(true)
 }
 

@@ -91,27 +91,39 @@ pub(crate) fn save_state(
 }
 
 /// Writes what recording events can change: the last seq and, after member events, presence
-/// and the deadline that depends on it. Leaves status and schedule (and their indexes) alone.
+/// and the deadline that depends on it. Leaves status and schedule (and their indexes) alone,
+/// and the deadline's index too when the deadline did not move (rooms not started, or in class
+/// with someone in: most member events).
 pub(crate) fn save_log_state(
     conn: &Connection,
-    room: &Room,
+    before: &Room,
+    after: &Room,
     policy: &LifecyclePolicy,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4,
-                          deadline_ms = ?5
-         WHERE room_id = ?1",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute((
-            room.room_id as i64,
-            saturating_i64(room.last_seq),
-            saturating_i64(room.occupancy.present),
-            room.occupancy.empty_since_ms,
-            deadline(room, policy),
-        ))
-    })
-    .with_context(|| format!("updating the presence of room {}", room.room_id))?;
+    let what = || format!("updating the presence of room {}", after.room_id);
+    let deadline_ms = deadline(after, policy);
+    let params = (
+        after.room_id as i64,
+        saturating_i64(after.last_seq),
+        saturating_i64(after.occupancy.present),
+        after.occupancy.empty_since_ms,
+    );
+    if deadline_ms == deadline(before, policy) {
+        conn.prepare_cached(
+            "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4
+             WHERE room_id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params))
+        .with_context(what)?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4,
+                              deadline_ms = ?5
+             WHERE room_id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute((params.0, params.1, params.2, params.3, deadline_ms)))
+        .with_context(what)?;
+    }
     Ok(())
 }
 

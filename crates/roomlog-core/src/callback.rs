@@ -1,0 +1,323 @@
+//! Callbacks (webhooks): what roomlog sends for every recorded event, how it signs it, and how
+//! it retries. Delivery itself (HTTP, scheduling) lives in the server; the durable outbox in the
+//! store.
+//!
+//! Each delivery is one `POST` with a JSON body
+//! `{"SdkAppId", "EventType", "EventData", "Timestamp", "ExpireTime", "Sign", "EventId", "Seq"}`
+//! where `EventType`/`EventData`/`Timestamp` are exactly what GetRoomEvent shows, `Sign` is
+//! LCIC's `md5(CallbackKey + ExpireTime)`, and these headers:
+//! - `X-Roomlog-Event-Id`, `X-Roomlog-Room-Id`, `X-Roomlog-Seq`;
+//! - `X-Roomlog-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(CallbackKey, "<t>.<raw body>")>`,
+//!   which covers the body (LCIC's Sign does not) and lets a receiver reject replays by `t`.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::account::SdkAppId;
+use crate::error::DomainError;
+use crate::event::StoredEvent;
+use crate::room::RoomId;
+
+pub const SIGNATURE_HEADER: &str = "X-Roomlog-Signature";
+pub const EVENT_ID_HEADER: &str = "X-Roomlog-Event-Id";
+pub const ROOM_ID_HEADER: &str = "X-Roomlog-Room-Id";
+pub const SEQ_HEADER: &str = "X-Roomlog-Seq";
+/// LCIC's `ExpireTime`: a callback is valid this long after it is sent.
+pub const EXPIRE_AFTER_SECS: i64 = 300;
+
+/// LCIC's callback signature: lower-hex `md5(CallbackKey + ExpireTime)`.
+pub fn lcic_sign(callback_key: &str, expire_time: i64) -> String {
+    let mut md5 = Md5::new();
+    md5.update(callback_key.as_bytes());
+    md5.update(expire_time.to_string().as_bytes());
+    hex::encode(md5.finalize())
+}
+
+/// roomlog's body signature header value: `t=<timestamp>,v1=<hex hmac>`.
+pub fn body_signature(callback_key: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(callback_key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Checks a received `X-Roomlog-Signature` against the raw body: what a receiver does (kept
+/// here so the tests and the README's receiver agree with the sender). Constant-time.
+pub fn verify_body_signature(
+    callback_key: &str,
+    header: &str,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: i64,
+) -> bool {
+    let mut timestamp = None;
+    let mut signature = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signature = hex::decode(v).ok(),
+            _ => {}
+        }
+    }
+    let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+        return false;
+    };
+    if (now - timestamp).abs() > tolerance_secs {
+        return false;
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(callback_key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&signature).is_ok()
+}
+
+/// The JSON body of one delivery, sent at `now_secs`.
+pub fn body(
+    sdk_app_id: SdkAppId,
+    event: &StoredEvent,
+    callback_key: &str,
+    now_secs: i64,
+) -> Vec<u8> {
+    let info = event.event_info();
+    let expire_time = now_secs + EXPIRE_AFTER_SECS;
+    let body = json!({
+        "SdkAppId": sdk_app_id,
+        "EventType": info["EventType"],
+        "EventData": info["EventData"],
+        "Timestamp": info["Timestamp"],
+        "ExpireTime": expire_time,
+        "Sign": lcic_sign(callback_key, expire_time),
+        "EventId": event.event_id,
+        "Seq": event.seq,
+    });
+    serde_json::to_vec(&body).expect("serialising a JSON value cannot fail")
+}
+
+/// Retry schedule of a failing delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// A 2xx answer within this is success.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// First retry delay; doubles per attempt.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// After this long since the first attempt, a failing delivery becomes a dead letter.
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
+    /// Delivered and dead deliveries are kept (for inspection and replay) this long.
+    #[serde(with = "humantime_serde")]
+    pub keep_for: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(600),
+            give_up_after: Duration::from_secs(24 * 3600),
+            keep_for: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt number `attempts + 1`, after `attempts` failures: exponential with
+    /// "equal jitter" (half fixed, half random) so many failing receivers do not retry in step.
+    /// `unit` is a random number in [0, 1).
+    pub fn backoff(&self, attempts: u32, unit: f64) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(
+                1u32.checked_shl(attempts.saturating_sub(1).min(31))
+                    .unwrap_or(u32::MAX),
+            )
+            .min(self.max_backoff);
+        exp / 2 + exp.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Delivered => "Delivered",
+            Self::Dead => "Dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+}
+
+/// One event's delivery to its app's callback (the outbox row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub sdk_app_id: SdkAppId,
+    pub room_id: RoomId,
+    pub event: StoredEvent,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    /// Unix ms of the first attempt (for giving up), if any.
+    pub first_attempt_ms: Option<i64>,
+    pub last_attempt_ms: Option<i64>,
+    /// HTTP status of the last attempt, if it got an answer.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed (timeout, connection refused, non-2xx, refused destination).
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending only), unix ms.
+    pub next_attempt_ms: Option<i64>,
+    /// Unix ms.
+    pub created_ms: i64,
+}
+
+impl Delivery {
+    /// The JSON shape DescribeCallbackDeliveries shows.
+    pub fn describe(&self) -> Value {
+        json!({
+            "RoomId": self.room_id,
+            "Seq": self.event.seq,
+            "EventId": self.event.event_id,
+            "EventType": self.event.event_type.as_str(),
+            "Status": self.status.as_str(),
+            "Attempts": self.attempts,
+            "LastAttemptTime": self.last_attempt_ms.map(|ms| ms.div_euclid(1000)),
+            "LastHttpStatus": self.last_status,
+            "LastError": self.last_error,
+            "NextAttemptTime": self.next_attempt_ms.map(|ms| ms.div_euclid(1000)),
+            "CreatedTime": self.created_ms.div_euclid(1000),
+        })
+    }
+}
+
+/// What happened to one attempt, as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// Unix ms when the attempt was made.
+    pub at_ms: i64,
+    pub delivered: bool,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    /// For a failure: when to try again, or `None` to make it a dead letter.
+    pub retry_at_ms: Option<i64>,
+}
+
+/// A callback URL must be http(s) with a host, at most 1024 bytes. (Whether its host resolves
+/// to a private address is checked by the server, at configuration and at delivery time.)
+pub fn validate_callback_url(url: &str) -> Result<(), DomainError> {
+    let bad = |why: &str| DomainError::invalid_value(format!("Callback {why}."));
+    if url.len() > 1024 {
+        return Err(bad("must be at most 1024 bytes"));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad("must be an http:// or https:// URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
+    {
+        return Err(bad("must name a host (without credentials)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcic_known_answer() {
+        assert_eq!(
+            lcic_sign("NjFGoDEy", 1614151508),
+            "b9454ab5a85f9b7ad36071f5688ed34d"
+        );
+    }
+
+    #[test]
+    fn body_signature_verifies_and_rejects_tampering_and_replays() {
+        let header = body_signature("key", 1_700_000_000, b"{\"a\":1}");
+        assert!(verify_body_signature(
+            "key",
+            &header,
+            b"{\"a\":1}",
+            1_700_000_010,
+            300
+        ));
+        assert!(!verify_body_signature(
+            "key",
+            &header,
+            b"{\"a\":2}",
+            1_700_000_010,
+            300
+        ));
+        assert!(!verify_body_signature(
+            "other",
+            &header,
+            b"{\"a\":1}",
+            1_700_000_010,
+            300
+        ));
+        assert!(
+            !verify_body_signature("key", &header, b"{\"a\":1}", 1_700_001_000, 300),
+            "stale"
+        );
+        assert!(!verify_body_signature(
+            "key",
+            "garbage",
+            b"{\"a\":1}",
+            1_700_000_010,
+            300
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1, 0.0), Duration::from_millis(500));
+        assert_eq!(policy.backoff(1, 0.999_999).as_millis(), 999);
+        assert_eq!(policy.backoff(4, 0.0), Duration::from_secs(4));
+        assert_eq!(policy.backoff(30, 0.0), Duration::from_secs(300));
+        assert!(policy.backoff(60, 0.99) <= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn callback_urls() {
+        assert!(validate_callback_url("https://hooks.example.com/lcic?x=1").is_ok());
+        assert!(validate_callback_url("http://127.0.0.1:9000/").is_ok());
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://user:pw@host/",
+            "javascript:alert(1)",
+            "http://a b/",
+        ] {
+            assert!(validate_callback_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! StreamRoomEvents (roomlog): a room's events as Server-Sent Events — every event after
+//! `AfterSeq` (or the `Last-Event-ID` a reconnecting client sends), then new ones as they are
+//! committed, each with `id:` = its sequence number, ending after the room's RoomEnd. Streams
+//! wait on the room's change notification, never poll.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use roomlog_core::{ingest, EventType, StoredEvent};
+use roomlog_protocol::{FieldType, Schema};
+use serde::Deserialize;
+
+use super::{Action, ActionResult};
+use crate::dispatch::{Ctx, Reply};
+use crate::state::AppState;
+
+/// Events read per round trip while catching up.
+const CHUNK: u64 = 500;
+/// A comment line this often keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamRoomEvents {
+    sdk_app_id: u64,
+    room_id: u64,
+    #[serde(default)]
+    after_seq: Option<u64>,
+}
+
+impl Action for StreamRoomEvents {
+    const NAME: &'static str = "StreamRoomEvents";
+
+    fn schema() -> Schema {
+        Schema::new()
+            .required("SdkAppId", FieldType::U64)
+            .required("RoomId", FieldType::U64)
+            .optional("AfterSeq", FieldType::U64)
+    }
+
+    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
+        let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
+        let retention_ms = ctx.state.config().retention_ms();
+        if room.events_expired(ctx.now_ms, retention_ms) {
+            return Err(ingest::events_expired(&room, retention_ms).into());
+        }
+        // A reconnecting EventSource sends the id of the last event it got.
+        let last_event_id = ctx
+            .headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let after = last_event_id.or(self.after_seq).unwrap_or(0);
+        Ok(Reply::EventStream(
+            stream(ctx.state.clone(), room.room_id, after).boxed(),
+        ))
+    }
+}
+
+fn stream(
+    state: AppState,
+    room_id: u64,
+    after: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    // Subscribe before the first read so nothing committed in between is missed.
+    let changes = state.feed().subscribe(room_id);
+    futures_util::stream::unfold(
+        (state, changes, after, false),
+        move |(state, mut changes, mut after, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let events = match state.store().read_events(room_id, after + 1, CHUNK).await {
+                    Ok(events) => events,
+                    Err(err) => {
+                        return Some((
+                            Err(std::io::Error::other(err.to_string())),
+                            (state, changes, after, true),
+                        ))
+                    }
+                };
+                if !events.is_empty() {
+                    let mut out = Vec::new();
+                    let mut ended = false;
+                    for event in &events {
+                        write_event(&mut out, event);
+                        ended |= event.event_type == EventType::RoomEnd;
+                        after = event.seq;
+                    }
+                    return Some((Ok(Bytes::from(out)), (state, changes, after, ended)));
+                }
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                    }
+                    _ = tokio::time::sleep(KEEP_ALIVE) => {
+                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (state, changes, after, false)));
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One SSE message: `id: <seq>`, `event: <EventType>`, `data: <EventInfo + EventId + Seq>`.
+fn write_event(out: &mut Vec<u8>, event: &StoredEvent) {
+    let mut data = event.event_info();
+    data["EventId"] = event.event_id.clone().into();
+    data["Seq"] = event.seq.into();
+    out.extend_from_slice(
+        format!("id: {}\nevent: {}\ndata: ", event.seq, event.event_type).as_bytes(),
+    );
+    serde_json::to_writer(&mut *out, &data).expect("serialising a JSON value cannot fail");
+    out.extend_from_slice(b"\n\n");
+}

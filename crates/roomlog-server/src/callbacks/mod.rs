@@ -1,0 +1,3 @@
+//! Callbacks (webhooks): where they may go, and the worker that delivers the outbox.
+
+pub mod destination;

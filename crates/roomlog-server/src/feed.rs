@@ -1,0 +1,36 @@
+//! In-process change notification per room: whoever commits events to a room bumps its
+//! counter; live streams wait on it instead of polling the store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use roomlog_core::RoomId;
+use tokio::sync::watch;
+
+#[derive(Default)]
+pub struct RoomFeed {
+    rooms: Mutex<HashMap<RoomId, watch::Sender<u64>>>,
+}
+
+impl RoomFeed {
+    /// A receiver that changes whenever the room gets new events.
+    pub fn subscribe(&self, room_id: RoomId) -> watch::Receiver<u64> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .entry(room_id)
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe()
+    }
+
+    /// The room got new events. Rooms nobody watches cost nothing (and are forgotten).
+    pub fn publish(&self, room_id: RoomId) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = rooms.get(&room_id) {
+            if sender.receiver_count() == 0 {
+                rooms.remove(&room_id);
+            } else {
+                sender.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
+}

@@ -107,6 +107,7 @@ pub fn body(
 
 /// Retry schedule of a failing delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RetryPolicy {
     /// A 2xx answer within this is success.
     #[serde(with = "humantime_serde")]
@@ -150,6 +151,15 @@ impl RetryPolicy {
             .min(self.max_backoff);
         exp / 2 + exp.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
     }
+}
+
+/// An app's callback configuration (ModifyApp / DescribeAppDetail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCallback {
+    /// Where events are pushed; empty: no callbacks.
+    pub url: String,
+    /// Signs callbacks (LCIC's `Sign` and roomlog's body signature).
+    pub key: String,
 }
 
 /// Where a delivery stands.

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use crate::account::{Account, AccountId, ApiKey, App, SdkAppId};
 use crate::attendance::{MemberRecord, RoomAttendance};
+use crate::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use crate::error::DomainError;
 use crate::event::{EventType, NewEvent, StoredEvent};
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
@@ -85,6 +86,10 @@ pub struct AppendOutcome {
 pub struct PurgeStats {
     pub rooms: u64,
     pub events: u64,
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Backend(format!("this storage backend does not support {what}"))
 }
 
 #[async_trait]
@@ -218,6 +223,82 @@ pub trait Store: Send + Sync + 'static {
         sdk_app_id: SdkAppId,
         user_ids: &[String],
     ) -> Result<HashMap<String, String>, StoreError>;
+
+    // --- callbacks (outbox) ------------------------------------------------------------------
+    // Every event recorded in a room whose app has a callback URL at that moment gets a pending
+    // delivery, written in the same transaction as the event (append, start, end and the
+    // Reason-5 quits it records, kick): an acknowledged event is delivered even if the server
+    // dies right after. A delivery carries a copy of its event, so it outlives the room's
+    // event purge. Per room, deliveries go in sequence order: only a room's lowest pending
+    // delivery ("head of line") is ever handed out.
+    /// Sets the app's callback URL and/or key (`Some("")` clears; `None` keeps), returning the
+    /// new configuration. `AppNotFound` if unknown.
+    async fn set_app_callback(
+        &self,
+        _sdk_app_id: SdkAppId,
+        _callback: Option<&str>,
+        _callback_key: Option<&str>,
+    ) -> Result<AppCallback, StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// The app's callback configuration (empty strings when none is set).
+    async fn app_callback(&self, _sdk_app_id: SdkAppId) -> Result<AppCallback, StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// Hands out up to `limit` head-of-line deliveries due at `now_ms` (of apps that have a
+    /// callback URL now), earliest due first, leasing each until `lease_until_ms` so no other
+    /// worker (or node) takes it meanwhile; an expired lease makes it available again (a worker
+    /// died). Each returned delivery's room has no other delivery in flight.
+    async fn claim_due_deliveries(
+        &self,
+        _now_ms: i64,
+        _lease_until_ms: i64,
+        _limit: u64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// When the next head-of-line delivery becomes due (unix ms), leases included.
+    async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// Records an attempt of the delivery of (`room_id`, `seq`) and releases its lease:
+    /// delivered, retried at `retry_at_ms`, or dead (no retry).
+    async fn record_attempt(
+        &self,
+        _room_id: RoomId,
+        _seq: u64,
+        _outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// DescribeCallbackDeliveries: `(total, page)` of an app's deliveries, optionally of one
+    /// room and one status, ordered by room then seq.
+    async fn list_deliveries(
+        &self,
+        _sdk_app_id: SdkAppId,
+        _room_id: Option<RoomId>,
+        _status: Option<DeliveryStatus>,
+        _page: u64,
+        _limit: u64,
+    ) -> Result<(u64, Vec<Delivery>), StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// ReplayCallbacks: makes the room's kept deliveries with `seq >= from_seq` (all if
+    /// `None`) and, if given, with an id in `event_ids`, pending again and due at `now_ms`
+    /// (attempt counts go on). Returns how many.
+    async fn replay_deliveries(
+        &self,
+        _room_id: RoomId,
+        _from_seq: Option<u64>,
+        _event_ids: Option<Vec<String>>,
+        _now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Err(unsupported("callbacks"))
+    }
+    /// Forgets delivered and dead deliveries whose last attempt was before `before_ms`.
+    async fn purge_deliveries(&self, _before_ms: i64) -> Result<u64, StoreError> {
+        Err(unsupported("callbacks"))
+    }
 
     // --- events -------------------------------------------------------------------------
     /// Records the events whose ids the room does not have yet, in order, after `admit`

@@ -30,6 +30,7 @@ pub struct ServeConfig {
     #[serde(with = "humantime_serde")]
     pub idle_end_after: Duration,
     pub rate_limits: RateLimits,
+    pub callbacks: CallbackConfig,
     /// `text` (default) or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -42,6 +43,7 @@ impl Default for ServeConfig {
             events_retention_after_end: Duration::from_secs(3600),
             idle_end_after: Duration::from_secs(600),
             rate_limits: RateLimits::default(),
+            callbacks: CallbackConfig::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -53,6 +55,17 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// Callback delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CallbackConfig {
+    /// Allow callback URLs that resolve to loopback, private or link-local addresses (tests,
+    /// on-premises installs). Off by default: such URLs are refused (SSRF).
+    pub allow_private: bool,
+    #[serde(flatten)]
+    pub retry: roomlog_core::callback::RetryPolicy,
 }
 
 /// Requests per second, per account and action.

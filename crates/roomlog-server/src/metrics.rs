@@ -44,6 +44,20 @@ pub fn record_ingest(batch_events: usize, commit: Duration) {
     metrics::histogram!("roomlog_ingest_commit_seconds").record(commit.as_secs_f64());
 }
 
+/// One callback attempt: its result, and the time from the event's commit (its delivery's
+/// creation) to this attempt.
+pub fn record_delivery(outcome: &roomlog_core::callback::AttemptOutcome, lag_ms: i64) {
+    let result = match (outcome.delivered, outcome.retry_at_ms) {
+        (true, _) => "delivered",
+        (false, Some(_)) => "retry",
+        (false, None) => "dead",
+    };
+    metrics::counter!("roomlog_callback_attempts_total", "result" => result).increment(1);
+    if outcome.delivered {
+        metrics::histogram!("roomlog_callback_lag_seconds").record(lag_ms.max(0) as f64 / 1000.0);
+    }
+}
+
 pub fn record_purge(rooms: u64, events: u64) {
     metrics::counter!("roomlog_purged_rooms_total").increment(rooms);
     metrics::counter!("roomlog_purged_events_total").increment(events);

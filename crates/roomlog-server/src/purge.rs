@@ -8,6 +8,8 @@ use tokio::sync::watch;
 
 use crate::state::AppState;
 
+/// Old callback deliveries (past `keep-for`) are forgotten at least this often.
+const DELIVERY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long to wait before retrying after a storage failure.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
@@ -18,7 +20,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         // is not missed.
         let wakeup = state.purge_wakeup().notified();
         let next = match purge_due(&state, retention_ms).await {
-            Ok(next) => next,
+            Ok(next) => {
+                let hourly = state.clock().now_ms() + DELIVERY_PURGE_EVERY.as_millis() as i64;
+                Some(next.map_or(hourly, |at| at.min(hourly)))
+            }
             Err(err) => {
                 tracing::error!(error = %err, "purge failed; retrying");
                 Some(state.clock().now_ms() + RETRY_AFTER_FAILURE.as_millis() as i64)
@@ -49,6 +54,13 @@ async fn purge_due(state: &AppState, retention_ms: i64) -> Result<Option<i64>, S
             events = stats.events,
             "purged expired room events"
         );
+    }
+    let keep_for = state.config().callbacks.retry.keep_for.as_millis() as i64;
+    let forgotten = store
+        .purge_deliveries(state.clock().now_ms().saturating_sub(keep_for))
+        .await?;
+    if forgotten > 0 {
+        tracing::info!(deliveries = forgotten, "forgot old callback deliveries");
     }
     Ok(store
         .next_purge_candidate()

@@ -42,7 +42,8 @@ pub async fn run(
     let jobs = [
         tokio::spawn(crate::purge::run(state.clone(), jobs_stopped.clone())),
         tokio::spawn(crate::scheduler::run(state.clone(), jobs_stopped.clone())),
-        tokio::spawn(crate::attendance::run(state.clone(), jobs_stopped)),
+        tokio::spawn(crate::attendance::run(state.clone(), jobs_stopped.clone())),
+        tokio::spawn(crate::callbacks::worker::run(state.clone(), jobs_stopped)),
     ];
 
     let served = axum::serve(listener, router(state))

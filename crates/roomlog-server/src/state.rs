@@ -29,6 +29,8 @@ struct Inner {
     attendance_wakeup: Notify,
     /// Rooms' change notifications for live streams.
     feed: RoomFeed,
+    /// Woken when deliveries may have become due (new events, a finished delivery, a replay).
+    delivery_wakeup: Notify,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
                 schedule_wakeup: Notify::new(),
                 attendance_wakeup: Notify::new(),
                 feed: RoomFeed::default(),
+                delivery_wakeup: Notify::new(),
             }),
         }
     }
@@ -85,9 +88,15 @@ impl AppState {
         &self.inner.feed
     }
 
-    /// New events were committed to the room (by any action or job of this node).
+    pub fn delivery_wakeup(&self) -> &Notify {
+        &self.inner.delivery_wakeup
+    }
+
+    /// New events were committed to the room (by any action or job of this node): wake its
+    /// live streams and the callback worker.
     pub fn room_changed(&self, room_id: roomlog_core::RoomId) {
         self.inner.feed.publish(room_id);
+        self.inner.delivery_wakeup.notify_one();
     }
 
     /// A class ended (by EndRoom or by schedule): compute its attendance, plan its purge.

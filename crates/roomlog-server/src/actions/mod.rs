@@ -2,6 +2,7 @@
 //! the protocol layer validated it against [`Action::schema`]) whose `handle` runs the action.
 //! Handlers stay thin: rules live in `roomlog_core`, persistence behind the `Store`.
 
+mod apps;
 mod events;
 mod members;
 mod rooms;
@@ -67,6 +68,10 @@ actions!(
     users::LoginUser,
     users::DescribeUser,
     stream::StreamRoomEvents,
+    apps::ModifyApp,
+    apps::DescribeAppDetail,
+    apps::DescribeCallbackDeliveries,
+    apps::ReplayCallbacks,
 );
 
 pub fn is_known(name: &str) -> bool {

@@ -1,3 +1,4 @@
 //! Callbacks (webhooks): where they may go, and the worker that delivers the outbox.
 
 pub mod destination;
+pub mod worker;

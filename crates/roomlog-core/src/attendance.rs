@@ -28,8 +28,9 @@ pub mod state {
 
 /// One member's attendance, with LCIC's `MemberRecord` field names. Fields roomlog has no
 /// source for (answers, hand-ups, rewards, messages, IP, location) are always 0 or empty.
+// `default`: attendance is stored; a field added later must not make old records unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(default, rename_all = "PascalCase")]
 pub struct MemberRecord {
     pub user_id: String,
     pub user_name: String,
@@ -60,6 +61,7 @@ pub struct MemberRecord {
 
 /// A room's attendance, computed once when its class ends and stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RoomAttendance {
     /// The most users present at once during the class.
     pub peak_member_number: u64,

@@ -10,6 +10,10 @@
 //! - **Bounded memory**: a modest page cache per connection, and no operation loads more than a
 //!   page of events.
 //! - **Space comes back**: `auto_vacuum=INCREMENTAL`, and purges vacuum and checkpoint afterwards.
+//! - **Derived state kept in the same commit**: presence (from MemberJoin/MemberQuit, with the
+//!   attendance rules, module `presence`), each room's next lifecycle deadline, kick bars and stored
+//!   attendance are written by the same command that changes what they derive from, so they can
+//!   never disagree with the log after a crash. Only member events pay for presence.
 //!
 //! Another process (the admin CLI) may open the same file while the server runs: SQLite's file
 //! locks serialise the two writers, and `busy_timeout` makes each wait for the other.
@@ -586,12 +590,13 @@ mod tests {
                     pragma(c, "cache_size")?,
                     pragma(c, "auto_vacuum")?,
                     pragma(c, "mmap_size")?,
+                    pragma(c, "temp_store")?,
                 ])
             })
             .await
             .unwrap();
-        // synchronous 2 = FULL; auto_vacuum 2 = INCREMENTAL.
-        assert_eq!(writer, [2, 1, 5000, -16_000, 2, 0]);
+        // synchronous 2 = FULL; auto_vacuum 2 = INCREMENTAL; temp_store 2 = MEMORY.
+        assert_eq!(writer, [2, 1, 5000, -16_000, 2, 0, 2]);
         let reader = store
             .read(|c| {
                 Ok([

@@ -135,7 +135,7 @@ pub(crate) fn room(row: &Row<'_>) -> rusqlite::Result<Room> {
     })
 }
 
-/// `user_id, role, device, joined_ms, devices` of `present_users`.
+/// `user_id, role, device, joined_ms, devices` of `presence`.
 pub(crate) fn present_member(row: &Row<'_>) -> rusqlite::Result<PresentMember> {
     Ok(PresentMember {
         user_id: row.get(0)?,

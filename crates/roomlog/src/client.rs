@@ -19,6 +19,19 @@ pub struct Client {
     secret_key: String,
 }
 
+/// A reqwest builder with TLS ready (see `roomlog_server::callbacks::install_tls_provider`).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    roomlog_server::callbacks::install_tls_provider();
+    reqwest::Client::builder()
+}
+
+/// A plain HTTP client with TLS ready.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder()
+        .build()
+        .expect("a default HTTP client builds")
+}
+
 /// An API error answered in the envelope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message} (RequestId {request_id})")]
@@ -38,9 +51,7 @@ impl Client {
             _ => return Err(anyhow!("endpoint {endpoint} has no host")),
         };
         Ok(Self {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
-                .build()?,
+            http: http_client_builder().pool_max_idle_per_host(256).build()?,
             endpoint,
             host,
             secret_id: secret_id.to_owned(),

@@ -23,7 +23,7 @@ async fn signed_post(
     };
     let headers =
         signer.sign_post_json(&host, action, version, body, roomlog_core::time::now_secs());
-    let mut request = reqwest::Client::new()
+    let mut request = roomlog::client::http_client()
         .post(format!("{}/", server.endpoint))
         .body(body.to_vec());
     for (name, value) in headers {
@@ -50,7 +50,7 @@ fn code(response: &Value) -> &str {
 #[tokio::test]
 async fn protocol_errors_keep_the_envelope() {
     let server = TestServer::start(&[]);
-    let http = reqwest::Client::new();
+    let http = roomlog::client::http_client();
     let url = format!("{}/", server.endpoint);
 
     let unsigned = envelope(
@@ -826,7 +826,9 @@ async fn events_expire_after_retention_and_are_purged() {
     // The purge really deleted them: the purge counter moves.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = reqwest::get(format!("{}/metrics", server.endpoint))
+        let metrics = roomlog::client::http_client()
+            .get(format!("{}/metrics", server.endpoint))
+            .send()
             .await
             .unwrap()
             .text()

@@ -25,7 +25,7 @@ async fn open(server: &TestServer, params: Value, last_event_id: Option<u64>) ->
         &query,
         roomlog_core::time::now_secs(),
     );
-    let mut request = reqwest::Client::new().get(format!("{}/?{query}", server.endpoint));
+    let mut request = roomlog::client::http_client().get(format!("{}/?{query}", server.endpoint));
     for (name, value) in headers {
         request = request.header(name, value);
     }

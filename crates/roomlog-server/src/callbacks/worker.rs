@@ -59,8 +59,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 }
 
 fn client(config: &crate::config::CallbackConfig) -> reqwest::Result<reqwest::Client> {
-    // reqwest is built without a default TLS crypto provider (to avoid aws-lc's long build).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    super::install_tls_provider();
     reqwest::Client::builder()
         .timeout(config.retry.timeout)
         // The connection itself only goes to addresses that pass the destination rule, so a

@@ -38,32 +38,24 @@ CREATE INDEX rooms_purge_queue ON rooms (real_end_ms)
 CREATE INDEX rooms_awaiting_attendance ON rooms (real_end_ms)
     WHERE status = 2 AND attendance_ready = 0;
 
--- Open sessions: one per (user, device) in the room now. `device` is the join's Device (0 when
--- it gave none, as the attendance fold does); `join_seq` is the seq of the MemberJoin that
--- opened it, which orders sessions ("earliest-opened") and users ("order of arrival").
+-- Who is in: one row per user with at least one session open. A session is per (user, device)
+-- (a join without Device counts as device 0); `sessions` holds the user's open ones as a JSON
+-- array of [device, joined_ms, join_seq], the seq of the MemberJoin that opened it, which orders
+-- sessions ("earliest-opened") and users ("order of arrival"). One row, not one per device:
+-- a MemberJoin then costs one seek and one write here, which matters on the ingest path.
 CREATE TABLE presence (
-    room_id    INTEGER NOT NULL,
-    user_id    TEXT    NOT NULL,
-    device     INTEGER NOT NULL,
-    joined_ms  INTEGER NOT NULL,
-    join_seq   INTEGER NOT NULL,
-    PRIMARY KEY (room_id, user_id, device)
-) WITHOUT ROWID;
-
--- One row per user present (with at least one open session), kept in step with `presence`:
--- DescribeCurrentMemberList pages it in arrival order without grouping the sessions, and a
--- batch of member events learns whether a user is in with one seek.
-CREATE TABLE present_users (
     room_id      INTEGER NOT NULL,
     user_id      TEXT    NOT NULL,
-    arrival_seq  INTEGER NOT NULL,          -- MIN(presence.join_seq) of the user's sessions
-    joined_ms    INTEGER NOT NULL,          -- MIN(presence.joined_ms) of the user's sessions
-    devices      INTEGER NOT NULL,          -- open sessions
+    arrival_seq  INTEGER NOT NULL,          -- MIN(join_seq) of the sessions
+    joined_ms    INTEGER NOT NULL,          -- MIN(joined_ms) of the sessions
+    devices      INTEGER NOT NULL,          -- sessions open
     role         INTEGER,                   -- latest Role of a MemberJoin while present
     device       INTEGER,                   -- latest Device of a MemberJoin while present
+    sessions     TEXT    NOT NULL,
     PRIMARY KEY (room_id, user_id)
 ) WITHOUT ROWID;
-CREATE INDEX present_users_by_arrival ON present_users (room_id, arrival_seq);
+-- DescribeCurrentMemberList and RoomEnd's quits: who is in, in order of arrival.
+CREATE INDEX presence_by_arrival ON presence (room_id, arrival_seq);
 
 -- KickUserFromRoom's bars: the user's MemberJoin is refused until `until_ms` (NULL: for good).
 -- Kept until UnblockKickedUser, the end (or expiry) of the class, or the room's deletion.

@@ -15,7 +15,7 @@ use crate::presence;
 use crate::rows::{self, event_columns, event_type_code, u64_bits};
 use crate::sql::kicks;
 use crate::sql::presence as sql_presence;
-use crate::sql::rooms::{require_room, room_key, save_log_state};
+use crate::sql::rooms::{deadline, require_room, room_key, save_log_state};
 
 /// Is this event id recorded in the room? (The unique index, covering.)
 pub(crate) const KNOWN_ID: &str = "SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2";
@@ -132,10 +132,10 @@ pub(crate) fn append(
             .and_then(|mut stmt| stmt.execute((key, seq as i64)))
             .with_context(|| format!("advancing the sequence of room {room_id}"))?;
     } else {
-        let before = room.clone();
+        let deadline_before = deadline(&room, policy);
         room.occupancy = sql_presence::apply(conn, key, room.occupancy, &changes)?;
         room.last_seq = seq;
-        save_log_state(conn, &before, &room, policy)?;
+        save_log_state(conn, &room, deadline_before, policy)?;
     }
     Ok(AppendOutcome {
         accepted: fresh.len() as u64,

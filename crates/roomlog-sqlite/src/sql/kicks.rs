@@ -11,7 +11,7 @@ use crate::error::Context;
 use crate::presence::{Action, Change};
 use crate::sql::events::insert_event;
 use crate::sql::presence;
-use crate::sql::rooms::{require_room, room_key, save_log_state};
+use crate::sql::rooms::{deadline, require_room, room_key, save_log_state};
 
 /// Does the room have any bar? One seek, so a batch of joins into a room nobody was kicked from
 /// (nearly every batch) looks up nothing per user.
@@ -89,10 +89,10 @@ pub(crate) fn kick(
         at_ms: quit.timestamp_ms,
         seq,
     };
-    let before = room.clone();
+    let deadline_before = deadline(&room, policy);
     room.occupancy = presence::apply(conn, key, room.occupancy, &[change])?;
     room.last_seq = seq;
-    save_log_state(conn, &before, &room, policy)?;
+    save_log_state(conn, &room, deadline_before, policy)?;
     Ok(true)
 }
 

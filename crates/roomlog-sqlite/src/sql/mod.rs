@@ -42,9 +42,8 @@ mod tests {
             // Scans of partial indexes visit only the rows they hold: the rooms in class, the ended
             // rooms awaiting attendance.
             (rooms::IN_CLASS_ROOMS, "SCAN rooms USING INDEX rooms_in_class"),
-            (presence::PRESENT_USER, "SEARCH present_users USING PRIMARY KEY (room_id=? AND user_id=?)"),
-            (presence::USER_SESSIONS, "SEARCH presence USING PRIMARY KEY (room_id=? AND user_id=?)"),
-            (presence::PRESENT_IN_ORDER, "SEARCH present_users USING INDEX present_users_by_arrival (room_id=?)"),
+            (presence::PRESENT_USER, "SEARCH presence USING PRIMARY KEY (room_id=? AND user_id=?)"),
+            (presence::PRESENT_IN_ORDER, "SEARCH presence USING INDEX presence_by_arrival (room_id=?)"),
             (kicks::ROOM_HAS_BARS, "SEARCH kicks USING PRIMARY KEY (room_id=?)"),
             (kicks::BAR_OF, "SEARCH kicks USING PRIMARY KEY (room_id=? AND user_id=?)"),
             (attendance::AWAITING, "SCAN rooms USING COVERING INDEX rooms_awaiting_attendance"),

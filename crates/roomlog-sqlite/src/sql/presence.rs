@@ -1,9 +1,10 @@
-//! Presence as stored: open sessions in `presence`, one summary row per user present in
-//! `present_users`, and the room's count in `rooms.present_members` / `rooms.empty_since_ms`.
+//! Presence as stored: one `presence` row per user in the room (their open sessions packed in
+//! it), and the room's count in `rooms.present_members` / `rooms.empty_since_ms`.
 //!
 //! A batch of member events is applied in memory ([`crate::presence`]) to the users it names,
-//! loaded once each, and only the difference is written back: an append costs a few seeks per
-//! distinct user it mentions, and nothing at all for events that are not member events.
+//! loaded once each, and only the users it changed are written back: an append costs a seek and
+//! a write per distinct user it mentions, and nothing at all for events that are not member
+//! events.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -18,115 +19,91 @@ use crate::presence::{count, Change, Session, UserPresence};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
 
-/// Is the user in (and their latest role and device)? The summary row's primary key.
+/// A user's presence: the primary key.
 pub(crate) const PRESENT_USER: &str =
-    "SELECT role, device FROM present_users WHERE room_id = ?1 AND user_id = ?2";
-
-/// A present user's open sessions: a prefix seek on the primary key.
-pub(crate) const USER_SESSIONS: &str =
-    "SELECT device, joined_ms, join_seq FROM presence WHERE room_id = ?1 AND user_id = ?2";
+    "SELECT role, device, sessions FROM presence WHERE room_id = ?1 AND user_id = ?2";
 
 /// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records).
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
-     FROM present_users WHERE room_id = ?1 ORDER BY arrival_seq LIMIT ?2 OFFSET ?3";
+     FROM presence WHERE room_id = ?1 ORDER BY arrival_seq LIMIT ?2 OFFSET ?3";
+
+/// `sessions` as stored: `[[device, joined_ms, join_seq], ...]`.
+type StoredSessions = Vec<(u64, i64, u64)>;
 
 fn load_user(conn: &Connection, room: i64, user: &str) -> Result<UserPresence, StoreError> {
     let what = || format!("loading the presence of `{user}` in room {room}");
-    let summary: Option<(Option<i64>, Option<i64>)> = conn
+    let row: Option<(Option<i64>, Option<i64>, String)> = conn
         .prepare_cached(PRESENT_USER)
         .and_then(|mut stmt| {
-            stmt.query_row((room, user), |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+            stmt.query_row((room, user), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
         })
         .with_context(what)?;
-    // No summary row: the user is not in, so there are no sessions to read either (the common
-    // case of a first join costs this one seek).
-    let Some((role, device)) = summary else {
+    let Some((role, device, sessions)) = row else {
         return Ok(UserPresence::default());
     };
-    let mut stmt = conn.prepare_cached(USER_SESSIONS).with_context(what)?;
-    let sessions = stmt
-        .query_map((room, user), |row| {
-            Ok((
-                row.get::<_, i64>(0)? as u64,
-                Session {
-                    joined_ms: row.get(1)?,
-                    join_seq: row.get::<_, i64>(2)? as u64,
-                },
-            ))
-        })
-        .and_then(|rows| rows.collect())
-        .with_context(what)?;
+    let sessions: StoredSessions = serde_json::from_str(&sessions)
+        .map_err(|e| StoreError::Backend(format!("{}: bad sessions {sessions:?}: {e}", what())))?;
     Ok(UserPresence {
-        sessions,
+        sessions: sessions
+            .into_iter()
+            .map(|(device, joined_ms, join_seq)| {
+                (
+                    device,
+                    Session {
+                        joined_ms,
+                        join_seq,
+                    },
+                )
+            })
+            .collect(),
         role: from_bits(role),
         device: from_bits(device),
     })
 }
 
-/// Writes what changed between the stored and the new state of one user.
+/// Writes the new state of one user whose state changed.
 fn store_user(
     conn: &Connection,
     room: i64,
     user: &str,
-    before: &UserPresence,
     after: &UserPresence,
 ) -> Result<(), StoreError> {
     let what = || format!("storing the presence of `{user}` in room {room}");
-    for device in before.sessions.keys() {
-        if !after.sessions.contains_key(device) {
-            conn.prepare_cached(
-                "DELETE FROM presence WHERE room_id = ?1 AND user_id = ?2 AND device = ?3",
-            )
-            .and_then(|mut stmt| stmt.execute((room, user, *device as i64)))
+    let (Some(arrival), Some(joined_ms)) = (after.arrival_seq(), after.joined_ms()) else {
+        // Gone: no sessions left.
+        conn.prepare_cached("DELETE FROM presence WHERE room_id = ?1 AND user_id = ?2")
+            .and_then(|mut stmt| stmt.execute((room, user)))
             .with_context(what)?;
-        }
-    }
-    for (device, session) in &after.sessions {
-        if before.sessions.get(device) != Some(session) {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO presence (room_id, user_id, device, joined_ms, join_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute((
-                    room,
-                    user,
-                    *device as i64,
-                    session.joined_ms,
-                    saturating_i64(session.join_seq),
-                ))
-            })
-            .with_context(what)?;
-        }
-    }
-    match (after.arrival_seq(), after.joined_ms()) {
-        (Some(arrival), Some(joined_ms)) => {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO present_users
-                     (room_id, user_id, arrival_seq, joined_ms, devices, role, device)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute((
-                    room,
-                    user,
-                    saturating_i64(arrival),
-                    joined_ms,
-                    after.sessions.len() as i64,
-                    u64_bits(after.role),
-                    u64_bits(after.device),
-                ))
-            })
-            .with_context(what)?;
-        }
-        _ if before.is_present() => {
-            conn.prepare_cached("DELETE FROM present_users WHERE room_id = ?1 AND user_id = ?2")
-                .and_then(|mut stmt| stmt.execute((room, user)))
-                .with_context(what)?;
-        }
-        _ => {}
-    }
+        return Ok(());
+    };
+    let sessions: StoredSessions = after
+        .sessions
+        .iter()
+        .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
+        .collect();
+    let sessions = serde_json::to_string(&sessions)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", what())))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO presence
+             (room_id, user_id, arrival_seq, joined_ms, devices, role, device, sessions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(rusqlite::params![
+            room,
+            user,
+            saturating_i64(arrival),
+            joined_ms,
+            after.sessions.len() as i64,
+            u64_bits(after.role),
+            u64_bits(after.device),
+            sessions,
+        ])
+    })
+    .with_context(what)?;
     Ok(())
 }
 
@@ -158,8 +135,9 @@ pub(crate) fn apply(
         );
     }
     for (user, (before, after)) in &users {
+        // A reconnect or a quit with nothing open changes nothing: no write.
         if before != after {
-            store_user(conn, room, user, before, after)?;
+            store_user(conn, room, user, after)?;
         }
     }
     Ok(occupancy)
@@ -184,16 +162,11 @@ pub(crate) fn present_in_order(conn: &Connection, room: i64) -> Result<Vec<Strin
     Ok(users)
 }
 
-/// Empties the room (its class ended).
+/// Empties the room (its class ended, or it is deleted).
 pub(crate) fn clear(conn: &Connection, room: i64) -> Result<(), StoreError> {
-    for sql in [
-        "DELETE FROM presence WHERE room_id = ?1",
-        "DELETE FROM present_users WHERE room_id = ?1",
-    ] {
-        conn.prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute([room]))
-            .with_context(|| format!("clearing the presence of room {room}"))?;
-    }
+    conn.prepare_cached("DELETE FROM presence WHERE room_id = ?1")
+        .and_then(|mut stmt| stmt.execute([room]))
+        .with_context(|| format!("clearing the presence of room {room}"))?;
     Ok(())
 }
 

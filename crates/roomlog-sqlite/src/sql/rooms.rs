@@ -91,13 +91,13 @@ pub(crate) fn save_state(
 }
 
 /// Writes what recording events can change: the last seq and, after member events, presence
-/// and the deadline that depends on it. Leaves status and schedule (and their indexes) alone,
+/// and the deadline that depends on it (`deadline_before`: the room's before the events). Leaves status and schedule (and their indexes) alone,
 /// and the deadline's index too when the deadline did not move (rooms not started, or in class
 /// with someone in: most member events).
 pub(crate) fn save_log_state(
     conn: &Connection,
-    before: &Room,
     after: &Room,
+    deadline_before: Option<i64>,
     policy: &LifecyclePolicy,
 ) -> Result<(), StoreError> {
     let what = || format!("updating the presence of room {}", after.room_id);
@@ -108,7 +108,7 @@ pub(crate) fn save_log_state(
         saturating_i64(after.occupancy.present),
         after.occupancy.empty_since_ms,
     );
-    if deadline_ms == deadline(before, policy) {
+    if deadline_ms == deadline_before {
         conn.prepare_cached(
             "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4
              WHERE room_id = ?1",

@@ -35,6 +35,24 @@ pub struct ServeArgs {
     /// A per-action limit, ACTION=N requests/s per account (0 = unlimited); repeatable.
     #[arg(long = "rate-limit", env = "ROOMLOG_RATE_LIMITS", value_name = "ACTION=N", value_delimiter = ',', value_parser = parse_action_limit)]
     pub rate_limits: Vec<(String, u32)>,
+    /// Allow callback URLs on loopback, private or link-local addresses (tests, on-premises).
+    #[arg(long, env = "ROOMLOG_ALLOW_PRIVATE_CALLBACKS")]
+    pub allow_private_callbacks: bool,
+    /// A callback answered 2xx within this is delivered [default: 5s].
+    #[arg(long, env = "ROOMLOG_CALLBACK_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub callback_timeout: Option<Duration>,
+    /// First retry delay of a failing callback, doubling per attempt [default: 1s].
+    #[arg(long, env = "ROOMLOG_CALLBACK_INITIAL_BACKOFF", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub callback_initial_backoff: Option<Duration>,
+    /// Longest retry delay [default: 10m].
+    #[arg(long, env = "ROOMLOG_CALLBACK_MAX_BACKOFF", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub callback_max_backoff: Option<Duration>,
+    /// A callback still failing this long after its first attempt becomes a dead letter [default: 24h].
+    #[arg(long, env = "ROOMLOG_CALLBACK_GIVE_UP_AFTER", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub callback_give_up_after: Option<Duration>,
+    /// Delivered and dead callbacks are kept for inspection and replay this long [default: 7d].
+    #[arg(long, env = "ROOMLOG_CALLBACK_KEEP_FOR", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub callback_keep_for: Option<Duration>,
     /// Log line format.
     #[arg(long, env = "ROOMLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
@@ -76,6 +94,21 @@ impl ServeArgs {
         }
         if let Some(retention) = self.events_retention_after_end {
             config.events_retention_after_end = retention;
+        }
+        if self.allow_private_callbacks {
+            config.callbacks.allow_private = true;
+        }
+        let retry = &mut config.callbacks.retry;
+        for (flag, setting) in [
+            (self.callback_timeout, &mut retry.timeout),
+            (self.callback_initial_backoff, &mut retry.initial_backoff),
+            (self.callback_max_backoff, &mut retry.max_backoff),
+            (self.callback_give_up_after, &mut retry.give_up_after),
+            (self.callback_keep_for, &mut retry.keep_for),
+        ] {
+            if let Some(value) = flag {
+                *setting = value;
+            }
         }
         if let Some(idle) = self.idle_end_after {
             config.idle_end_after = idle;

@@ -21,11 +21,8 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 Some(state.clock().now_ms() + 5000)
             }
         };
-        let clock = state.clock();
-        tokio::select! {
-            _ = wakeup => {}
-            _ = async { match retry { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
-            _ = shutdown.changed() => return,
+        if !crate::jobs::wait(state.clock(), retry, wakeup, &mut shutdown).await {
+            return;
         }
     }
 }

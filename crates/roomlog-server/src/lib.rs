@@ -15,6 +15,7 @@ pub mod callbacks;
 pub mod config;
 pub mod dispatch;
 pub mod feed;
+pub mod jobs;
 pub mod metrics;
 pub mod purge;
 pub mod ratelimit;

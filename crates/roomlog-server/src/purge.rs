@@ -29,11 +29,8 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 Some(state.clock().now_ms() + RETRY_AFTER_FAILURE.as_millis() as i64)
             }
         };
-        let clock = state.clock();
-        tokio::select! {
-            _ = wakeup => {}
-            _ = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
-            _ = shutdown.changed() => return,
+        if !crate::jobs::wait(state.clock(), next, wakeup, &mut shutdown).await {
+            return;
         }
     }
 }

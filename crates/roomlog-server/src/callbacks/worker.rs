@@ -47,11 +47,8 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
         };
         while in_flight.try_join_next().is_some() {}
-        let clock = state.clock();
-        tokio::select! {
-            _ = wakeup => {}
-            _ = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
-            _ = shutdown.changed() => break,
+        if !crate::jobs::wait(state.clock(), next, wakeup, &mut shutdown).await {
+            break;
         }
     }
     // Let deliveries in flight finish (bounded by the timeout) so their outcome is recorded.

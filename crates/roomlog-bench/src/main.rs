@@ -163,13 +163,17 @@ fn plan(options: Options) -> anyhow::Result<Plan> {
         "no roomlog binary at {} (build it: cargo build --release -p roomlog, or pass --roomlog-bin)",
         roomlog_bin.display()
     );
-    // target/release/roomlog-bench -> target/bench-tmp
-    let work_dir = options.work_dir.clone().unwrap_or_else(|| {
-        exe_dir
-            .parent()
-            .map(|target| target.join("bench-tmp"))
-            .unwrap_or_else(std::env::temp_dir)
-    });
+    // target/release/roomlog-bench -> target/bench-tmp (elsewhere: the system temp directory)
+    let in_target = exe_dir
+        .file_name()
+        .is_some_and(|profile| profile == "release" || profile == "debug");
+    let work_dir = options
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| match exe_dir.parent() {
+            Some(target) if in_target => target.join("bench-tmp"),
+            _ => std::env::temp_dir().join("roomlog-bench"),
+        });
     let run_dir = work_dir.join(format!(
         "run-{}-{}",
         chrono::Utc::now().format("%Y%m%d-%H%M%S"),

@@ -14,6 +14,10 @@
 //!   attendance rules, module `presence`), each room's next lifecycle deadline, kick bars and stored
 //!   attendance are written by the same command that changes what they derive from, so they can
 //!   never disagree with the log after a crash. Only member events pay for presence.
+//! - **Transactional outbox for callbacks** (`sql::deliveries`): the command that records an
+//!   event also queues its delivery when the app has a callback URL, so an acknowledged event
+//!   cannot lose its callback. Without a callback this costs one seek per command. Deliveries
+//!   carry a copy of their event and outlive the retention purge; deleting a room deletes them.
 //!
 //! Another process (the admin CLI) may open the same file while the server runs: SQLite's file
 //! locks serialise the two writers, and `busy_timeout` makes each wait for the other.
@@ -38,6 +42,7 @@ use rusqlite::Connection;
 use std::collections::HashMap;
 
 use roomlog_core::attendance::RoomAttendance;
+use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::AttendancePage;
 use roomlog_core::time::now_secs;
@@ -493,6 +498,107 @@ impl Store for SqliteStore {
         let user_ids = user_ids.to_vec();
         self.read(move |c| sql::users::names(c, sdk_app_id, &user_ids))
             .await
+    }
+
+    async fn set_app_callback(
+        &self,
+        sdk_app_id: SdkAppId,
+        callback: Option<&str>,
+        callback_key: Option<&str>,
+    ) -> Result<AppCallback, StoreError> {
+        let (url, key) = (callback.map(str::to_owned), callback_key.map(str::to_owned));
+        self.write(move |c| {
+            sql::deliveries::set_app_callback(c, sdk_app_id, url.as_deref(), key.as_deref())
+        })
+        .await
+    }
+
+    async fn app_callback(&self, sdk_app_id: SdkAppId) -> Result<AppCallback, StoreError> {
+        self.read(move |c| sql::deliveries::app_callback(c, sdk_app_id))
+            .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // The worker claims at every wake-up, and every committed event wakes it: most claims
+        // find nothing due (with no callbacks configured, none ever does). Those are answered by
+        // a reader instead of a command queued behind ingest on the writer. Safe: the reader
+        // sees everything committed, and whatever commits later wakes the worker again.
+        if limit == 0
+            || !self
+                .read(move |c| sql::deliveries::any_due(c, now_ms))
+                .await?
+        {
+            return Ok(Vec::new());
+        }
+        // Selecting and leasing in one writer command is what keeps two claims from handing out
+        // the same head.
+        self.write(move |c| sql::deliveries::claim(c, now_ms, lease_until_ms, limit))
+            .await
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
+        self.read(sql::deliveries::next_due).await
+    }
+
+    async fn record_attempt(
+        &self,
+        room_id: RoomId,
+        seq: u64,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        let outcome = outcome.clone();
+        self.write(move |c| sql::deliveries::record_attempt(c, room_id, seq, &outcome))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        sdk_app_id: SdkAppId,
+        room_id: Option<RoomId>,
+        status: Option<DeliveryStatus>,
+        page: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<Delivery>), StoreError> {
+        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page, limit))
+            .await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        room_id: RoomId,
+        from_seq: Option<u64>,
+        event_ids: Option<Vec<String>>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| sql::deliveries::replay(c, room_id, from_seq, event_ids, now_ms))
+            .await
+    }
+
+    async fn purge_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let budget = self.batch();
+        let mut forgotten = 0;
+        // Bounded batches, each its own command: ingest keeps flowing between them. A batch
+        // that may have left some deleted a full budget, so this loop always progresses.
+        loop {
+            let (deleted, more) = self
+                .write(move |c| sql::deliveries::purge_some(c, before_ms, budget))
+                .await?;
+            forgotten += deleted;
+            if !more {
+                break;
+            }
+        }
+        // Small steady purges leave free pages that new deliveries reuse; only a large one is
+        // worth giving back to the filesystem.
+        if forgotten >= budget {
+            self.reclaim_space().await;
+        }
+        Ok(forgotten)
     }
 
     async fn append_events(

@@ -43,10 +43,17 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0002_lifecycle_presence_attendance_users.sql"),
         backfill: Some(backfill_v2),
     },
+    Migration {
+        version: 3,
+        name: "callbacks: app callback settings, delivery outbox",
+        sql: include_str!("migrations/0003_callbacks_outbox.sql"),
+        // Nothing to backfill: no app had a callback before, so no event is owed one.
+        backfill: None,
+    },
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Member events replayed per query by [`backfill_v2`]: bounds its memory on huge rooms.
 const REPLAY_CHUNK: i64 = 10_000;

@@ -7,6 +7,7 @@ use std::fmt;
 use rusqlite::types::Type;
 use rusqlite::Row;
 
+use roomlog_core::callback::{Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{
     Account, ApiKey, App, EventData, EventType, PresentMember, Room, RoomSpec, RoomStatus,
@@ -30,6 +31,26 @@ macro_rules! event_columns {
     };
 }
 pub(crate) use event_columns;
+
+/// The columns [`delivery`] reads, in order: the event's copy (as [`event_columns!`]), then the
+/// delivery's own.
+macro_rules! delivery_columns {
+    () => {
+        "room_id, seq, event_id, event_type, timestamp_ms, user_id, device, role, reason, \
+         duration, record_size, record_url, sdk_app_id, status, attempts, first_attempt_ms, \
+         last_attempt_ms, last_status, last_error, next_attempt_ms, created_ms"
+    };
+}
+pub(crate) use delivery_columns;
+
+/// The stable on-disk code of a delivery status (`deliveries.status`). Never renumber.
+pub(crate) fn delivery_status_code(status: DeliveryStatus) -> i64 {
+    match status {
+        DeliveryStatus::Pending => 0,
+        DeliveryStatus::Delivered => 1,
+        DeliveryStatus::Dead => 2,
+    }
+}
 
 /// The stable on-disk code of an event type. Never renumber: rows on disk carry these codes
 /// (the `event_types` table in the initial migration documents them for the sqlite3 shell).
@@ -191,6 +212,40 @@ pub(crate) fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
+/// A row selected with [`delivery_columns!`].
+pub(crate) fn delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let code: i64 = row.get(13)?;
+    let status = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Dead,
+    ]
+    .into_iter()
+    .find(|status| delivery_status_code(*status) == code)
+    .ok_or_else(|| bad(13, Type::Integer, format!("unknown delivery status {code}")))?;
+    let attempts = get_u64(row, 14)?;
+    let last_status = row
+        .get::<_, Option<i64>>(17)?
+        .map(|code| {
+            u16::try_from(code)
+                .map_err(|_| bad(17, Type::Integer, format!("{code} is not an HTTP status")))
+        })
+        .transpose()?;
+    Ok(Delivery {
+        sdk_app_id: get_u64(row, 12)?,
+        room_id: get_u64(row, 0)?,
+        event: stored_event(row)?,
+        status,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        first_attempt_ms: row.get(15)?,
+        last_attempt_ms: row.get(16)?,
+        last_status,
+        last_error: row.get(18)?,
+        next_attempt_ms: row.get(19)?,
+        created_ms: row.get(20)?,
+    })
+}
+
 /// `account_id, name, created_at`.
 pub(crate) fn account(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -236,6 +291,20 @@ mod tests {
         assert_eq!(codes.len(), EventType::ALL.len());
         assert_eq!(event_type_from_code(0), None);
         assert_eq!(event_type_from_code(99), None);
+    }
+
+    #[test]
+    fn delivery_status_codes_are_distinct() {
+        let codes: std::collections::HashSet<i64> = [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ]
+        .into_iter()
+        .map(delivery_status_code)
+        .collect();
+        // The migration's CHECK (status IN (0, 1, 2)) and the partial indexes assume these.
+        assert_eq!(codes, [0, 1, 2].into());
     }
 
     #[test]

@@ -40,6 +40,14 @@ async fn single_media_event_append_throughput() {
     single_event_appends("media events", mic).await;
 }
 
+/// Media events again, into rooms whose app has a callback URL: each append also queues its
+/// delivery in the outbox (what the outbox costs ingest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn single_media_event_append_throughput_with_callbacks() {
+    appends_with("media events, callbacks on", mic, true).await;
+}
+
 fn mic(id: &str) -> NewEvent {
     NewEvent {
         event_type: EventType::MicOn,
@@ -52,11 +60,21 @@ fn mic(id: &str) -> NewEvent {
 }
 
 async fn single_event_appends(what: &str, make: fn(&str) -> NewEvent) {
+    appends_with(what, make, false).await;
+}
+
+async fn appends_with(what: &str, make: fn(&str) -> NewEvent, callbacks: bool) {
     const CLIENTS: usize = 256;
     const PER_CLIENT: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
     let app = app(&store).await;
+    if callbacks {
+        store
+            .set_app_callback(app.sdk_app_id, Some("https://hooks.example.com/"), None)
+            .await
+            .unwrap();
+    }
     let mut rooms = Vec::new();
     for i in 0..64 {
         rooms.push(room(&store, &app, &format!("r{i}")).await);

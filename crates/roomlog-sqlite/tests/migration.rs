@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use roomlog_core::callback::AppCallback;
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
 use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus, Store};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
@@ -184,7 +185,7 @@ async fn a_version_1_database_upgrades_without_losing_data() {
     let store = SqliteStore::open(&path).unwrap();
     let conn = raw(&path);
     assert_eq!(pragma_i64(&conn, "user_version"), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let versions: Vec<i64> = conn
         .prepare("SELECT version FROM schema_migrations ORDER BY version")
         .unwrap()
@@ -192,7 +193,7 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 
     // Nothing lost.
     assert_eq!(
@@ -280,6 +281,22 @@ async fn a_version_1_database_upgrades_without_losing_data() {
     );
     assert_eq!(store.next_purge_candidate().await.unwrap(), None);
 
+    // Version 3: no app has a callback, so nothing is owed one; setting one starts the outbox.
+    let app = store.list_apps(None).await.unwrap()[0].sdk_app_id;
+    assert_eq!(
+        store.app_callback(app).await.unwrap(),
+        AppCallback::default()
+    );
+    assert_eq!(
+        store.list_deliveries(app, None, None, 1, 10).await.unwrap(),
+        (0, vec![])
+    );
+    assert_eq!(store.next_delivery_due().await.unwrap(), None);
+    store
+        .set_app_callback(app, Some("https://hooks.example.com/"), None)
+        .await
+        .unwrap();
+
     // And the upgraded rooms work like new ones: the replayed presence is what RoomEnd closes.
     let outcome = store
         .append_events(busy, vec![join("after")], accept())
@@ -306,6 +323,12 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         ]
     );
     assert_eq!(room.last_seq, 10);
+    let (owed, deliveries) = store.list_deliveries(app, None, None, 1, 10).await.unwrap();
+    assert_eq!(owed, 4, "the events recorded since the callback was set");
+    assert_eq!(
+        deliveries.iter().map(|d| d.event.seq).collect::<Vec<_>>(),
+        vec![7, 8, 9, 10]
+    );
 
     // A second open has nothing to migrate.
     drop(store);

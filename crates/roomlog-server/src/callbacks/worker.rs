@@ -23,7 +23,7 @@ use crate::state::AppState;
 const MAX_IN_FLIGHT: usize = 256;
 /// A claimed delivery is leased this much longer than the request timeout: if this node dies
 /// mid-delivery, another takes it over when the lease runs out.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {

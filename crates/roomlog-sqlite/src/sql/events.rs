@@ -7,12 +7,13 @@ use rusqlite::Connection;
 
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::{
-    Admission, AppendOutcome, EventType, NewEvent, RoomId, StoreError, StoredEvent,
+    Admission, AppendOutcome, EventType, NewEvent, Room, RoomId, StoreError, StoredEvent,
 };
 
 use crate::error::{saturating_i64, Context};
 use crate::presence;
 use crate::rows::{self, event_columns, event_type_code, u64_bits};
+use crate::sql::deliveries::Outbox;
 use crate::sql::kicks;
 use crate::sql::presence as sql_presence;
 use crate::sql::rooms::{deadline, require_room, room_key, save_log_state};
@@ -38,8 +39,43 @@ pub(crate) const READ_OF_TYPE: &str = concat!(
     " WHERE room_id = ?1 AND event_type = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
 );
 
-/// Records one event at `seq`. The caller keeps `rooms.last_seq` in step.
-pub(crate) fn insert_event(
+/// Records a command's new events in one room: each in the log and, while the room's app has a
+/// callback URL, as a pending delivery in the outbox, in the same savepoint (a transactional
+/// outbox: an acknowledged event cannot lose its callback). Every path that records events
+/// (append, start, end and its quits, kick) goes through here. The caller keeps
+/// `rooms.last_seq` in step.
+pub(crate) struct Recorder {
+    room: i64,
+    outbox: Option<Outbox>,
+}
+
+impl Recorder {
+    /// Looks up the app's callback once for the whole command, not per event: with no callback
+    /// that one seek is all the outbox costs.
+    pub(crate) fn new(conn: &Connection, room: &Room) -> Result<Recorder, StoreError> {
+        Ok(Recorder {
+            room: room.room_id as i64,
+            outbox: Outbox::for_room(conn, room)?,
+        })
+    }
+
+    /// Records `event` at `seq`.
+    pub(crate) fn record(
+        &mut self,
+        conn: &Connection,
+        seq: u64,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        insert_event(conn, self.room, seq, event)?;
+        if let Some(outbox) = &mut self.outbox {
+            outbox.add(conn, seq, event)?;
+        }
+        Ok(())
+    }
+}
+
+/// Records one event at `seq` in the log (only; see [`Recorder`]).
+fn insert_event(
     conn: &Connection,
     room_key: i64,
     seq: u64,
@@ -121,9 +157,10 @@ pub(crate) fn append(
 
     let first_seq = room.last_seq + 1;
     let mut seq = room.last_seq;
+    let mut recorder = Recorder::new(conn, &room)?;
     for event in &fresh {
         seq += 1;
-        insert_event(conn, key, seq, event)?;
+        recorder.record(conn, seq, event)?;
     }
     let changes = presence::changes(first_seq, &fresh);
     if changes.is_empty() {

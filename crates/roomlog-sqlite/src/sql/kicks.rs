@@ -9,7 +9,7 @@ use roomlog_core::{EventType, KickBars, NewEvent, RoomId, RoomStatus, StoreError
 
 use crate::error::Context;
 use crate::presence::{Action, Change};
-use crate::sql::events::insert_event;
+use crate::sql::events::Recorder;
 use crate::sql::presence;
 use crate::sql::rooms::{deadline, require_room, room_key, save_log_state};
 
@@ -81,7 +81,7 @@ pub(crate) fn kick(
         return Ok(false);
     }
     let seq = room.last_seq + 1;
-    insert_event(conn, key, seq, &quit)?;
+    Recorder::new(conn, &room)?.record(conn, seq, &quit)?;
     // The kick closes every session, whatever Device the quit event carries.
     let change = Change {
         user,

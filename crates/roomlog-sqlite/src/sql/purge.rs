@@ -12,13 +12,14 @@ use roomlog_core::{RoomId, RoomStatus, StoreError};
 use crate::connection::CHECKPOINT_BUSY_TIMEOUT;
 use crate::error::Context;
 use crate::sql::rooms::require_room;
-use crate::sql::{attendance, kicks, presence};
+use crate::sql::{attendance, deliveries, kicks, presence};
 
 /// Progress of one bounded batch.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Step {
     /// Rooms finished by this batch (purge: marked purged; deletion: all events gone).
     pub rooms: u64,
+    /// Rows deleted: events (for deleted rooms, their callback deliveries too).
     pub events: u64,
     /// Nothing is left to do.
     pub done: bool,
@@ -64,9 +65,27 @@ fn delete_some_events(
     Ok((deleted as u64, remaining))
 }
 
+/// Deletes up to `budget` rows of a deleted room: its events, then its callback deliveries
+/// (which the retention purge leaves alone, but which go with their room). Returns how many,
+/// and whether any remain.
+fn delete_some_of_room(
+    conn: &Connection,
+    room: i64,
+    budget: u64,
+) -> Result<(u64, bool), StoreError> {
+    let (events, events_left) = delete_some_events(conn, room, budget)?;
+    if events_left {
+        return Ok((events, true));
+    }
+    let (deliveries, deliveries_left) =
+        deliveries::delete_some_of_room(conn, room, budget.saturating_sub(events))?;
+    Ok((events + deliveries, deliveries_left))
+}
+
 /// The first command of `delete_room`: the room row goes at once (so the room is gone for every
-/// reader as soon as this commits) and with it the first batch of its events; a room with more
-/// is queued in `deleted_rooms` until [`delete_orphaned_events`] has removed the rest.
+/// reader as soon as this commits) and with it the first batch of its events (and callback
+/// deliveries); a room with more is queued in `deleted_rooms` until [`delete_orphaned_events`]
+/// has removed the rest.
 pub(crate) fn delete_room(
     conn: &Connection,
     room_id: RoomId,
@@ -85,7 +104,9 @@ pub(crate) fn delete_room(
     presence::clear(conn, key)?;
     kicks::clear(conn, key)?;
     attendance::delete(conn, key)?;
-    let (events, remaining) = delete_some_events(conn, key, budget)?;
+    // No more callbacks of it are handed out from now on; its deliveries go in the batches.
+    deliveries::forget_head(conn, key)?;
+    let (events, remaining) = delete_some_of_room(conn, key, budget)?;
     if remaining {
         conn.prepare_cached("INSERT OR IGNORE INTO deleted_rooms (room_id) VALUES (?1)")
             .and_then(|mut stmt| stmt.execute([key]))
@@ -105,7 +126,7 @@ pub(crate) fn delete_orphaned_events(
     budget: u64,
 ) -> Result<Step, StoreError> {
     let key = room_id as i64;
-    let (events, remaining) = delete_some_events(conn, key, budget)?;
+    let (events, remaining) = delete_some_of_room(conn, key, budget)?;
     if !remaining {
         forget_deleted(conn, key)?;
     }
@@ -137,7 +158,8 @@ pub(crate) fn drain_deleted_rooms(conn: &Connection, budget: u64) -> Result<Step
             step.done = true;
             return Ok(step);
         };
-        let (events, remaining) = delete_some_events(conn, key, budget - step.events - step.rooms)?;
+        let (events, remaining) =
+            delete_some_of_room(conn, key, budget - step.events - step.rooms)?;
         step.events += events;
         if !remaining {
             forget_deleted(conn, key)?;

@@ -10,7 +10,7 @@ use roomlog_core::{
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, room_columns};
-use crate::sql::events::insert_event;
+use crate::sql::events::Recorder;
 use crate::sql::{kicks, presence};
 
 /// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing.
@@ -230,7 +230,7 @@ pub(crate) fn start(
         return Err(StoreError::WrongStatus(room.status));
     }
     let seq = room.last_seq + 1;
-    insert_event(conn, room_id as i64, seq, &event)?;
+    Recorder::new(conn, &room)?.record(conn, seq, &event)?;
     room.status = RoomStatus::InClass;
     room.real_start_ms = Some(event.timestamp_ms);
     room.last_seq = seq;
@@ -257,6 +257,7 @@ pub(crate) fn end(
     }
     let key = room_id as i64;
     let mut seq = room.last_seq;
+    let mut recorder = Recorder::new(conn, &room)?;
     for user in presence::present_in_order(conn, key)? {
         seq += 1;
         let quit = NewEvent {
@@ -269,10 +270,10 @@ pub(crate) fn end(
                 ..EventData::default()
             },
         };
-        insert_event(conn, key, seq, &quit)?;
+        recorder.record(conn, seq, &quit)?;
     }
     seq += 1;
-    insert_event(conn, key, seq, &event)?;
+    recorder.record(conn, seq, &event)?;
     presence::clear(conn, key)?;
     kicks::clear(conn, key)?;
     room.status = RoomStatus::Ended;

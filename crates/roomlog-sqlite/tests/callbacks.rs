@@ -1,0 +1,313 @@
+//! The callback outbox as SQLite keeps it, beyond the conformance suite: durability across
+//! reopen, atomic claims under concurrency, stale attempts, bounded batches, and the repair of
+//! a head of line that no longer names a pending delivery.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use common::*;
+use roomlog_core::callback::{AttemptOutcome, DeliveryStatus};
+use roomlog_core::time::now_ms;
+use roomlog_core::{EventType, NewEvent, RoomId, Store};
+use roomlog_sqlite::{SqliteOptions, SqliteStore};
+
+const HOOK: &str = "http://127.0.0.1:9/hook";
+
+fn mics(tag: &str, n: usize) -> Vec<NewEvent> {
+    (0..n)
+        .map(|i| NewEvent {
+            event_id: format!("{tag}{i}"),
+            event_type: EventType::MicOn,
+            timestamp_ms: T0_MS + i as i64,
+            data: roomlog_core::EventData {
+                user_id: Some(format!("user-{i}")),
+                ..roomlog_core::EventData::default()
+            },
+        })
+        .collect()
+}
+
+fn delivered(at_ms: i64) -> AttemptOutcome {
+    AttemptOutcome {
+        at_ms,
+        delivered: true,
+        http_status: Some(204),
+        error: None,
+        retry_at_ms: None,
+    }
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+async fn claimed(store: &SqliteStore, now: i64, lease: i64) -> Vec<(RoomId, u64)> {
+    store
+        .claim_due_deliveries(now, lease, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.room_id, d.event.seq))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_and_its_leases_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), Some("k"))
+        .await
+        .unwrap();
+    let id = room(&store, &app, "r").await;
+    store
+        .append_events(id, mics("m", 3), accept())
+        .await
+        .unwrap();
+    let later = now_ms() + 3_600_000;
+    assert_eq!(claimed(&store, later, later + 60_000).await, vec![(id, 1)]);
+    let before = store
+        .list_deliveries(app.sdk_app_id, None, None, 1, 10)
+        .await
+        .unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store
+            .list_deliveries(app.sdk_app_id, None, None, 1, 10)
+            .await
+            .unwrap(),
+        before
+    );
+    assert_eq!(
+        claimed(&store, later + 1, later + 60_000).await,
+        vec![],
+        "a lease outlives a restart (another node may hold it)"
+    );
+    assert_eq!(
+        claimed(&store, later + 60_000, later + 120_000).await,
+        vec![(id, 1)],
+        "and is taken over once it runs out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_never_hand_out_a_head_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
+        .await
+        .unwrap();
+    let specs = (0..60).map(|i| spec(&format!("r{i}"))).collect();
+    let rooms = store.create_rooms(&app, specs, T0 as i64).await.unwrap();
+    for id in &rooms {
+        store
+            .append_events(*id, mics("m", 2), accept())
+            .await
+            .unwrap();
+    }
+    let later = now_ms() + 3_600_000;
+    let claims: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_due_deliveries(later, later + 60_000, 7)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for claim in claims {
+        for d in claim.await.unwrap() {
+            assert_eq!(d.event.seq, 1, "only heads");
+            assert!(
+                seen.insert(d.room_id),
+                "room {} handed out twice",
+                d.room_id
+            );
+        }
+    }
+    assert_eq!(seen.len(), 60, "12 claims of 7 cover the 60 heads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_attempt_is_counted_but_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
+        .await
+        .unwrap();
+    let id = room(&store, &app, "r").await;
+    store
+        .append_events(id, mics("m", 3), accept())
+        .await
+        .unwrap();
+    let l = now_ms() + 3_600_000;
+    // Worker A claims seq 1 and stalls past its lease; worker B takes over and delivers it,
+    // then claims seq 2.
+    assert_eq!(claimed(&store, l, l + 1_000).await, vec![(id, 1)]);
+    assert_eq!(claimed(&store, l + 1_000, l + 2_000).await, vec![(id, 1)]);
+    store
+        .record_attempt(id, 1, &delivered(l + 1_001))
+        .await
+        .unwrap();
+    assert_eq!(claimed(&store, l + 1_002, l + 5_000).await, vec![(id, 2)]);
+    // A finally reports its attempt of seq 1 (a failure, even): counted, nothing else.
+    let late = AttemptOutcome {
+        at_ms: l + 1_003,
+        delivered: false,
+        http_status: None,
+        error: Some("timed out".into()),
+        retry_at_ms: Some(l + 1_500),
+    };
+    store.record_attempt(id, 1, &late).await.unwrap();
+    let (_, all) = store
+        .list_deliveries(app.sdk_app_id, Some(id), None, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (all[0].status, all[0].attempts, all[0].next_attempt_ms),
+        (DeliveryStatus::Delivered, 2, None),
+        "still delivered"
+    );
+    assert_eq!(
+        claimed(&store, l + 1_600, l + 9_000).await,
+        vec![],
+        "B's lease on seq 2 stands"
+    );
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(l + 5_000));
+    // Attempts of unknown deliveries (never queued, or deleted with their room) are ignored.
+    store.record_attempt(id, 99, &delivered(l)).await.unwrap();
+    store
+        .record_attempt(u64::MAX, 1, &delivered(l))
+        .await
+        .unwrap();
+}
+
+/// Small batches so bulk deletes take many writer commands.
+fn small_batches() -> SqliteOptions {
+    SqliteOptions {
+        purge_batch: 1_000,
+        ..SqliteOptions::default()
+    }
+}
+
+async fn fill(store: &SqliteStore, room: RoomId, prefix: &str, count: usize) {
+    for chunk in 0..count / 1000 {
+        let batch = (0..1000)
+            .map(|i| record(&format!("{prefix}-{chunk}-{i}"), 100))
+            .collect();
+        store.append_events(room, batch, accept()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
+        .await
+        .unwrap();
+    let purged = room(&store, &app, "purged").await;
+    let live = room(&store, &app, "live").await;
+    let kept = room(&store, &app, "kept").await;
+    store
+        .start_room(purged, NewEvent::lifecycle(EventType::RoomStart, 1))
+        .await
+        .unwrap();
+    fill(&store, purged, "p", 3_000).await;
+    store
+        .end_room(purged, NewEvent::lifecycle(EventType::RoomEnd, 2))
+        .await
+        .unwrap();
+    attendance_done(&store, purged).await;
+    fill(&store, live, "l", 2_000).await;
+    fill(&store, kept, "k", 1_000).await;
+    assert_eq!(store.purge_events(i64::MAX).await.unwrap().events, 3_002);
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM deliveries"),
+        6_002,
+        "the event purge leaves every delivery"
+    );
+
+    // A purged room: no events left, 3,002 deliveries, deleted 1,000 per command.
+    store.delete_room(purged).await.unwrap();
+    // A room with both: events first, then deliveries.
+    store.delete_room(live).await.unwrap();
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM deliveries"),
+        1_000,
+        "only the kept room's deliveries remain"
+    );
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM deleted_rooms"), 0);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM delivery_heads"), 1);
+
+    // Interrupted after its first command (only the room row and the head gone): the next
+    // purge finishes the deliveries too.
+    let conn = raw(&path);
+    conn.execute_batch(&format!(
+        "BEGIN;
+         DELETE FROM rooms WHERE room_id = {kept};
+         DELETE FROM delivery_heads WHERE room_id = {kept};
+         DELETE FROM events WHERE room_id = {kept};
+         INSERT INTO deleted_rooms (room_id) VALUES ({kept});
+         COMMIT;"
+    ))
+    .unwrap();
+    store.purge_events(0).await.unwrap();
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM deliveries"), 0);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM deleted_rooms"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deliveries_works_in_batches_and_a_broken_head_is_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
+        .await
+        .unwrap();
+    let a = room(&store, &app, "a").await;
+    let b = room(&store, &app, "b").await;
+    fill(&store, a, "a", 2_000).await;
+    fill(&store, b, "b", 1_000).await;
+    // Mark a's deliveries delivered behind the store's back (as a bug might): its head now names
+    // a delivery that is not pending.
+    raw(&path)
+        .execute(
+            "UPDATE deliveries SET status = 1, last_attempt_ms = 5, next_attempt_ms = NULL
+             WHERE room_id = ?1",
+            [a as i64],
+        )
+        .unwrap();
+    assert_eq!(
+        store.purge_deliveries(5).await.unwrap(),
+        0,
+        "strictly before"
+    );
+    assert_eq!(store.purge_deliveries(6).await.unwrap(), 2_000);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM deliveries"), 1_000);
+
+    // The claim notices a's head names nothing pending, drops it, and hands out b's as usual;
+    // the worker is not left spinning on a head that can never be sent.
+    let l = now_ms() + 3_600_000;
+    assert_eq!(claimed(&store, l, l + 1_000).await, vec![(b, 1)]);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM delivery_heads"), 1);
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(l + 1_000));
+}

@@ -77,7 +77,7 @@ impl Action for GetRoomEvent {
                 }
                 None => Vec::new(),
             };
-            let events: Vec<Value> = events.iter().map(event_info).collect();
+            let events: Vec<Value> = events.iter().map(StoredEvent::event_info).collect();
             return Ok(fields(json!({ "Total": total, "Events": events })));
         };
 
@@ -103,7 +103,7 @@ impl Action for GetRoomEvent {
                             if after > 0 || i > 0 {
                                 bytes.push(b',');
                             }
-                            serde_json::to_writer(&mut bytes, &event_info(event))
+                            serde_json::to_writer(&mut bytes, &event.event_info())
                                 .expect("serialising a JSON value cannot fail");
                         }
                         let done = (chunk.len() as u64) < KEYWORD_CHUNK;
@@ -125,10 +125,6 @@ impl Action for GetRoomEvent {
             items,
         })
     }
-}
-
-fn event_info(event: &StoredEvent) -> Value {
-    event.event_info()
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,14 @@ use crate::dispatch::Ctx;
 /// Member lists are paged up to this many records (LCIC).
 const MAX_MEMBER_LIMIT: u64 = 1000;
 
+/// `{RoomId, Page, Limit}`: the member lists' parameters.
+fn room_page_schema() -> Schema {
+    Schema::new()
+        .required("RoomId", FieldType::U64)
+        .required("Page", FieldType::U64)
+        .required("Limit", FieldType::U64)
+}
+
 fn check_page(page: u64, limit: u64) -> Result<(), DomainError> {
     if page == 0 {
         return Err(DomainError::invalid_value("Page must be at least 1."));
@@ -136,10 +144,7 @@ impl Action for DescribeCurrentMemberList {
     const NAME: &'static str = "DescribeCurrentMemberList";
 
     fn schema() -> Schema {
-        Schema::new()
-            .required("RoomId", FieldType::U64)
-            .required("Page", FieldType::U64)
-            .required("Limit", FieldType::U64)
+        room_page_schema()
     }
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
@@ -190,10 +195,7 @@ impl Action for DescribeRoomStatistics {
     const NAME: &'static str = "DescribeRoomStatistics";
 
     fn schema() -> Schema {
-        Schema::new()
-            .required("RoomId", FieldType::U64)
-            .required("Page", FieldType::U64)
-            .required("Limit", FieldType::U64)
+        room_page_schema()
     }
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {

@@ -1,0 +1,386 @@
+//! Who is in a room, folded from MemberJoin/MemberQuit as they are recorded.
+//!
+//! The rules are those of `roomlog_core::attendance` (which folds a whole log after the class),
+//! applied one event at a time to the state the store keeps:
+//! - presence is per (user, device); a join without a Device counts as device 0;
+//! - a MemberJoin opens that device's session; a second join on an open device is a reconnect
+//!   and opens nothing;
+//! - a MemberQuit with a Device closes that device or, if it is not open, the user's
+//!   earliest-opened session; without a Device it closes all the user's sessions; with nothing
+//!   open it changes nothing;
+//! - a user is present while any of their sessions is open.
+//!
+//! This module is pure (no SQL) so the rules are unit-tested on their own; `sql::presence` loads
+//! the state of the users a batch touches, applies the batch here, and writes back the difference.
+//!
+//! It is the SQLite store's module of the same name, unchanged (both stores keep presence in the
+//! same stored shape, so a copied database means the same); the conformance suite holds the two
+//! to the same behaviour. Moving it into roomlog-core would let them share it.
+
+use std::collections::BTreeMap;
+
+use roomlog_core::lifecycle::Occupancy;
+use roomlog_core::{EventData, EventType, NewEvent};
+
+/// One open session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Session {
+    pub joined_ms: i64,
+    /// The seq of the MemberJoin that opened it: orders sessions and users.
+    pub join_seq: u64,
+}
+
+/// One user's presence in one room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UserPresence {
+    /// Open sessions by device.
+    pub sessions: BTreeMap<u64, Session>,
+    /// The latest Role / Device a MemberJoin reported since the user came in (reset when they
+    /// leave: an absent user has no state at all).
+    pub role: Option<u64>,
+    pub device: Option<u64>,
+}
+
+impl UserPresence {
+    pub fn is_present(&self) -> bool {
+        !self.sessions.is_empty()
+    }
+
+    pub fn join(&mut self, device: Option<u64>, role: Option<u64>, at_ms: i64, seq: u64) {
+        // Even a reconnect (no new session) reports the user's current role and device.
+        self.role = role.or(self.role);
+        self.device = device.or(self.device);
+        self.sessions.entry(device.unwrap_or(0)).or_insert(Session {
+            joined_ms: at_ms,
+            join_seq: seq,
+        });
+    }
+
+    pub fn quit(&mut self, device: Option<u64>) {
+        match device {
+            None => self.sessions.clear(),
+            Some(d) if self.sessions.contains_key(&d) => {
+                self.sessions.remove(&d);
+            }
+            Some(_) => {
+                let earliest = self
+                    .sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.join_seq)
+                    .map(|(d, _)| *d);
+                if let Some(d) = earliest {
+                    self.sessions.remove(&d);
+                }
+            }
+        }
+        if !self.is_present() {
+            *self = Self::default();
+        }
+    }
+
+    /// The user's place in the order of arrival: their earliest-opened open session.
+    pub fn arrival_seq(&self) -> Option<u64> {
+        self.sessions.values().map(|s| s.join_seq).min()
+    }
+
+    /// When the user's earliest open session began.
+    pub fn joined_ms(&self) -> Option<i64> {
+        self.sessions.values().map(|s| s.joined_ms).min()
+    }
+}
+
+/// What one member event does to presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Join {
+        device: Option<u64>,
+        role: Option<u64>,
+    },
+    Quit {
+        device: Option<u64>,
+    },
+}
+
+/// One member event as presence sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Change<'a> {
+    pub user: &'a str,
+    pub action: Action,
+    pub at_ms: i64,
+    pub seq: u64,
+}
+
+impl Change<'_> {
+    pub fn apply(&self, user: &mut UserPresence) {
+        match self.action {
+            Action::Join { device, role } => user.join(device, role, self.at_ms, self.seq),
+            Action::Quit { device } => user.quit(device),
+        }
+    }
+}
+
+/// What a recorded event does to presence: `None` unless it is a member event naming a user.
+pub(crate) fn change(
+    event_type: EventType,
+    data: &EventData,
+    at_ms: i64,
+    seq: u64,
+) -> Option<Change<'_>> {
+    let user = data.user_id.as_deref()?;
+    let action = match event_type {
+        EventType::MemberJoin => Action::Join {
+            device: data.device,
+            role: data.role,
+        },
+        EventType::MemberQuit => Action::Quit {
+            device: data.device,
+        },
+        _ => return None,
+    };
+    Some(Change {
+        user,
+        action,
+        at_ms,
+        seq,
+    })
+}
+
+/// The presence changes of `events`, recorded with seqs `first_seq, first_seq + 1, ...`.
+pub(crate) fn changes(first_seq: u64, events: &[NewEvent]) -> Vec<Change<'_>> {
+    events
+        .iter()
+        .zip(first_seq..)
+        .filter_map(|(e, seq)| change(e.event_type, &e.data, e.timestamp_ms, seq))
+        .collect()
+}
+
+/// Keeps a room's [`Occupancy`] as its users come and go, in log order.
+pub(crate) fn count(occupancy: &mut Occupancy, was_present: bool, is_present: bool, at_ms: i64) {
+    match (was_present, is_present) {
+        (false, true) => {
+            occupancy.present += 1;
+            occupancy.empty_since_ms = None;
+        }
+        (true, false) => {
+            occupancy.present = occupancy.present.saturating_sub(1);
+            if occupancy.present == 0 {
+                occupancy.empty_since_ms = Some(at_ms);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use roomlog_core::attendance::AttendanceBuilder;
+    use roomlog_core::StoredEvent;
+
+    use super::*;
+
+    fn join(device: Option<u64>) -> Action {
+        Action::Join { device, role: None }
+    }
+
+    fn quit(device: Option<u64>) -> Action {
+        Action::Quit { device }
+    }
+
+    /// Applies `actions` (seq = position + 1, at = seq * 1000) to one user.
+    fn fold(actions: &[Action]) -> UserPresence {
+        let mut user = UserPresence::default();
+        for (i, action) in actions.iter().enumerate() {
+            let seq = i as u64 + 1;
+            Change {
+                user: "u",
+                action: *action,
+                at_ms: seq as i64 * 1000,
+                seq,
+            }
+            .apply(&mut user);
+        }
+        user
+    }
+
+    fn devices(user: &UserPresence) -> Vec<u64> {
+        user.sessions.keys().copied().collect()
+    }
+
+    #[test]
+    fn a_second_join_on_an_open_device_is_a_reconnect() {
+        let user = fold(&[join(Some(5)), join(Some(5))]);
+        assert_eq!(devices(&user), vec![5]);
+        assert_eq!(
+            user.sessions[&5],
+            Session {
+                joined_ms: 1000,
+                join_seq: 1
+            },
+            "the first join's session is kept"
+        );
+        assert!(!fold(&[join(Some(5)), join(Some(5)), quit(Some(5))]).is_present());
+    }
+
+    #[test]
+    fn devices_are_separate_sessions() {
+        let user = fold(&[join(Some(1)), join(Some(5))]);
+        assert_eq!(devices(&user), vec![1, 5]);
+        assert_eq!(user.arrival_seq(), Some(1));
+        let user = fold(&[join(Some(1)), join(Some(5)), quit(Some(1))]);
+        assert_eq!(devices(&user), vec![5]);
+        assert_eq!(
+            user.arrival_seq(),
+            Some(2),
+            "arrival moves to the open session"
+        );
+        assert_eq!(user.joined_ms(), Some(2000));
+    }
+
+    #[test]
+    fn a_quit_with_an_unknown_device_closes_the_earliest_opened_session() {
+        // Device 5 opened first although device 1 sorts first.
+        let user = fold(&[join(Some(5)), join(Some(1)), quit(Some(7))]);
+        assert_eq!(devices(&user), vec![1]);
+        assert_eq!(
+            devices(&fold(&[join(None), quit(Some(3))])),
+            Vec::<u64>::new(),
+            "a join without Device is device 0"
+        );
+    }
+
+    #[test]
+    fn a_quit_without_device_closes_everything() {
+        let user = fold(&[join(Some(1)), join(Some(5)), join(None), quit(None)]);
+        assert!(!user.is_present());
+        assert_eq!(user, UserPresence::default(), "an absent user has no state");
+    }
+
+    #[test]
+    fn a_quit_with_nothing_open_changes_nothing() {
+        assert_eq!(fold(&[quit(Some(1))]), UserPresence::default());
+        assert_eq!(fold(&[quit(None)]), UserPresence::default());
+    }
+
+    #[test]
+    fn role_and_device_are_the_latest_reported_while_present() {
+        let mut user = UserPresence::default();
+        user.join(Some(5), Some(0), 1, 1);
+        user.join(Some(5), Some(1), 2, 2);
+        assert_eq!((user.role, user.device), (Some(1), Some(5)));
+        user.join(Some(3), None, 3, 3);
+        assert_eq!((user.role, user.device), (Some(1), Some(3)));
+        user.quit(None);
+        user.join(None, None, 4, 4);
+        assert_eq!(
+            (user.role, user.device),
+            (None, None),
+            "a new stay starts afresh"
+        );
+    }
+
+    #[test]
+    fn occupancy_counts_users_and_remembers_when_the_room_emptied() {
+        let mut occ = Occupancy {
+            present: 0,
+            empty_since_ms: Some(1),
+        };
+        count(&mut occ, false, true, 10);
+        assert_eq!((occ.present, occ.empty_since_ms), (1, None));
+        count(&mut occ, true, true, 20);
+        count(&mut occ, false, true, 30);
+        count(&mut occ, true, false, 40);
+        assert_eq!((occ.present, occ.empty_since_ms), (1, None));
+        count(&mut occ, true, false, 50);
+        assert_eq!((occ.present, occ.empty_since_ms), (0, Some(50)));
+    }
+
+    /// A small deterministic generator (no extra dependency for one test).
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Cross-check with the attendance fold in roomlog-core on random logs (reconnects, several
+    /// devices, quits with unknown or no device, quits without joins): the most users present
+    /// at once, as counted here, must be its `PeakMemberNumber`.
+    #[test]
+    fn agrees_with_the_attendance_fold_on_random_logs() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for round in 0..300 {
+            let mut builder = AttendanceBuilder::new();
+            let stored = |seq: u64, event_type: EventType, data: EventData| StoredEvent {
+                room_id: 1,
+                seq,
+                event_id: format!("e{seq}"),
+                event_type,
+                timestamp_ms: seq as i64 * 1000,
+                data,
+            };
+            builder.push(&stored(1, EventType::RoomStart, EventData::default()));
+            let mut users: HashMap<String, UserPresence> = HashMap::new();
+            // Empty since its creation, as the store starts every room.
+            let mut occ = Occupancy {
+                present: 0,
+                empty_since_ms: Some(0),
+            };
+            let mut peak = 0;
+            let length = 1 + rng.below(60);
+            for seq in 2..length + 2 {
+                let user = format!("u{}", rng.below(5));
+                let device = match rng.below(4) {
+                    0 => None,
+                    _ => Some(rng.below(4)),
+                };
+                let (event_type, action) = if rng.below(2) == 0 {
+                    (EventType::MemberJoin, join(device))
+                } else {
+                    (EventType::MemberQuit, quit(device))
+                };
+                builder.push(&stored(
+                    seq,
+                    event_type,
+                    EventData {
+                        user_id: Some(user.clone()),
+                        device,
+                        ..EventData::default()
+                    },
+                ));
+                let state = users.entry(user.clone()).or_default();
+                let was = state.is_present();
+                Change {
+                    user: &user,
+                    action,
+                    at_ms: seq as i64 * 1000,
+                    seq,
+                }
+                .apply(state);
+                count(&mut occ, was, state.is_present(), seq as i64 * 1000);
+                peak = peak.max(occ.present);
+            }
+            let present = users.values().filter(|u| u.is_present()).count() as u64;
+            assert_eq!(
+                occ.present, present,
+                "round {round}: the count is the users in"
+            );
+            assert_eq!(occ.empty_since_ms.is_some(), present == 0, "round {round}");
+            builder.push(&stored(
+                length + 2,
+                EventType::RoomEnd,
+                EventData::default(),
+            ));
+            let attendance = builder.finish(&Default::default(), &|_| None);
+            assert_eq!(
+                attendance.peak_member_number, peak,
+                "round {round}: the peak must match the attendance fold's"
+            );
+        }
+    }
+}

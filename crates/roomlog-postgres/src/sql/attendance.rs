@@ -1,0 +1,170 @@
+//! Stored attendance: the summary on the room row, the records in `attendance_records`.
+//!
+//! Computed once per room after its class (by whichever node gets to it first; a second node
+//! computing it too just stores the same again) and kept after the events are purged.
+
+use roomlog_core::attendance::{MemberRecord, RoomAttendance};
+use roomlog_core::event::page_range;
+use roomlog_core::store::AttendancePage;
+use roomlog_core::{RoomId, StoreError};
+
+use crate::error::{corrupt, saturating_i64, Context, Error};
+use crate::rows;
+use crate::sql::rooms::{lock_room, room_key};
+use crate::sql::{commit, execute, query, query_opt, snapshot, write, Client};
+
+/// Ended rooms still waiting for their attendance, oldest end first: the partial index
+/// `rooms_awaiting_attendance`.
+pub(crate) const AWAITING: &str = "SELECT room_id FROM rooms \
+     WHERE status = 2 AND attendance_ready = 0 ORDER BY real_end_ms, room_id LIMIT $1";
+
+/// A page of records: a range seek on the primary key.
+pub(crate) const RECORDS_PAGE: &str = "SELECT record FROM attendance_records \
+     WHERE room_id = $1 AND ord >= $2 AND ord < $3 ORDER BY ord";
+
+pub(crate) async fn awaiting(c: &Client, limit: u64) -> Result<Vec<RoomId>, Error> {
+    query(c, AWAITING, &[&saturating_i64(limit)])
+        .await
+        .context("finding rooms awaiting attendance")?
+        .iter()
+        .map(|row| rows::get_u64(row, 0))
+        .collect()
+}
+
+fn json_error(what: &str, e: serde_json::Error) -> Error {
+    corrupt(format!("{what}: {e}"))
+}
+
+/// Replaces the room's attendance in one transaction, holding the room's lock (so two nodes
+/// saving it at once replace it one after the other instead of mixing their records).
+pub(crate) async fn save(
+    c: &mut Client,
+    room_id: RoomId,
+    attendance: &RoomAttendance,
+) -> Result<(), Error> {
+    let what = || format!("storing the attendance of room {room_id}");
+    let records: Vec<String> = attendance
+        .records
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<_, _>>()
+        .map_err(|e| json_error("serialising a member record", e))?;
+    let ords: Vec<i64> = (0..records.len() as i64).collect();
+    // The summary is everything but the records (spelled out rather than cloned: cloning would
+    // copy every record only to drop them).
+    let summary = RoomAttendance {
+        peak_member_number: attendance.peak_member_number,
+        member_number: attendance.member_number,
+        real_start_time: attendance.real_start_time,
+        real_end_time: attendance.real_end_time,
+        records: Vec::new(),
+    };
+    let summary = serde_json::to_string(&summary)
+        .map_err(|e| json_error("serialising an attendance summary", e))?;
+
+    let tx = write(c).await?;
+    let key = lock_room(&tx, room_id).await?.key();
+    execute(
+        &tx,
+        "DELETE FROM attendance_records WHERE room_id = $1",
+        &[&key],
+    )
+    .await
+    .with_context(what)?;
+    if !records.is_empty() {
+        execute(
+            &tx,
+            "INSERT INTO attendance_records (room_id, ord, record)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[])",
+            &[&key, &ords, &records],
+        )
+        .await
+        .with_context(what)?;
+    }
+    execute(
+        &tx,
+        "UPDATE rooms SET attendance_ready = 1, attendance_summary = $2, attendance_total = $3
+         WHERE room_id = $1",
+        &[&key, &summary, &(records.len() as i64)],
+    )
+    .await
+    .with_context(what)?;
+    commit(tx).await
+}
+
+/// A page of the stored attendance, or `None` if it is not stored (or the room does not exist).
+/// Summary and records are read in one snapshot, so they belong to the same computation.
+pub(crate) async fn page(
+    c: &mut Client,
+    room_id: RoomId,
+    page: u64,
+    limit: u64,
+) -> Result<Option<AttendancePage>, Error> {
+    let Some(key) = room_key(room_id) else {
+        return Ok(None);
+    };
+    let what = || format!("reading the attendance of room {room_id}");
+    let tx = snapshot(c).await?;
+    let stored = query_opt(
+        &tx,
+        "SELECT attendance_summary, attendance_total FROM rooms
+         WHERE room_id = $1 AND attendance_ready = 1",
+        &[&key],
+    )
+    .await
+    .with_context(what)?;
+    let Some(stored) = stored else {
+        commit(tx).await?;
+        return Ok(None);
+    };
+    let summary: Option<&str> = rows::get(&stored, 0)?;
+    let summary = summary.ok_or_else(|| {
+        Error::Store(StoreError::Backend(format!(
+            "room {room_id} has no attendance summary"
+        )))
+    })?;
+    let summary: RoomAttendance = serde_json::from_str(summary)
+        .map_err(|e| json_error("reading an attendance summary", e))?;
+    let total = rows::get::<i64>(&stored, 1)?.max(0) as u64;
+    let mut records = Vec::new();
+    if let Some((first, count)) = page_range(page, limit, total) {
+        // `page_range` counts from 1; `ord` from 0.
+        let from = saturating_i64(first - 1);
+        let found = query(
+            &tx,
+            RECORDS_PAGE,
+            &[&key, &from, &from.saturating_add(saturating_i64(count))],
+        )
+        .await
+        .with_context(what)?;
+        records = found
+            .iter()
+            .map(|row| {
+                let json: &str = rows::get(row, 0)?;
+                serde_json::from_str::<MemberRecord>(json)
+                    .map_err(|e| json_error("reading a member record", e))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    commit(tx).await?;
+    Ok(Some(AttendancePage {
+        summary,
+        total,
+        records,
+    }))
+}
+
+/// Deletes the room's attendance (the room is being deleted).
+pub(crate) async fn delete(
+    tx: &deadpool_postgres::Transaction<'_>,
+    room: i64,
+) -> Result<(), Error> {
+    execute(
+        tx,
+        "DELETE FROM attendance_records WHERE room_id = $1",
+        &[&room],
+    )
+    .await
+    .with_context(|| format!("deleting the attendance of room {room}"))?;
+    Ok(())
+}

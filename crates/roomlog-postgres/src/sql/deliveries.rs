@@ -1,0 +1,712 @@
+//! Callbacks: the apps' callback settings and the delivery outbox.
+//!
+//! `deliveries` holds one row per event recorded while its room's app had a callback URL,
+//! written by the same transaction that records the event ([`Outbox`], through
+//! `events::Recorder`). `delivery_heads` names, per room, its lowest pending delivery — the only
+//! one of the room ever handed out, so a room's callbacks go in sequence order — and when it
+//! may be handed out (`ready_ms`). Every write here keeps, in the same transaction:
+//! - a room has a head iff it has a pending delivery, and `head_seq` is the lowest such seq;
+//! - `ready_ms` is the head delivery's `next_attempt_ms`, or the end of its lease while leased;
+//! - `paused` is 1 iff the app's callback URL is empty: paused heads are outside the partial
+//!   index the workers read.
+//!
+//! Several workers (on several nodes) claim at once: a claim locks the heads it hands out with
+//! `FOR UPDATE SKIP LOCKED` and moves their `ready_ms` to the end of the lease before it
+//! commits, so a head is leased to one worker at a time, and claims never wait for each other.
+//! The head row is also the room's outbox lock: whatever changes which deliveries of a room are
+//! pending (recording events, an attempt's outcome, a replay) locks it first, so the head is
+//! always recomputed from what the others committed.
+
+use deadpool_postgres::{GenericClient, Transaction};
+
+use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::time::now_ms;
+use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
+
+use crate::error::{saturating_i64, to_i64, Context, Error};
+use crate::rows::{self, delivery_columns, delivery_status_code};
+use crate::sql::events::EventColumns;
+use crate::sql::rooms::{lock_room, room_key};
+use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write, Client};
+
+// --- callback settings ---------------------------------------------------------------------------
+
+async fn load_callback<C: GenericClient>(
+    c: &C,
+    app: i64,
+    lock: bool,
+) -> Result<Option<AppCallback>, Error> {
+    // NO KEY UPDATE: it waits for the commands queueing deliveries of the app (which hold the
+    // row FOR SHARE) without blocking foreign-key checks of new rooms and users.
+    let sql = if lock {
+        "SELECT callback_url, callback_key FROM apps WHERE sdk_app_id = $1 FOR NO KEY UPDATE"
+    } else {
+        "SELECT callback_url, callback_key FROM apps WHERE sdk_app_id = $1"
+    };
+    query_opt(c, sql, &[&app])
+        .await
+        .with_context(|| format!("loading the callback of app {app}"))?
+        .map(|row| {
+            Ok(AppCallback {
+                url: rows::get(&row, 0)?,
+                key: rows::get(&row, 1)?,
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn app_callback(c: &Client, sdk_app_id: SdkAppId) -> Result<AppCallback, Error> {
+    let Ok(app) = i64::try_from(sdk_app_id) else {
+        return Err(StoreError::AppNotFound.into());
+    };
+    Ok(load_callback(c, app, false)
+        .await?
+        .ok_or(StoreError::AppNotFound)?)
+}
+
+/// The store's `set_app_callback`: `None` keeps a setting, `Some("")` clears it.
+pub(crate) async fn set_app_callback(
+    c: &mut Client,
+    sdk_app_id: SdkAppId,
+    url: Option<&str>,
+    key: Option<&str>,
+) -> Result<AppCallback, Error> {
+    let Ok(app) = i64::try_from(sdk_app_id) else {
+        return Err(StoreError::AppNotFound.into());
+    };
+    let tx = write(c).await?;
+    let before = load_callback(&tx, app, true)
+        .await?
+        .ok_or(StoreError::AppNotFound)?;
+    let after = AppCallback {
+        url: url.map_or_else(|| before.url.clone(), str::to_owned),
+        key: key.map_or_else(|| before.key.clone(), str::to_owned),
+    };
+    let what = || format!("setting the callback of app {app}");
+    execute(
+        &tx,
+        "UPDATE apps SET callback_url = $2, callback_key = $3 WHERE sdk_app_id = $1",
+        &[&app, &after.url, &after.key],
+    )
+    .await
+    .with_context(what)?;
+    if before.url.is_empty() != after.url.is_empty() {
+        // Paused or resumed: the app's heads leave or rejoin the workers' index. What is pending
+        // stays pending, and goes to whatever URL is set when it is sent.
+        execute(
+            &tx,
+            "UPDATE delivery_heads SET paused = $2 WHERE sdk_app_id = $1",
+            &[&app, &i64::from(after.url.is_empty())],
+        )
+        .await
+        .with_context(what)?;
+    }
+    commit(tx).await?;
+    Ok(after)
+}
+
+/// Whether the app has a callback URL, holding its row shared until the transaction ends, so
+/// the URL cannot be cleared (and the app's heads paused) before what this transaction queues
+/// is committed.
+async fn callback_active(tx: &Transaction<'_>, sdk_app_id: i64) -> Result<bool, Error> {
+    Ok(query_opt(
+        tx,
+        "SELECT callback_url <> '' FROM apps WHERE sdk_app_id = $1 FOR SHARE",
+        &[&sdk_app_id],
+    )
+    .await
+    .with_context(|| format!("looking up the callback of app {sdk_app_id}"))?
+    .map(|row| rows::get::<bool>(&row, 0))
+    .transpose()?
+    .unwrap_or(false))
+}
+
+/// Locks the room's head of line, if it has one; returns its `leased_until_ms`.
+async fn lock_head(tx: &Transaction<'_>, room: i64) -> Result<Option<Option<i64>>, Error> {
+    query_opt(
+        tx,
+        "SELECT leased_until_ms FROM delivery_heads WHERE room_id = $1 FOR UPDATE",
+        &[&room],
+    )
+    .await
+    .with_context(|| format!("locking the callback head of line of room {room}"))?
+    .map(|row| rows::get(&row, 0))
+    .transpose()
+}
+
+// --- the outbox, written with the events ----------------------------------------------------------
+
+/// A command's deliveries in one room, for a room whose app has a callback URL.
+pub(crate) struct Outbox {
+    room: i64,
+    sdk_app_id: i64,
+    /// Wall clock when the command began recording: the deliveries' `created_ms`.
+    now_ms: i64,
+    /// Whether the room had a head when this command locked it (`None`: not locked yet).
+    head: Option<bool>,
+}
+
+impl Outbox {
+    /// The room's outbox if its app has a callback URL now, else `None`. Takes the app row
+    /// shared (see [`callback_active`]); the room row is locked by the caller.
+    pub(crate) async fn open(tx: &Transaction<'_>, room: &Room) -> Result<Option<Outbox>, Error> {
+        let sdk_app_id = to_i64(room.sdk_app_id, "SdkAppId")?;
+        Ok(callback_active(tx, sdk_app_id).await?.then(|| Outbox {
+            room: room.room_id as i64,
+            sdk_app_id,
+            now_ms: now_ms(),
+            head: None,
+        }))
+    }
+
+    /// The pending deliveries of the events just recorded (`columns` of `events`).
+    pub(crate) async fn add(
+        &mut self,
+        tx: &Transaction<'_>,
+        columns: &EventColumns<'_>,
+        events: &[&NewEvent],
+    ) -> Result<(), Error> {
+        let what = || format!("queueing callbacks of room {}", self.room);
+        let had_head = match self.head {
+            Some(had) => had,
+            None => {
+                let had = lock_head(tx, self.room).await?.is_some();
+                self.head = Some(had);
+                had
+            }
+        };
+        // Due at once. The event's own time if that is earlier than the wall clock: then it is
+        // due by any clock the worker runs on, and a timestamp a reporter set in the future
+        // does not hold the callback back.
+        let due: Vec<i64> = events
+            .iter()
+            .map(|e| e.timestamp_ms.min(self.now_ms))
+            .collect();
+        execute(
+            tx,
+            "INSERT INTO deliveries (room_id, seq, event_id, event_type, timestamp_ms, user_id,
+                                     device, role, reason, duration, record_size, record_url,
+                                     sdk_app_id, status, attempts, next_attempt_ms, created_ms)
+             SELECT $1, seq, event_id, event_type, timestamp_ms, user_id, device, role, reason,
+                    duration, record_size, record_url, $13, 0, 0, due, $14
+             FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                         $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                         $12::text[], $15::bigint[])
+                  AS e(seq, event_id, event_type, timestamp_ms, user_id, device, role, reason,
+                       duration, record_size, record_url, due)",
+            &[
+                &self.room,
+                &columns.seq,
+                &columns.event_id,
+                &columns.event_type,
+                &columns.timestamp_ms,
+                &columns.user_id,
+                &columns.device,
+                &columns.role,
+                &columns.reason,
+                &columns.duration,
+                &columns.record_size,
+                &columns.record_url,
+                &self.sdk_app_id,
+                &self.now_ms,
+                &due,
+            ],
+        )
+        .await
+        .with_context(what)?;
+        if !had_head {
+            // New seqs are the room's highest: the first is the head only if the room had no
+            // pending delivery. (Not paused: the app has a URL, held in this transaction.)
+            execute(
+                tx,
+                "INSERT INTO delivery_heads (room_id, sdk_app_id, head_seq, ready_ms, paused)
+                 VALUES ($1, $2, $3, $4, 0)
+                 ON CONFLICT (room_id) DO NOTHING",
+                &[&self.room, &self.sdk_app_id, &columns.seq[0], &due[0]],
+            )
+            .await
+            .with_context(what)?;
+            self.head = Some(true);
+        }
+        Ok(())
+    }
+}
+
+// --- the head of line -----------------------------------------------------------------------------
+
+/// A room's lowest pending delivery: one seek on `deliveries_by_app_status`. (A pending row
+/// always has `next_attempt_ms`; were it missing, the delivery is due at once, never stuck.)
+pub(crate) const LOWEST_PENDING: &str = "SELECT seq, COALESCE(next_attempt_ms, 0) \
+     FROM deliveries WHERE sdk_app_id = $1 AND status = 0 AND room_id = $2 ORDER BY seq LIMIT 1";
+
+/// Makes the room's head its lowest pending delivery, ready at that delivery's next attempt but
+/// not before `lease_until` (a lease that must outlive the change); removes it if nothing is
+/// pending. The caller holds the head's lock (or the room's, if it has no head).
+async fn refresh_head(
+    tx: &Transaction<'_>,
+    room: i64,
+    sdk_app_id: i64,
+    lease_until: Option<i64>,
+    paused: bool,
+) -> Result<(), Error> {
+    let what = || format!("moving the callback head of line of room {room}");
+    let lowest = query_opt(tx, LOWEST_PENDING, &[&sdk_app_id, &room])
+        .await
+        .with_context(what)?;
+    match lowest {
+        None => forget_head(tx, room).await,
+        Some(row) => {
+            let (seq, due): (i64, i64) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
+            let ready = lease_until.map_or(due, |lease| lease.max(due));
+            execute(
+                tx,
+                "INSERT INTO delivery_heads
+                     (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (room_id) DO UPDATE SET
+                     head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
+                     leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
+                &[
+                    &room,
+                    &sdk_app_id,
+                    &seq,
+                    &ready,
+                    &lease_until,
+                    &i64::from(paused),
+                ],
+            )
+            .await
+            .with_context(what)?;
+            Ok(())
+        }
+    }
+}
+
+/// Drops the room's head (nothing pending, or the room is deleted): nothing of it is handed out.
+pub(crate) async fn forget_head(tx: &Transaction<'_>, room: i64) -> Result<(), Error> {
+    execute(
+        tx,
+        "DELETE FROM delivery_heads WHERE room_id = $1",
+        &[&room],
+    )
+    .await
+    .with_context(|| format!("dropping the callback head of line of room {room}"))?;
+    Ok(())
+}
+
+// --- the workers' side ------------------------------------------------------------------------------
+
+/// The heads due, earliest first: a range on the partial index `delivery_heads_ready`. Heads
+/// another claim (or a command changing the room's outbox) holds are skipped, not waited for.
+pub(crate) const CLAIMABLE: &str = "SELECT room_id, head_seq, sdk_app_id FROM delivery_heads \
+     WHERE paused = 0 AND ready_ms <= $1 ORDER BY ready_ms, room_id LIMIT $2 \
+     FOR UPDATE SKIP LOCKED";
+
+/// Is any head due? Read before claiming: most claims find nothing, and this costs one
+/// statement instead of a transaction.
+pub(crate) const ANY_DUE: &str =
+    "SELECT EXISTS (SELECT 1 FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1)";
+
+/// When the next head is due (leases included).
+pub(crate) const NEXT_DUE: &str = "SELECT MIN(ready_ms) FROM delivery_heads WHERE paused = 0";
+
+const SOME_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries WHERE (room_id, seq) IN",
+    " (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))"
+);
+
+/// The store's `claim_due_deliveries`.
+pub(crate) async fn claim(
+    c: &mut Client,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: u64,
+) -> Result<Vec<Delivery>, Error> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let tx = write(c).await?;
+    let heads = query(&tx, CLAIMABLE, &[&now_ms, &saturating_i64(limit)])
+        .await
+        .context("finding the callback deliveries due")?;
+    if heads.is_empty() {
+        commit(tx).await?;
+        return Ok(Vec::new());
+    }
+    let mut keys: Vec<(i64, i64, i64)> = Vec::with_capacity(heads.len());
+    for row in &heads {
+        keys.push((rows::get(row, 0)?, rows::get(row, 1)?, rows::get(row, 2)?));
+    }
+    let rooms: Vec<i64> = keys.iter().map(|k| k.0).collect();
+    let seqs: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    let found = query(&tx, SOME_DELIVERIES, &[&rooms, &seqs])
+        .await
+        .context("loading the callback deliveries due")?;
+    let mut loaded = rows::all(&found, rows::delivery)?;
+    let mut claimed = Vec::with_capacity(keys.len());
+    let mut leased = Vec::with_capacity(keys.len());
+    for (room, seq, sdk_app_id) in keys {
+        let position = loaded
+            .iter()
+            .position(|d| d.room_id as i64 == room && d.event.seq as i64 == seq);
+        match position.map(|i| loaded.swap_remove(i)) {
+            Some(delivery) if delivery.status == DeliveryStatus::Pending => {
+                leased.push(room);
+                claimed.push(delivery);
+            }
+            _ => {
+                // The invariants say this cannot happen; if it ever did, handing nothing out
+                // and leaving the head would stall the room (and make the workers spin).
+                tracing::warn!(
+                    room,
+                    seq,
+                    "a callback head of line named no pending delivery; recomputing it"
+                );
+                refresh_head(&tx, room, sdk_app_id, None, false).await?;
+            }
+        }
+    }
+    if !leased.is_empty() {
+        // Out of the range "due" until the lease runs out: then it is handed out again (the
+        // worker holding it died), which is what makes delivery at-least-once.
+        execute(
+            &tx,
+            "UPDATE delivery_heads SET ready_ms = $2, leased_until_ms = $2
+             WHERE room_id = ANY($1)",
+            &[&leased, &lease_until_ms],
+        )
+        .await
+        .context("leasing callback heads of line")?;
+    }
+    commit(tx).await?;
+    Ok(claimed)
+}
+
+pub(crate) async fn any_due(c: &Client, now_ms: i64) -> Result<bool, Error> {
+    rows::get(
+        &query_one(c, ANY_DUE, &[&now_ms])
+            .await
+            .context("looking for callback deliveries due")?,
+        0,
+    )
+}
+
+pub(crate) async fn next_due(c: &Client) -> Result<Option<i64>, Error> {
+    rows::get(
+        &query_one(c, NEXT_DUE, &[])
+            .await
+            .context("finding the next callback delivery due")?,
+        0,
+    )
+}
+
+/// The store's `record_attempt`. Only an attempt of the room's head changes where the delivery
+/// stands and moves the head; an attempt of anything else is stale (its lease ran out and
+/// another attempt took over, or a replay moved the head meanwhile): it is counted and its
+/// result noted, but it neither finishes the delivery nor releases the room.
+pub(crate) async fn record_attempt(
+    c: &mut Client,
+    room_id: RoomId,
+    seq: u64,
+    outcome: &AttemptOutcome,
+) -> Result<(), Error> {
+    let Some(room) = room_key(room_id) else {
+        return Ok(());
+    };
+    let seq = saturating_i64(seq);
+    let what = || format!("recording a callback attempt of event {seq} of room {room}");
+    let tx = write(c).await?;
+    let app = query_opt(
+        &tx,
+        "SELECT sdk_app_id FROM deliveries WHERE room_id = $1 AND seq = $2",
+        &[&room, &seq],
+    )
+    .await
+    .with_context(what)?;
+    // Forgotten meanwhile (its room was deleted): nothing left to record it on.
+    let Some(app) = app else {
+        commit(tx).await?;
+        return Ok(());
+    };
+    let sdk_app_id: i64 = rows::get(&app, 0)?;
+    let head = query_opt(
+        &tx,
+        "SELECT head_seq, paused FROM delivery_heads WHERE room_id = $1 FOR UPDATE",
+        &[&room],
+    )
+    .await
+    .with_context(what)?;
+    let head: Option<(i64, i64)> = head
+        .map(|row| Ok::<_, Error>((rows::get(&row, 0)?, rows::get(&row, 1)?)))
+        .transpose()?;
+    let http_status = outcome.http_status.map(i64::from);
+    let Some((_, paused)) = head.filter(|(head_seq, _)| *head_seq == seq) else {
+        execute(
+            &tx,
+            "UPDATE deliveries SET attempts = attempts + 1,
+                 first_attempt_ms = COALESCE(first_attempt_ms, $3), last_attempt_ms = $3,
+                 last_status = $4, last_error = $5
+             WHERE room_id = $1 AND seq = $2",
+            &[&room, &seq, &outcome.at_ms, &http_status, &outcome.error],
+        )
+        .await
+        .with_context(what)?;
+        commit(tx).await?;
+        return Ok(());
+    };
+    let (status, next_attempt) = match (outcome.delivered, outcome.retry_at_ms) {
+        (true, _) => (DeliveryStatus::Delivered, None),
+        (false, Some(retry_at)) => (DeliveryStatus::Pending, Some(retry_at)),
+        (false, None) => (DeliveryStatus::Dead, None),
+    };
+    execute(
+        &tx,
+        "UPDATE deliveries SET attempts = attempts + 1,
+             first_attempt_ms = COALESCE(first_attempt_ms, $3), last_attempt_ms = $3,
+             last_status = $4, last_error = $5, status = $6, next_attempt_ms = $7
+         WHERE room_id = $1 AND seq = $2",
+        &[
+            &room,
+            &seq,
+            &outcome.at_ms,
+            &http_status,
+            &outcome.error,
+            &delivery_status_code(status),
+            &next_attempt,
+        ],
+    )
+    .await
+    .with_context(what)?;
+    match next_attempt {
+        // Still the lowest pending: the head stays, released, and waits for its retry; the
+        // room's later deliveries wait behind it.
+        Some(retry_at) => {
+            execute(
+                &tx,
+                "UPDATE delivery_heads SET ready_ms = $2, leased_until_ms = NULL
+                 WHERE room_id = $1",
+                &[&room, &retry_at],
+            )
+            .await
+            .with_context(what)?;
+        }
+        // Finished (delivered or dead): the next pending one is the head, due at its own time.
+        None => refresh_head(&tx, room, sdk_app_id, None, paused != 0).await?,
+    }
+    commit(tx).await
+}
+
+// --- inspection, replay, forgetting ---------------------------------------------------------------
+
+pub(crate) const COUNT_OF_APP: &str = "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1";
+/// All of an app's deliveries in (room_id, seq) order: a merge of its three status ranges of
+/// `deliveries_by_app_status`, each read only as far as the page needs (an index of its own
+/// would cost every queued delivery one more insert, for an admin-rate listing).
+pub(crate) const PAGE_OF_APP: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM ((SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 0",
+    " ORDER BY room_id, seq LIMIT $2)",
+    " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 1",
+    " ORDER BY room_id, seq LIMIT $2)",
+    " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 2",
+    " ORDER BY room_id, seq LIMIT $2)) d",
+    " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
+);
+pub(crate) const COUNT_OF_ROOM: &str =
+    "SELECT COUNT(*) FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2";
+pub(crate) const PAGE_OF_ROOM: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2 ORDER BY seq LIMIT $3 OFFSET $4"
+);
+pub(crate) const COUNT_OF_STATUS: &str =
+    "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2";
+pub(crate) const PAGE_OF_STATUS: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
+    " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
+);
+pub(crate) const COUNT_OF_ROOM_STATUS: &str =
+    "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3";
+pub(crate) const PAGE_OF_ROOM_STATUS: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
+    " ORDER BY seq LIMIT $4 OFFSET $5"
+);
+
+/// The store's `list_deliveries`: `(total, page)`, `page` from 1, in one snapshot.
+pub(crate) async fn list(
+    c: &mut Client,
+    sdk_app_id: SdkAppId,
+    room_id: Option<RoomId>,
+    status: Option<DeliveryStatus>,
+    page: u64,
+    limit: u64,
+) -> Result<(u64, Vec<Delivery>), Error> {
+    let Ok(app) = i64::try_from(sdk_app_id) else {
+        return Ok((0, Vec::new()));
+    };
+    let room = match room_id.map(room_key) {
+        None => None,
+        Some(Some(room)) => Some(room),
+        // No room has such an id.
+        Some(None) => return Ok((0, Vec::new())),
+    };
+    let offset = page.max(1).saturating_sub(1).saturating_mul(limit);
+    let (sql_limit, sql_offset) = (saturating_i64(limit), saturating_i64(offset));
+    let wanted = saturating_i64(offset.saturating_add(limit));
+    let status = status.map(delivery_status_code);
+    let (count_sql, page_sql, mut params): (&str, &str, Vec<i64>) = match (room, status) {
+        (None, None) => (COUNT_OF_APP, PAGE_OF_APP, vec![app]),
+        (Some(room), None) => (COUNT_OF_ROOM, PAGE_OF_ROOM, vec![room, app]),
+        (None, Some(status)) => (COUNT_OF_STATUS, PAGE_OF_STATUS, vec![app, status]),
+        (Some(room), Some(status)) => (
+            COUNT_OF_ROOM_STATUS,
+            PAGE_OF_ROOM_STATUS,
+            vec![app, status, room],
+        ),
+    };
+    let what = || format!("listing the callback deliveries of app {app}");
+    let tx = snapshot(c).await?;
+    let count_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        params.iter().map(|p| p as _).collect();
+    let total: i64 = rows::get(
+        &query_one(&tx, count_sql, &count_params)
+            .await
+            .with_context(what)?,
+        0,
+    )?;
+    let mut deliveries = Vec::new();
+    if limit > 0 && total > 0 {
+        if room.is_none() && status.is_none() {
+            params.push(wanted);
+        }
+        params.push(sql_limit);
+        params.push(sql_offset);
+        let page_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p as _).collect();
+        let found = query(&tx, page_sql, &page_params)
+            .await
+            .with_context(what)?;
+        deliveries = rows::all(&found, rows::delivery)?;
+    }
+    commit(tx).await?;
+    Ok((total.max(0) as u64, deliveries))
+}
+
+/// Makes the room's deliveries from `$2` on (and, with `$4` an array, only those with an id in
+/// it) pending and due at `$3`. `first_attempt_ms` starts over so the give-up window counts
+/// from the replay's first attempt; `attempts` go on counting.
+pub(crate) const REPLAY: &str = "UPDATE deliveries \
+     SET status = 0, next_attempt_ms = $3, first_attempt_ms = NULL \
+     WHERE room_id = $1 AND seq >= $2 AND ($4::text[] IS NULL OR event_id = ANY($4))";
+
+/// The store's `replay_deliveries`: room, app and head locked, in that order.
+pub(crate) async fn replay(
+    c: &mut Client,
+    room_id: RoomId,
+    from_seq: Option<u64>,
+    event_ids: Option<Vec<String>>,
+    now_ms: i64,
+) -> Result<u64, Error> {
+    let tx = write(c).await?;
+    let locked = lock_room(&tx, room_id).await?;
+    let key = locked.key();
+    let sdk_app_id = to_i64(locked.room.sdk_app_id, "SdkAppId")?;
+    let what = || format!("replaying the callbacks of room {room_id}");
+    let paused = !callback_active(&tx, sdk_app_id).await?;
+    // A worker holding the room's current head keeps its lease: the room must not have two
+    // deliveries in flight.
+    let lease = lock_head(&tx, key)
+        .await?
+        .flatten()
+        .filter(|until| *until > now_ms);
+    let replayed = execute(
+        &tx,
+        REPLAY,
+        &[
+            &key,
+            &saturating_i64(from_seq.unwrap_or(0)),
+            &now_ms,
+            &event_ids,
+        ],
+    )
+    .await
+    .with_context(what)?;
+    if replayed > 0 {
+        refresh_head(&tx, key, sdk_app_id, lease, paused).await?;
+    }
+    commit(tx).await?;
+    Ok(replayed)
+}
+
+/// One batch of `purge_deliveries`: forgets up to `budget` delivered or dead deliveries last
+/// attempted before `before_ms` (a range on the partial index `deliveries_finished`). Rows
+/// another node's batch holds are skipped, so several nodes purge side by side. Returns how
+/// many, and whether there may be more.
+pub(crate) async fn purge_some(
+    c: &Client,
+    before_ms: i64,
+    budget: u64,
+) -> Result<(u64, bool), Error> {
+    let budget = budget.max(1);
+    let deleted = execute(
+        c,
+        "DELETE FROM deliveries WHERE (room_id, seq) IN (
+             SELECT room_id, seq FROM deliveries
+             WHERE status <> 0 AND last_attempt_ms < $1
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&before_ms, &saturating_i64(budget)],
+    )
+    .await
+    .context("forgetting old callback deliveries")?;
+    Ok((deleted, deleted >= budget))
+}
+
+/// Deletes up to `budget` of a deleted room's deliveries; returns how many, and whether any
+/// remain. Like its events, in bounded range deletes on the primary key.
+pub(crate) async fn delete_some_of_room(
+    tx: &Transaction<'_>,
+    room: i64,
+    budget: u64,
+) -> Result<(u64, bool), Error> {
+    let what = || format!("deleting the callback deliveries of room {room}");
+    let mut deleted = 0;
+    if budget > 0 {
+        let first: Option<i64> = rows::get(
+            &query_one(
+                tx,
+                "SELECT MIN(seq) FROM deliveries WHERE room_id = $1",
+                &[&room],
+            )
+            .await
+            .with_context(what)?,
+            0,
+        )?;
+        if let Some(first) = first {
+            // Seqs are unique, so this range holds at most `budget` rows.
+            let below = first.saturating_add(saturating_i64(budget));
+            deleted = execute(
+                tx,
+                "DELETE FROM deliveries WHERE room_id = $1 AND seq < $2",
+                &[&room, &below],
+            )
+            .await
+            .with_context(what)?;
+        }
+    }
+    let remaining = query_opt(
+        tx,
+        "SELECT 1 FROM deliveries WHERE room_id = $1 LIMIT 1",
+        &[&room],
+    )
+    .await
+    .with_context(what)?
+    .is_some();
+    Ok((deleted, remaining))
+}

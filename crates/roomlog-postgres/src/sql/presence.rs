@@ -1,0 +1,274 @@
+//! Presence as stored: one `presence` row per user in the room (their open sessions packed in
+//! it, as JSON, exactly as the SQLite store keeps them), and the room's count in
+//! `rooms.present_members` / `rooms.empty_since_ms`.
+//!
+//! A batch of member events is applied in memory ([`crate::presence`]) to the users it names,
+//! loaded with one query, and only the users it changed are written back, with one upsert and
+//! one delete. The room row is locked throughout (by the caller), so nothing else changes the
+//! room's presence meanwhile.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+
+use deadpool_postgres::Transaction;
+
+use roomlog_core::lifecycle::Occupancy;
+use roomlog_core::{PresentMember, RoomId};
+
+use crate::error::{corrupt, saturating_i64, Context, Error};
+use crate::presence::{count, Change, Session, UserPresence};
+use crate::rows::{self, from_bits, u64_bits};
+use crate::sql::rooms::room_key;
+use crate::sql::{commit, execute, query, query_opt, snapshot, Client};
+
+/// Who is in, in order of arrival (DescribeCurrentMemberList).
+pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
+     FROM presence WHERE room_id = $1 ORDER BY arrival_seq LIMIT $2 OFFSET $3";
+
+/// `sessions` as stored: `[[device, joined_ms, join_seq], ...]`.
+type StoredSessions = Vec<(u64, i64, u64)>;
+
+fn decode_sessions(user: &str, room: i64, json: &str) -> Result<BTreeMap<u64, Session>, Error> {
+    let sessions: StoredSessions = serde_json::from_str(json).map_err(|e| {
+        corrupt(format!(
+            "the presence of `{user}` in room {room}: bad sessions {json:?}: {e}"
+        ))
+    })?;
+    Ok(sessions
+        .into_iter()
+        .map(|(device, joined_ms, join_seq)| {
+            (
+                device,
+                Session {
+                    joined_ms,
+                    join_seq,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The stored state of `users` in the room (absent users are not in the map).
+async fn load_users(
+    tx: &Transaction<'_>,
+    room: i64,
+    users: &[&str],
+) -> Result<HashMap<String, UserPresence>, Error> {
+    let found = query(
+        tx,
+        "SELECT user_id, role, device, sessions FROM presence
+         WHERE room_id = $1 AND user_id = ANY($2)",
+        &[&room, &users],
+    )
+    .await
+    .with_context(|| format!("loading the presence of room {room}"))?;
+    let mut stored = HashMap::with_capacity(found.len());
+    for row in &found {
+        let user: String = rows::get(row, 0)?;
+        let sessions = decode_sessions(&user, room, rows::get(row, 3)?)?;
+        let state = UserPresence {
+            sessions,
+            role: from_bits(rows::get(row, 1)?),
+            device: from_bits(rows::get(row, 2)?),
+        };
+        stored.insert(user, state);
+    }
+    Ok(stored)
+}
+
+/// Applies member events, in log order, to the room's stored presence; returns the room's new
+/// occupancy (the caller stores it with the room).
+pub(crate) async fn apply(
+    tx: &Transaction<'_>,
+    room: i64,
+    mut occupancy: Occupancy,
+    changes: &[Change<'_>],
+) -> Result<Occupancy, Error> {
+    let mut names: Vec<&str> = changes.iter().map(|c| c.user).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut stored = load_users(tx, room, &names).await?;
+    // Each user's state as stored, and as the batch leaves it.
+    let mut users: HashMap<&str, (UserPresence, UserPresence)> = HashMap::new();
+    for change in changes {
+        let (_, state) = match users.entry(change.user) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let before = stored.remove(change.user).unwrap_or_default();
+                entry.insert((before.clone(), before))
+            }
+        };
+        let was_present = state.is_present();
+        change.apply(state);
+        count(
+            &mut occupancy,
+            was_present,
+            state.is_present(),
+            change.at_ms,
+        );
+    }
+    // Only the users whose state changed (a reconnect or a quit with nothing open changes
+    // nothing), in name order.
+    let mut changed: Vec<(&str, &UserPresence)> = users
+        .iter()
+        .filter(|(_, (before, after))| before != after)
+        .map(|(user, (_, after))| (*user, after))
+        .collect();
+    changed.sort_unstable_by_key(|(user, _)| *user);
+    let mut gone: Vec<&str> = Vec::new();
+    let mut upsert = Upsert::default();
+    for (user, after) in changed {
+        match (after.arrival_seq(), after.joined_ms()) {
+            (Some(arrival), Some(joined_ms)) => upsert.push(user, after, arrival, joined_ms)?,
+            _ => gone.push(user),
+        }
+    }
+    let what = || format!("storing the presence of room {room}");
+    if !gone.is_empty() {
+        execute(
+            tx,
+            "DELETE FROM presence WHERE room_id = $1 AND user_id = ANY($2)",
+            &[&room, &gone],
+        )
+        .await
+        .with_context(what)?;
+    }
+    if !upsert.user_id.is_empty() {
+        execute(
+            tx,
+            "INSERT INTO presence
+                 (room_id, user_id, arrival_seq, joined_ms, devices, role, device, sessions)
+             SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                      $6::bigint[], $7::bigint[], $8::text[])
+             ON CONFLICT (room_id, user_id) DO UPDATE SET
+                 arrival_seq = excluded.arrival_seq, joined_ms = excluded.joined_ms,
+                 devices = excluded.devices, role = excluded.role, device = excluded.device,
+                 sessions = excluded.sessions",
+            &[
+                &room,
+                &upsert.user_id,
+                &upsert.arrival_seq,
+                &upsert.joined_ms,
+                &upsert.devices,
+                &upsert.role,
+                &upsert.device,
+                &upsert.sessions,
+            ],
+        )
+        .await
+        .with_context(what)?;
+    }
+    Ok(occupancy)
+}
+
+/// The users still present after a batch, as column arrays.
+#[derive(Default)]
+struct Upsert<'a> {
+    user_id: Vec<&'a str>,
+    arrival_seq: Vec<i64>,
+    joined_ms: Vec<i64>,
+    devices: Vec<i64>,
+    role: Vec<Option<i64>>,
+    device: Vec<Option<i64>>,
+    sessions: Vec<String>,
+}
+
+impl<'a> Upsert<'a> {
+    fn push(
+        &mut self,
+        user: &'a str,
+        state: &UserPresence,
+        arrival: u64,
+        joined_ms: i64,
+    ) -> Result<(), Error> {
+        let sessions: StoredSessions = state
+            .sessions
+            .iter()
+            .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
+            .collect();
+        let sessions = serde_json::to_string(&sessions)
+            .map_err(|e| corrupt(format!("serialising the sessions of `{user}`: {e}")))?;
+        self.user_id.push(user);
+        self.arrival_seq.push(saturating_i64(arrival));
+        self.joined_ms.push(joined_ms);
+        self.devices.push(state.sessions.len() as i64);
+        self.role.push(u64_bits(state.role));
+        self.device.push(u64_bits(state.device));
+        self.sessions.push(sessions);
+        Ok(())
+    }
+}
+
+/// Whether the user has a session open in the room.
+pub(crate) async fn is_present(tx: &Transaction<'_>, room: i64, user: &str) -> Result<bool, Error> {
+    Ok(query_opt(
+        tx,
+        "SELECT 1 FROM presence WHERE room_id = $1 AND user_id = $2",
+        &[&room, &user],
+    )
+    .await
+    .with_context(|| format!("looking up `{user}` in room {room}"))?
+    .is_some())
+}
+
+/// Everyone present, in order of arrival.
+pub(crate) async fn present_in_order(
+    tx: &Transaction<'_>,
+    room: i64,
+) -> Result<Vec<String>, Error> {
+    query(
+        tx,
+        "SELECT user_id FROM presence WHERE room_id = $1 ORDER BY arrival_seq",
+        &[&room],
+    )
+    .await
+    .with_context(|| format!("listing the users present in room {room}"))?
+    .iter()
+    .map(|row| rows::get(row, 0))
+    .collect()
+}
+
+/// Empties the room (its class ended, or it is deleted).
+pub(crate) async fn clear(tx: &Transaction<'_>, room: i64) -> Result<(), Error> {
+    execute(tx, "DELETE FROM presence WHERE room_id = $1", &[&room])
+        .await
+        .with_context(|| format!("clearing the presence of room {room}"))?;
+    Ok(())
+}
+
+/// DescribeCurrentMemberList: `(users present, the page)`, in order of arrival, read in one
+/// snapshot so the total and the page agree.
+pub(crate) async fn current_members(
+    c: &mut Client,
+    room_id: RoomId,
+    page: u64,
+    limit: u64,
+) -> Result<(u64, Vec<PresentMember>), Error> {
+    let Some(key) = room_key(room_id) else {
+        return Ok((0, Vec::new()));
+    };
+    let tx = snapshot(c).await?;
+    let total: Option<i64> = query_opt(
+        &tx,
+        "SELECT present_members FROM rooms WHERE room_id = $1",
+        &[&key],
+    )
+    .await
+    .context("counting the members present")?
+    .map(|row| rows::get(&row, 0))
+    .transpose()?;
+    let total = total.unwrap_or(0).max(0) as u64;
+    let mut members = Vec::new();
+    if let Some((first, count)) = roomlog_core::event::page_range(page, limit, total) {
+        let found = query(
+            &tx,
+            PRESENT_IN_ORDER,
+            &[&key, &saturating_i64(count), &saturating_i64(first - 1)],
+        )
+        .await
+        .with_context(|| format!("listing the members present in room {room_id}"))?;
+        members = rows::all(&found, rows::present_member)?;
+    }
+    commit(tx).await?;
+    Ok((total, members))
+}

@@ -1,0 +1,549 @@
+//! Rooms: creation, lookup, the lifecycle compare-and-sets with their deadlines, the
+//! scheduler's queries, and GetRooms.
+//!
+//! Every write locks the room row first (`FOR UPDATE`) and checks the status it finds there:
+//! two nodes racing to start, end or expire a room (their schedulers both saw it due) queue on
+//! the lock, and the second finds the new status and gets `WrongStatus`.
+
+use deadpool_postgres::{GenericClient, Transaction};
+
+use roomlog_core::lifecycle::{next_deadline, LifecyclePolicy, Occupancy};
+use roomlog_core::{
+    App, EventData, EventType, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError,
+};
+
+use crate::error::{saturating_i64, to_i64, Context, Error};
+use crate::rows::{self, room_columns};
+use crate::sql::events::Recorder;
+use crate::sql::Client;
+use crate::sql::{commit, execute, kicks, presence, query, query_one, query_opt, snapshot, write};
+
+/// Room ids beyond i64 cannot exist: such a lookup simply finds nothing.
+pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
+    i64::try_from(room_id).ok()
+}
+
+const ROOM: &str = concat!("SELECT ", room_columns!(), " FROM rooms WHERE room_id = $1");
+
+/// The room, locked for the transaction, and whether its app has a callback URL (column 12).
+const ROOM_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    room_columns!(),
+    ", (SELECT a.callback_url <> '' FROM apps a WHERE a.sdk_app_id = rooms.sdk_app_id)",
+    " FROM rooms WHERE room_id = $1 FOR UPDATE"
+);
+
+pub(crate) async fn load_room<C: GenericClient>(
+    c: &C,
+    room_id: RoomId,
+) -> Result<Option<Room>, Error> {
+    let Some(key) = room_key(room_id) else {
+        return Ok(None);
+    };
+    query_opt(c, ROOM, &[&key])
+        .await
+        .with_context(|| format!("loading room {room_id}"))?
+        .as_ref()
+        .map(rows::room)
+        .transpose()
+}
+
+/// A room locked by the current transaction (no other transaction changes it or records events
+/// in it until this one ends).
+pub(crate) struct Locked {
+    pub room: Room,
+    /// Its app had a callback URL when the room was locked (`Outbox::open` confirms it under a
+    /// lock of its own).
+    pub callback: bool,
+}
+
+impl Locked {
+    pub(crate) fn key(&self) -> i64 {
+        self.room.room_id as i64
+    }
+}
+
+/// Locks the room row for the transaction: `RoomNotFound` if it does not exist (or was deleted
+/// by a transaction this one waited for).
+pub(crate) async fn lock_room(tx: &Transaction<'_>, room_id: RoomId) -> Result<Locked, Error> {
+    let key = room_key(room_id).ok_or(StoreError::RoomNotFound)?;
+    let row = query_opt(tx, ROOM_FOR_UPDATE, &[&key])
+        .await
+        .with_context(|| format!("locking room {room_id}"))?
+        .ok_or(StoreError::RoomNotFound)?;
+    Ok(Locked {
+        room: rows::room(&row)?,
+        callback: rows::get::<Option<bool>>(&row, 12)?.unwrap_or(false),
+    })
+}
+
+fn spec_json(spec: &RoomSpec) -> Result<String, Error> {
+    serde_json::to_string(spec)
+        .map_err(|e| Error::Store(StoreError::Backend(format!("serialising a room spec: {e}"))))
+}
+
+/// Start and end of the schedule as stored, and the span GetRooms must allow for.
+fn schedule(spec: &RoomSpec) -> Result<(i64, i64, i64), Error> {
+    let start = to_i64(spec.start_time, "StartTime")?;
+    let end = to_i64(spec.end_time, "EndTime")?;
+    Ok((start, end, end.saturating_sub(start).max(0)))
+}
+
+/// Raises the app's recorded longest room span (see `apps.max_room_secs`). Only when it grows:
+/// otherwise the app row is not even locked.
+async fn note_span(tx: &Transaction<'_>, sdk_app_id: i64, span: i64) -> Result<(), Error> {
+    execute(
+        tx,
+        "UPDATE apps SET max_room_secs = $2 WHERE sdk_app_id = $1 AND max_room_secs < $2",
+        &[&sdk_app_id, &span],
+    )
+    .await
+    .context("recording an app's longest room")?;
+    Ok(())
+}
+
+/// The room's next automatic transition as stored in `rooms.deadline_ms` (NULL: none).
+pub(crate) fn deadline(room: &Room, policy: &LifecyclePolicy) -> Option<i64> {
+    next_deadline(room, room.occupancy, policy).map(|(at_ms, _)| at_ms)
+}
+
+/// Writes the lifecycle state of `room` (status, real times, last seq, occupancy) and its
+/// recomputed deadline.
+pub(crate) async fn save_state(
+    tx: &Transaction<'_>,
+    room: &Room,
+    policy: &LifecyclePolicy,
+) -> Result<(), Error> {
+    execute(
+        tx,
+        "UPDATE rooms SET status = $2, real_start_ms = $3, real_end_ms = $4, last_seq = $5,
+                          present_members = $6, empty_since_ms = $7, deadline_ms = $8
+         WHERE room_id = $1",
+        &[
+            &(room.room_id as i64),
+            &(room.status.code() as i64),
+            &room.real_start_ms,
+            &room.real_end_ms,
+            &saturating_i64(room.last_seq),
+            &saturating_i64(room.occupancy.present),
+            &room.occupancy.empty_since_ms,
+            &deadline(room, policy),
+        ],
+    )
+    .await
+    .with_context(|| format!("updating room {}", room.room_id))?;
+    Ok(())
+}
+
+/// Writes what recording events can change: the last seq, presence and the deadline that
+/// depends on it. (An unchanged deadline is an unchanged indexed value: PostgreSQL can still
+/// update the row in place.)
+pub(crate) async fn save_log_state(
+    tx: &Transaction<'_>,
+    room: &Room,
+    policy: &LifecyclePolicy,
+) -> Result<(), Error> {
+    execute(
+        tx,
+        "UPDATE rooms SET last_seq = $2, present_members = $3, empty_since_ms = $4,
+                          deadline_ms = $5
+         WHERE room_id = $1",
+        &[
+            &(room.room_id as i64),
+            &saturating_i64(room.last_seq),
+            &saturating_i64(room.occupancy.present),
+            &room.occupancy.empty_since_ms,
+            &deadline(room, policy),
+        ],
+    )
+    .await
+    .with_context(|| format!("updating the presence of room {}", room.room_id))?;
+    Ok(())
+}
+
+/// Inserts every room in one transaction (all or none), ids in input order.
+pub(crate) async fn create_rooms(
+    c: &mut Client,
+    app: &App,
+    specs: &[RoomSpec],
+    created_at: i64,
+    policy: &LifecyclePolicy,
+) -> Result<Vec<RoomId>, Error> {
+    let Ok(sdk_app_id) = i64::try_from(app.sdk_app_id) else {
+        return Err(StoreError::AppNotFound.into());
+    };
+    let tx = write(c).await?;
+    // The owner recorded on each room comes from the apps table itself, so a room's account
+    // always matches its app's even if the caller's `App` is stale.
+    let account_id: i64 = query_opt(
+        &tx,
+        "SELECT account_id FROM apps WHERE sdk_app_id = $1",
+        &[&sdk_app_id],
+    )
+    .await
+    .context("looking up the app of new rooms")?
+    .map(|row| rows::get(&row, 0))
+    .transpose()?
+    .ok_or(StoreError::AppNotFound)?;
+    // A new room is empty since its creation.
+    let occupancy = Occupancy {
+        present: 0,
+        empty_since_ms: Some(created_at.saturating_mul(1000)),
+    };
+    let mut ids = Vec::with_capacity(specs.len());
+    let mut longest = 0;
+    for spec in specs {
+        let (start, end, span) = schedule(spec)?;
+        longest = longest.max(span);
+        let room = Room {
+            // Not allocated yet; the deadline depends only on schedule, status and occupancy.
+            room_id: 0,
+            sdk_app_id: app.sdk_app_id,
+            account_id: account_id as u64,
+            spec: spec.clone(),
+            status: RoomStatus::NotStarted,
+            real_start_ms: None,
+            real_end_ms: None,
+            created_at,
+            last_seq: 0,
+            events_purged: false,
+            occupancy,
+        };
+        let row = query_one(
+            &tx,
+            "INSERT INTO rooms (sdk_app_id, account_id, status, start_time, end_time,
+                                created_at, spec, present_members, empty_since_ms, deadline_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)
+             RETURNING room_id",
+            &[
+                &sdk_app_id,
+                &account_id,
+                &(RoomStatus::NotStarted.code() as i64),
+                &start,
+                &end,
+                &created_at,
+                &spec_json(spec)?,
+                &occupancy.empty_since_ms,
+                &deadline(&room, policy),
+            ],
+        )
+        .await
+        .context("creating a room")?;
+        ids.push(rows::get_u64(&row, 0)?);
+    }
+    if !ids.is_empty() {
+        note_span(&tx, sdk_app_id, longest).await?;
+    }
+    commit(tx).await?;
+    Ok(ids)
+}
+
+pub(crate) async fn modify_room(
+    c: &mut Client,
+    room_id: RoomId,
+    spec: RoomSpec,
+    policy: &LifecyclePolicy,
+) -> Result<Room, Error> {
+    let tx = write(c).await?;
+    let mut room = lock_room(&tx, room_id).await?.room;
+    if room.status != RoomStatus::NotStarted {
+        return Err(StoreError::WrongStatus(room.status).into());
+    }
+    let (start, end, span) = schedule(&spec)?;
+    let json = spec_json(&spec)?;
+    room.spec = spec;
+    execute(
+        &tx,
+        "UPDATE rooms SET spec = $2, start_time = $3, end_time = $4, deadline_ms = $5
+         WHERE room_id = $1",
+        &[
+            &(room.room_id as i64),
+            &json,
+            &start,
+            &end,
+            &deadline(&room, policy),
+        ],
+    )
+    .await
+    .with_context(|| format!("modifying room {room_id}"))?;
+    note_span(&tx, room.sdk_app_id as i64, span).await?;
+    commit(tx).await?;
+    Ok(room)
+}
+
+/// StartRoom's compare-and-set: NotStarted -> InClass, stamping the real start and recording
+/// `event` (RoomStart) with the room's next seq, in one transaction.
+pub(crate) async fn start(
+    c: &mut Client,
+    room_id: RoomId,
+    event: NewEvent,
+    policy: &LifecyclePolicy,
+) -> Result<Room, Error> {
+    let tx = write(c).await?;
+    let locked = lock_room(&tx, room_id).await?;
+    if locked.room.status != RoomStatus::NotStarted {
+        return Err(StoreError::WrongStatus(locked.room.status).into());
+    }
+    let seq = locked.room.last_seq + 1;
+    Recorder::open(&tx, &locked)
+        .await?
+        .record(&tx, seq, &[&event])
+        .await?;
+    let mut room = locked.room;
+    room.status = RoomStatus::InClass;
+    room.real_start_ms = Some(event.timestamp_ms);
+    room.last_seq = seq;
+    save_state(&tx, &room, policy).await?;
+    commit(tx).await?;
+    Ok(room)
+}
+
+/// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
+const REASON_ROOM_ENDED: u64 = 5;
+
+/// EndRoom's compare-and-set: InClass -> Ended. RoomEnd closes the class for everyone, in one
+/// transaction: a `MemberQuit` (Reason 5, RoomEnd's time) for each user still present, in order
+/// of arrival, then `event` (RoomEnd); presence is emptied and kick bars are dropped.
+pub(crate) async fn end(
+    c: &mut Client,
+    room_id: RoomId,
+    event: NewEvent,
+    policy: &LifecyclePolicy,
+) -> Result<Room, Error> {
+    let tx = write(c).await?;
+    let locked = lock_room(&tx, room_id).await?;
+    if locked.room.status != RoomStatus::InClass {
+        return Err(StoreError::WrongStatus(locked.room.status).into());
+    }
+    let key = locked.key();
+    let quits: Vec<NewEvent> = presence::present_in_order(&tx, key)
+        .await?
+        .into_iter()
+        .map(|user| NewEvent {
+            event_id: format!("{}RoomEnd:{user}", NewEvent::RESERVED_ID_PREFIX),
+            event_type: EventType::MemberQuit,
+            timestamp_ms: event.timestamp_ms,
+            data: EventData {
+                user_id: Some(user),
+                reason: Some(REASON_ROOM_ENDED),
+                ..EventData::default()
+            },
+        })
+        .collect();
+    let recorded: Vec<&NewEvent> = quits.iter().chain(std::iter::once(&event)).collect();
+    let first_seq = locked.room.last_seq + 1;
+    Recorder::open(&tx, &locked)
+        .await?
+        .record(&tx, first_seq, &recorded)
+        .await?;
+    presence::clear(&tx, key).await?;
+    kicks::clear(&tx, key).await?;
+    let mut room = locked.room;
+    room.status = RoomStatus::Ended;
+    room.real_end_ms = Some(event.timestamp_ms);
+    room.last_seq = first_seq + recorded.len() as u64 - 1;
+    room.occupancy = Occupancy {
+        present: 0,
+        empty_since_ms: Some(event.timestamp_ms),
+    };
+    save_state(&tx, &room, policy).await?;
+    commit(tx).await?;
+    Ok(room)
+}
+
+/// NotStarted -> Expired (never started by its EndTime). Records no event.
+pub(crate) async fn expire(
+    c: &mut Client,
+    room_id: RoomId,
+    policy: &LifecyclePolicy,
+) -> Result<Room, Error> {
+    let tx = write(c).await?;
+    let locked = lock_room(&tx, room_id).await?;
+    if locked.room.status != RoomStatus::NotStarted {
+        return Err(StoreError::WrongStatus(locked.room.status).into());
+    }
+    kicks::clear(&tx, locked.key()).await?;
+    let mut room = locked.room;
+    room.status = RoomStatus::Expired;
+    save_state(&tx, &room, policy).await?;
+    commit(tx).await?;
+    Ok(room)
+}
+
+/// The earliest deadline: the first entry of the partial index `rooms_by_deadline`.
+pub(crate) const NEXT_DEADLINE: &str =
+    "SELECT MIN(deadline_ms) FROM rooms WHERE deadline_ms IS NOT NULL";
+
+/// Rooms due, earliest first: a range on `rooms_by_deadline`.
+pub(crate) const DUE_ROOMS: &str = concat!(
+    "SELECT ",
+    room_columns!(),
+    " FROM rooms WHERE deadline_ms IS NOT NULL AND deadline_ms <= $1",
+    " ORDER BY deadline_ms, room_id LIMIT $2"
+);
+
+pub(crate) async fn next_deadline_ms(c: &Client) -> Result<Option<i64>, Error> {
+    let row = query_one(c, NEXT_DEADLINE, &[])
+        .await
+        .context("finding the next deadline")?;
+    rows::get(&row, 0)
+}
+
+pub(crate) async fn due_rooms(c: &Client, now_ms: i64, limit: u64) -> Result<Vec<Room>, Error> {
+    let found = query(c, DUE_ROOMS, &[&now_ms, &saturating_i64(limit)])
+        .await
+        .context("finding the rooms due")?;
+    rows::all(&found, rows::room)
+}
+
+/// Rooms recomputed per transaction by [`refresh_in_class_deadlines`].
+const REFRESH_CHUNK: usize = 500;
+
+/// At connect: recomputes the deadlines of the rooms in class with `policy` (the idle-end policy
+/// is configuration and may have changed), writing only those that changed; returns how many.
+/// Each chunk of rooms is locked (in id order, so two nodes connecting at once queue rather
+/// than deadlock) while its deadlines are recomputed from the rows as they are then.
+pub(crate) async fn refresh_in_class_deadlines(
+    c: &mut Client,
+    policy: &LifecyclePolicy,
+) -> Result<u64, Error> {
+    let ids: Vec<i64> = query(
+        c,
+        "SELECT room_id FROM rooms WHERE status = 1 ORDER BY room_id",
+        &[],
+    )
+    .await
+    .context("listing the rooms in class")?
+    .iter()
+    .map(|row| rows::get(row, 0))
+    .collect::<Result<_, _>>()?;
+    let mut changed = 0;
+    for chunk in ids.chunks(REFRESH_CHUNK) {
+        let tx = write(c).await?;
+        let locked = query(
+            &tx,
+            concat!(
+                "SELECT ",
+                room_columns!(),
+                ", deadline_ms FROM rooms WHERE room_id = ANY($1) AND status = 1",
+                " ORDER BY room_id FOR UPDATE"
+            ),
+            &[&chunk],
+        )
+        .await
+        .context("locking rooms in class")?;
+        for row in &locked {
+            let room = rows::room(row)?;
+            let stored: Option<i64> = rows::get(row, 12)?;
+            let fresh = deadline(&room, policy);
+            if fresh != stored {
+                execute(
+                    &tx,
+                    "UPDATE rooms SET deadline_ms = $2 WHERE room_id = $1",
+                    &[&(room.room_id as i64), &fresh],
+                )
+                .await
+                .with_context(|| format!("recomputing the deadline of room {}", room.room_id))?;
+                changed += 1;
+            }
+        }
+        commit(tx).await?;
+    }
+    Ok(changed)
+}
+
+/// GetRooms' filter: app, the bounded start-time range, overlap, and the status bitmask.
+macro_rules! rooms_filter {
+    () => {
+        " FROM rooms WHERE sdk_app_id = $1 AND start_time BETWEEN $2 AND $3 AND end_time >= $4 \
+         AND ($5::bigint = 0 OR (($5::bigint >> status::int) & 1) = 1)"
+    };
+}
+
+pub(crate) const COUNT_ROOMS: &str = concat!("SELECT COUNT(*)", rooms_filter!());
+
+pub(crate) const PAGE_OF_ROOMS: &str = concat!(
+    "SELECT ",
+    room_columns!(),
+    rooms_filter!(),
+    " ORDER BY start_time, room_id LIMIT $6 OFFSET $7"
+);
+
+pub(crate) async fn list_rooms(
+    c: &mut Client,
+    query_: &RoomQuery,
+) -> Result<(u64, Vec<Room>), Error> {
+    let Ok(sdk_app_id) = i64::try_from(query_.sdk_app_id) else {
+        return Ok((0, Vec::new()));
+    };
+    // COUNT and the page must see the same snapshot, or Total could disagree with the page.
+    let tx = snapshot(c).await?;
+    let longest: Option<i64> = query_opt(
+        &tx,
+        "SELECT max_room_secs FROM apps WHERE sdk_app_id = $1",
+        &[&sdk_app_id],
+    )
+    .await
+    .context("looking up an app for GetRooms")?
+    .map(|row| rows::get(&row, 0))
+    .transpose()?;
+    let Some(longest) = longest else {
+        return Ok((0, Vec::new()));
+    };
+    let window_start = saturating_i64(query_.window_start);
+    let window_end = saturating_i64(query_.window_end);
+    // Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer than
+    // `longest`, so a room that overlaps also starts at or after `window_start - longest`: that
+    // lower bound turns the scan into a bounded index range instead of the app's whole past.
+    let lowest_start = window_start.saturating_sub(longest);
+    // Statuses as a bitmask (bit n = status code n; 0 = all): one prepared statement for any set.
+    let mask: i64 = query_
+        .statuses
+        .iter()
+        .fold(0, |mask, status| mask | (1 << status.code()));
+    let total: i64 = rows::get(
+        &query_one(
+            &tx,
+            COUNT_ROOMS,
+            &[
+                &sdk_app_id,
+                &lowest_start,
+                &window_end,
+                &window_start,
+                &mask,
+            ],
+        )
+        .await
+        .context("counting rooms for GetRooms")?,
+        0,
+    )?;
+    let mut page = Vec::new();
+    if query_.limit > 0 && total > 0 {
+        let limit = saturating_i64(query_.limit);
+        let offset = saturating_i64(
+            query_
+                .page
+                .max(1)
+                .saturating_sub(1)
+                .saturating_mul(query_.limit),
+        );
+        let found = query(
+            &tx,
+            PAGE_OF_ROOMS,
+            &[
+                &sdk_app_id,
+                &lowest_start,
+                &window_end,
+                &window_start,
+                &mask,
+                &limit,
+                &offset,
+            ],
+        )
+        .await
+        .context("listing rooms for GetRooms")?;
+        page = rows::all(&found, rows::room)?;
+    }
+    commit(tx).await?;
+    Ok((total.max(0) as u64, page))
+}

@@ -1,0 +1,208 @@
+//! Registered users: RegisterUser, BatchRegister, LoginUser, DescribeUser, and the names that
+//! member records show.
+
+use std::collections::{HashMap, HashSet};
+
+use deadpool_postgres::GenericClient;
+
+use roomlog_core::{DomainError, SdkAppId, StoreError, User};
+
+use crate::error::{is_unique_violation, to_i64, Context, Error};
+use crate::rows::{self, user_columns};
+use crate::sql::{commit, execute, query, query_opt, write, Client};
+
+/// A user by the platform's id, within one app (phrased to match the partial unique index
+/// `users_by_origin`).
+pub(crate) const BY_ORIGIN: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE sdk_app_id = $1 AND origin_id = $2 AND origin_id <> ''"
+);
+
+const BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE user_id = $1");
+
+/// The code of a registration whose OriginId the app already has (without overwrite).
+const ORIGIN_ID_EXISTS: &str = "FailedOperation.OriginIdExists";
+
+async fn by_origin<C: GenericClient>(
+    c: &C,
+    app: i64,
+    origin_id: &str,
+) -> Result<Option<User>, Error> {
+    query_opt(c, BY_ORIGIN, &[&app, &origin_id])
+        .await
+        .context("looking up a user by OriginId")?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+}
+
+/// The store's `register_users`, in one transaction: an error undoes every registration of the
+/// call. Two nodes registering the same OriginId at once: the loser's insert hits the unique
+/// index, and the whole call is retried (`Error::Retry`), now seeing the winner's user.
+pub(crate) async fn register(
+    c: &mut Client,
+    users: &[User],
+    overwrite: bool,
+) -> Result<Vec<User>, Error> {
+    let tx = write(c).await?;
+    // Every app must exist (the foreign key would refuse it too, but as an opaque failure).
+    let apps: HashSet<SdkAppId> = users.iter().map(|u| u.sdk_app_id).collect();
+    let mut app_ids = Vec::with_capacity(apps.len());
+    for app in apps {
+        app_ids.push(i64::try_from(app).map_err(|_| StoreError::AppNotFound)?);
+    }
+    let found = query(
+        &tx,
+        "SELECT COUNT(*) FROM apps WHERE sdk_app_id = ANY($1)",
+        &[&app_ids],
+    )
+    .await
+    .context("looking up the apps of new users")?;
+    let existing: i64 = found
+        .first()
+        .map(|row| rows::get(row, 0))
+        .transpose()?
+        .unwrap_or(0);
+    if existing != app_ids.len() as i64 {
+        return Err(StoreError::AppNotFound.into());
+    }
+    let mut stored = Vec::with_capacity(users.len());
+    for user in users {
+        let app = to_i64(user.sdk_app_id, "SdkAppId")?;
+        let existing = match user.origin_id.as_str() {
+            "" => None,
+            origin_id => by_origin(&tx, app, origin_id).await?,
+        };
+        match existing {
+            Some(existing) if overwrite => {
+                execute(
+                    &tx,
+                    "UPDATE users SET name = $2, avatar = $3, token = $4, token_expires_ms = $5
+                     WHERE user_id = $1",
+                    &[
+                        &existing.user_id,
+                        &user.name,
+                        &user.avatar,
+                        &user.token,
+                        &user.token_expires_ms,
+                    ],
+                )
+                .await
+                .with_context(|| format!("overwriting user {}", existing.user_id))?;
+                stored.push(User {
+                    name: user.name.clone(),
+                    avatar: user.avatar.clone(),
+                    token: user.token.clone(),
+                    token_expires_ms: user.token_expires_ms,
+                    ..existing
+                });
+            }
+            Some(existing) => {
+                return Err(StoreError::Rejected(DomainError::new(
+                    ORIGIN_ID_EXISTS,
+                    format!(
+                        "A user with OriginId `{}` already exists in app {}: {}.",
+                        user.origin_id, user.sdk_app_id, existing.user_id
+                    ),
+                ))
+                .into());
+            }
+            None => {
+                let inserted = execute(
+                    &tx,
+                    "INSERT INTO users (user_id, sdk_app_id, name, origin_id, avatar, token,
+                                        token_expires_ms, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[
+                        &user.user_id,
+                        &app,
+                        &user.name,
+                        &user.origin_id,
+                        &user.avatar,
+                        &user.token,
+                        &user.token_expires_ms,
+                        &user.created_at,
+                    ],
+                )
+                .await;
+                match inserted {
+                    Err(e) if is_unique_violation(&e, "users_by_origin") => {
+                        return Err(Error::Retry(format!(
+                            "registering user {}: OriginId `{}` was registered concurrently",
+                            user.user_id, user.origin_id
+                        )));
+                    }
+                    other => {
+                        other.with_context(|| format!("registering user {}", user.user_id))?;
+                    }
+                }
+                stored.push(user.clone());
+            }
+        }
+    }
+    commit(tx).await?;
+    Ok(stored)
+}
+
+pub(crate) async fn get(c: &Client, user_id: &str) -> Result<Option<User>, Error> {
+    query_opt(c, BY_ID, &[&user_id])
+        .await
+        .context("loading a user")?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+}
+
+pub(crate) async fn get_by_origin(
+    c: &Client,
+    sdk_app_id: SdkAppId,
+    origin_id: &str,
+) -> Result<Option<User>, Error> {
+    let Ok(app) = i64::try_from(sdk_app_id) else {
+        return Ok(None);
+    };
+    by_origin(c, app, origin_id).await
+}
+
+pub(crate) async fn set_token(
+    c: &Client,
+    user_id: &str,
+    token: &str,
+    expires_ms: i64,
+) -> Result<bool, Error> {
+    let changed = execute(
+        c,
+        "UPDATE users SET token = $2, token_expires_ms = $3 WHERE user_id = $1",
+        &[&user_id, &token, &expires_ms],
+    )
+    .await
+    .context("replacing a user's token")?;
+    Ok(changed > 0)
+}
+
+/// Names of the app's users among `user_ids`: one query (one snapshot).
+pub(crate) async fn names(
+    c: &Client,
+    sdk_app_id: SdkAppId,
+    user_ids: &[String],
+) -> Result<HashMap<String, String>, Error> {
+    let mut names = HashMap::new();
+    let Ok(app) = i64::try_from(sdk_app_id) else {
+        return Ok(names);
+    };
+    if user_ids.is_empty() {
+        return Ok(names);
+    }
+    let found = query(
+        c,
+        "SELECT user_id, name FROM users WHERE sdk_app_id = $1 AND user_id = ANY($2)",
+        &[&app, &user_ids],
+    )
+    .await
+    .context("looking up user names")?;
+    for row in &found {
+        names.insert(rows::get(row, 0)?, rows::get(row, 1)?);
+    }
+    Ok(names)
+}

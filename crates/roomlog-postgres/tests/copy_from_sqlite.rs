@@ -1,0 +1,515 @@
+//! The schemas are the same, so a generic copier moves a database from the SQLite store to
+//! PostgreSQL table by table, column by column ([`TABLES`]), and the copy then answers every
+//! question the way the original does — and goes on from where it was (sequences, presence,
+//! deadlines, kick bars, callback heads, ids never reused).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use roomlog_core::callback::{AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::conformance::{accept, attendance_with, event, presence_event, spec};
+use roomlog_core::{
+    Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, Store, User,
+};
+use roomlog_postgres::{PgStore, SEQUENCES, TABLES};
+use roomlog_sqlite::SqliteStore;
+use tokio_postgres::types::ToSql;
+
+const T0: u64 = 1_700_000_000;
+const T0_MS: i64 = 1_700_000_000_000;
+
+fn everything(sdk_app_id: u64) -> RoomQuery {
+    RoomQuery {
+        sdk_app_id,
+        window_start: 0,
+        window_end: u64::MAX,
+        statuses: Vec::new(),
+        page: 1,
+        limit: 1000,
+    }
+}
+
+fn outcome(at_ms: i64, delivered: bool, retry_at_ms: Option<i64>) -> AttemptOutcome {
+    AttemptOutcome {
+        at_ms,
+        delivered,
+        http_status: Some(if delivered { 200 } else { 500 }),
+        error: (!delivered).then(|| "HTTP 500".to_owned()),
+        retry_at_ms,
+    }
+}
+
+/// A SQLite database with a bit of everything: accounts, apps (one with a callback), keys,
+/// users, rooms in every state, presence, kicks, attendance, deliveries in every state, and a
+/// deleted room (whose id must never come back).
+async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
+    let a = store.create_account("alpha").await.unwrap();
+    let b = store.create_account("beta").await.unwrap();
+    let hooked = store.create_app(a.id, "hooked").await.unwrap();
+    let plain = store.create_app(b.id, "plain").await.unwrap();
+    store
+        .set_app_callback(
+            hooked.sdk_app_id,
+            Some("https://hooks.example.com/x"),
+            Some("k"),
+        )
+        .await
+        .unwrap();
+    let mut key = ApiKey::generate(a.id, 100);
+    store.insert_key(&key).await.unwrap();
+    key = ApiKey::generate(b.id, 101);
+    store.insert_key(&key).await.unwrap();
+    store.set_key_enabled(&key.secret_id, false).await.unwrap();
+    let user = |app: &App, id: &str, origin: &str| User {
+        user_id: id.to_owned(),
+        sdk_app_id: app.sdk_app_id,
+        name: format!("name of {id}"),
+        origin_id: origin.to_owned(),
+        avatar: String::new(),
+        token: format!("t-{id}"),
+        token_expires_ms: T0_MS,
+        created_at: T0 as i64,
+    };
+    store
+        .register_users(
+            vec![
+                user(&hooked, "u1", "o1"),
+                user(&hooked, "u2", ""),
+                user(&plain, "u3", "o1"),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+
+    for app in [&hooked, &plain] {
+        let ids = store
+            .create_rooms(
+                app,
+                vec![
+                    spec("live", T0, T0 + 3600),
+                    spec("ended", T0, T0 + 3600),
+                    spec("waiting", T0 + 100, T0 + 7200),
+                    spec("doomed", T0, T0 + 60),
+                ],
+                T0 as i64,
+            )
+            .await
+            .unwrap();
+        let [live, ended, waiting, doomed] = ids[..] else {
+            unreachable!()
+        };
+        let j = |id: &str, user: &str, device: Option<u64>, at: i64| {
+            presence_event(id, EventType::MemberJoin, user, device, T0_MS + at)
+        };
+        store
+            .start_room(live, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+            .await
+            .unwrap();
+        store
+            .append_events(
+                live,
+                vec![
+                    j("j1", "ann", Some(1), 1),
+                    j("j2", "ann", Some(5), 2),
+                    j("j3", "ben", None, 3),
+                    event("rec", EventType::RecordFinish, T0_MS + 4),
+                    j("j4", "cat", Some(2), 5),
+                ],
+                accept(),
+            )
+            .await
+            .unwrap();
+        let kick = NewEvent {
+            event_id: "roomlog:kick:1".into(),
+            event_type: EventType::MemberQuit,
+            timestamp_ms: T0_MS + 6,
+            data: roomlog_core::EventData {
+                user_id: Some("cat".into()),
+                reason: Some(1),
+                ..Default::default()
+            },
+        };
+        assert!(store
+            .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
+            .await
+            .unwrap());
+        store
+            .start_room(ended, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+            .await
+            .unwrap();
+        store
+            .append_events(ended, vec![j("e1", "dan", Some(1), 1)], accept())
+            .await
+            .unwrap();
+        store
+            .end_room(ended, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 50))
+            .await
+            .unwrap();
+        store
+            .save_attendance(ended, &attendance_with(5, "x"))
+            .await
+            .unwrap();
+        store
+            .append_events(waiting, vec![j("w1", "eve", Some(3), 1)], accept())
+            .await
+            .unwrap();
+        store
+            .kick_user(
+                waiting,
+                "fay",
+                None,
+                event("k2", EventType::MemberQuit, T0_MS),
+            )
+            .await
+            .unwrap();
+        store
+            .append_events(doomed, vec![j("d1", "gus", None, 1)], accept())
+            .await
+            .unwrap();
+        store.delete_room(doomed).await.unwrap();
+    }
+    // Deliveries in every state: the first rooms' heads delivered, retried and dead.
+    let now = T0_MS + 1_000_000;
+    let claimed = store
+        .claim_due_deliveries(now, now + 10_000, 10)
+        .await
+        .unwrap();
+    // The hooked app's live, ended and waiting rooms; the waiting room's stays leased.
+    assert_eq!(claimed.len(), 3);
+    store
+        .record_attempt(claimed[0].room_id, 1, &outcome(now, true, None))
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            claimed[1].room_id,
+            1,
+            &outcome(now, false, Some(now + 5_000)),
+        )
+        .await
+        .unwrap();
+    let next = store
+        .claim_due_deliveries(now + 1, now + 10_000, 10)
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            next[0].room_id,
+            next[0].event.seq,
+            &outcome(now, false, None),
+        )
+        .await
+        .unwrap();
+    // A lease still held when the copy is made.
+    store
+        .claim_due_deliveries(now + 2, now + 20_000, 10)
+        .await
+        .unwrap();
+    let users = vec!["u1".into(), "u2".into(), "u3".into(), "nobody".into()];
+    (vec![hooked, plain], users)
+}
+
+/// Copies every table of `sqlite` into `schema`, column by column, in [`TABLES`] order; returns
+/// SQLite's id high-water marks (`sqlite_sequence`).
+async fn copy(
+    sqlite: &rusqlite::Connection,
+    pg: &tokio_postgres::Client,
+    schema: &str,
+) -> Vec<(String, i64)> {
+    for table in TABLES {
+        let columns: Vec<(String, String)> = pg
+            .query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                &[&schema, table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let insert = format!(
+            "INSERT INTO \"{schema}\".{table} ({}) VALUES ({})",
+            names.join(", "),
+            placeholders.join(", ")
+        );
+        let mut stmt = sqlite
+            .prepare(&format!("SELECT {} FROM {table}", names.join(", ")))
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            // Nothing table-specific: each column by its type.
+            let values: Vec<Box<dyn ToSql + Sync + Send>> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, (_, ty))| -> Box<dyn ToSql + Sync + Send> {
+                    match ty.as_str() {
+                        "bigint" => Box::new(row.get::<_, Option<i64>>(i).unwrap()),
+                        "text" => Box::new(row.get::<_, Option<String>>(i).unwrap()),
+                        other => panic!("{table}: unexpected column type {other}"),
+                    }
+                })
+                .collect();
+            let params: Vec<&(dyn ToSql + Sync)> =
+                values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+            pg.execute(&insert, &params).await.unwrap();
+        }
+    }
+    sqlite
+        .prepare("SELECT name, seq FROM sqlite_sequence")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn bars_probe() -> (Admission, Arc<Mutex<Option<KickBars>>>) {
+    let seen = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&seen);
+    let admit: Admission = Box::new(move |_, _, bars| {
+        *sink.lock().unwrap() = Some(bars.clone());
+        Ok(())
+    });
+    (admit, seen)
+}
+
+/// Asks both stores the same questions; the answers must be equal. (`exact`: deliveries'
+/// `created_ms` too, which is the wall clock of the write: the same only for copied rows.)
+async fn same_answers(
+    old: &SqliteStore,
+    new: &PgStore,
+    apps: &[App],
+    users: &[String],
+    exact: bool,
+) {
+    let deliveries = |mut listed: (u64, Vec<Delivery>)| {
+        if !exact {
+            listed.1.iter_mut().for_each(|d| d.created_ms = 0);
+        }
+        listed
+    };
+    assert_eq!(
+        old.list_accounts().await.unwrap(),
+        new.list_accounts().await.unwrap()
+    );
+    assert_eq!(
+        old.list_apps(None).await.unwrap(),
+        new.list_apps(None).await.unwrap()
+    );
+    assert_eq!(
+        old.list_keys(None).await.unwrap(),
+        new.list_keys(None).await.unwrap()
+    );
+    assert_eq!(
+        old.next_deadline().await.unwrap(),
+        new.next_deadline().await.unwrap()
+    );
+    assert_eq!(
+        old.due_rooms(i64::MAX, 100).await.unwrap(),
+        new.due_rooms(i64::MAX, 100).await.unwrap()
+    );
+    assert_eq!(
+        old.rooms_awaiting_attendance(100).await.unwrap(),
+        new.rooms_awaiting_attendance(100).await.unwrap()
+    );
+    assert_eq!(
+        old.next_purge_candidate().await.unwrap(),
+        new.next_purge_candidate().await.unwrap()
+    );
+    assert_eq!(
+        old.next_delivery_due().await.unwrap(),
+        new.next_delivery_due().await.unwrap()
+    );
+    for user in users {
+        assert_eq!(
+            old.get_user(user).await.unwrap(),
+            new.get_user(user).await.unwrap()
+        );
+    }
+    for app in apps {
+        let id = app.sdk_app_id;
+        assert_eq!(
+            old.app_callback(id).await.unwrap(),
+            new.app_callback(id).await.unwrap()
+        );
+        assert_eq!(
+            old.get_user_by_origin(id, "o1").await.unwrap(),
+            new.get_user_by_origin(id, "o1").await.unwrap()
+        );
+        assert_eq!(
+            old.user_names(id, users).await.unwrap(),
+            new.user_names(id, users).await.unwrap()
+        );
+        for status in [
+            None,
+            Some(DeliveryStatus::Pending),
+            Some(DeliveryStatus::Dead),
+        ] {
+            assert_eq!(
+                deliveries(
+                    old.list_deliveries(id, None, status, 1, 1000)
+                        .await
+                        .unwrap()
+                ),
+                deliveries(
+                    new.list_deliveries(id, None, status, 1, 1000)
+                        .await
+                        .unwrap()
+                )
+            );
+        }
+        let (total, rooms) = old.list_rooms(&everything(id)).await.unwrap();
+        assert_eq!(
+            (total, rooms.clone()),
+            new.list_rooms(&everything(id)).await.unwrap()
+        );
+        for room in rooms {
+            let r = room.room_id;
+            assert_eq!(
+                old.get_room(r).await.unwrap(),
+                new.get_room(r).await.unwrap()
+            );
+            assert_eq!(
+                old.read_events(r, 1, u64::MAX).await.unwrap(),
+                new.read_events(r, 1, u64::MAX).await.unwrap()
+            );
+            assert_eq!(
+                old.current_members(r, 1, 100).await.unwrap(),
+                new.current_members(r, 1, 100).await.unwrap()
+            );
+            assert_eq!(
+                old.attendance(r, 1, 100).await.unwrap(),
+                new.attendance(r, 1, 100).await.unwrap()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_database_copied_column_by_column_answers_and_goes_on_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    let old = SqliteStore::open(&path).unwrap();
+    let (apps, users) = populate(&old).await;
+
+    let schema = common::Schema::new();
+    roomlog_postgres::migrate(&common::url(), Some(&schema.name))
+        .await
+        .unwrap();
+    let (pg, connection) = tokio_postgres::connect(&common::url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let high_water = {
+        let sqlite = rusqlite::Connection::open(&path).unwrap();
+        copy(&sqlite, &pg, &schema.name).await
+    };
+    let new = schema.connect().await;
+    new.reset_sequences().await.unwrap();
+    for (table, seq) in &high_water {
+        if SEQUENCES.iter().any(|(t, _)| t == table) {
+            assert_eq!(new.advance_sequence(table, *seq).await.unwrap(), *seq);
+        }
+    }
+    same_answers(&old, &new, &apps, &users, true).await;
+
+    // Both go on the same way: the same writes give the same state.
+    let (_, rooms) = old
+        .list_rooms(&everything(apps[0].sdk_app_id))
+        .await
+        .unwrap();
+    let live = rooms
+        .iter()
+        .find(|r| r.spec.name == "live")
+        .unwrap()
+        .room_id;
+    let waiting = rooms
+        .iter()
+        .find(|r| r.spec.name == "waiting")
+        .unwrap()
+        .room_id;
+    let more = vec![
+        presence_event("q1", EventType::MemberQuit, "ann", Some(7), T0_MS + 10),
+        presence_event("q2", EventType::MemberQuit, "ben", None, T0_MS + 11),
+        presence_event("j9", EventType::MemberJoin, "hal", Some(4), T0_MS + 12),
+        event("j1", EventType::MemberJoin, T0_MS), // a duplicate
+    ];
+    assert_eq!(
+        old.append_events(live, more.clone(), accept())
+            .await
+            .unwrap(),
+        new.append_events(live, more, accept()).await.unwrap(),
+        "the sequence and idempotency go on"
+    );
+    for store in [&old as &dyn Store, &new as &dyn Store] {
+        store
+            .end_room(live, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 100))
+            .await
+            .unwrap();
+    }
+    let (old_admit, old_bars) = bars_probe();
+    let (new_admit, new_bars) = bars_probe();
+    let fay = |id: &str| presence_event(id, EventType::MemberJoin, "fay", None, T0_MS);
+    old.append_events(waiting, vec![fay("f1")], old_admit)
+        .await
+        .unwrap();
+    new.append_events(waiting, vec![fay("f1")], new_admit)
+        .await
+        .unwrap();
+    assert_eq!(
+        *old_bars.lock().unwrap(),
+        *new_bars.lock().unwrap(),
+        "kick bars came along"
+    );
+    let later = T0_MS + 1_000_000 + 30_000;
+    let mut old_claim: Vec<(RoomId, u64)> = old
+        .claim_due_deliveries(later, later + 1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.room_id, d.event.seq))
+        .collect();
+    let mut new_claim: Vec<(RoomId, u64)> = new
+        .claim_due_deliveries(later, later + 1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.room_id, d.event.seq))
+        .collect();
+    old_claim.sort_unstable();
+    new_claim.sort_unstable();
+    assert!(!new_claim.is_empty());
+    assert_eq!(old_claim, new_claim, "the callback heads came along");
+    same_answers(&old, &new, &apps, &users, false).await;
+
+    // New ids continue past everything SQLite ever gave out, deleted rooms included.
+    for store in [&old as &dyn Store, &new as &dyn Store] {
+        let account = store.create_account("new").await.unwrap();
+        let app = store.create_app(account.id, "new").await.unwrap();
+        let room = store
+            .create_rooms(&app, vec![spec("new", T0, T0 + 60)], T0 as i64)
+            .await
+            .unwrap();
+        assert_eq!(
+            (account.id, app.sdk_app_id, room.len()),
+            (3, apps[1].sdk_app_id + 1, 1)
+        );
+    }
+    let old_max = old
+        .list_rooms(&everything(apps[1].sdk_app_id + 1))
+        .await
+        .unwrap();
+    let new_max = new
+        .list_rooms(&everything(apps[1].sdk_app_id + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        old_max.1[0].room_id, new_max.1[0].room_id,
+        "the next room id is the same: the deleted room's id is not reused"
+    );
+}

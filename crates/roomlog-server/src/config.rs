@@ -76,13 +76,45 @@ pub struct RateLimits {
     pub default: u32,
     /// Per action, e.g. `GetRoomEvent = 50`. `0` disables the limit for that action.
     pub actions: BTreeMap<String, u32>,
+    /// Where the limits are counted: `None` = in this process (one node); a `redis://` or
+    /// `rediss://` URL = in Redis, shared by every node using it (the limits are cluster-wide).
+    pub backend: Option<String>,
+    /// With a Redis backend, what a request gets while Redis is unreachable.
+    pub redis_unavailable: RedisUnavailable,
+    /// How many nodes share the limits; with `redis-unavailable = "local"` each node then
+    /// allows `ceil(limit / nodes)` per second on its own.
+    pub nodes: u32,
+    /// Prefix of the Redis keys (`{prefix}:{action}:{account}`). Not a configuration key: tests
+    /// sharing one Redis set it (hidden `--rate-limit-key-prefix`) to stay apart.
+    #[serde(skip)]
+    pub key_prefix: String,
 }
+
+/// What a request gets while the Redis backend is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisUnavailable {
+    /// Each node limits on its own, at `ceil(limit / nodes)` per second: the cluster stays
+    /// roughly at the limit and keeps answering.
+    #[default]
+    Local,
+    /// Rate-limited requests are answered `ServiceUnavailable`: the limit is never exceeded,
+    /// but nothing is served until Redis is back.
+    Refuse,
+}
+
+/// The default prefix of the Redis rate-limit keys.
+pub const DEFAULT_RATE_LIMIT_KEY_PREFIX: &str = "roomlog:rl";
 
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
             default: DEFAULT_RATE_LIMIT,
             actions: BTreeMap::from([("ReportRoomEvents".to_owned(), DEFAULT_REPORT_RATE_LIMIT)]),
+            backend: None,
+            redis_unavailable: RedisUnavailable::Local,
+            nodes: 1,
+            key_prefix: DEFAULT_RATE_LIMIT_KEY_PREFIX.to_owned(),
         }
     }
 }
@@ -92,6 +124,38 @@ impl RateLimits {
     pub fn for_action(&self, action: &str) -> u32 {
         self.actions.get(action).copied().unwrap_or(self.default)
     }
+
+    /// One node's share of an action's limit while Redis is unreachable: `ceil(limit / nodes)`,
+    /// at least 1 (`0` stays unlimited).
+    pub fn per_node(&self, action: &str) -> u32 {
+        let limit = self.for_action(action);
+        if limit == 0 {
+            return 0;
+        }
+        limit.div_ceil(self.nodes.max(1)).max(1)
+    }
+
+    /// Refuses settings that cannot work (checked at startup).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 {
+            return Err("rate-limits.nodes must be at least 1".into());
+        }
+        if let Some(url) = &self.backend {
+            if !is_redis_url(url) {
+                return Err(format!(
+                    "rate-limits.backend must be a redis:// or rediss:// URL, got `{url}`"
+                ));
+            }
+            redis::Client::open(url.as_str())
+                .map_err(|e| format!("rate-limits.backend is not a usable Redis URL: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// True for the URLs a Redis rate-limit backend accepts.
+pub fn is_redis_url(s: &str) -> bool {
+    s.starts_with("redis://") || s.starts_with("rediss://")
 }
 
 impl ServeConfig {
@@ -127,6 +191,42 @@ mod tests {
         assert_eq!(parsed.rate_limits.for_action("GetRoomEvent"), 20);
         assert_eq!(parsed.rate_limits.for_action("ReportRoomEvents"), 2000);
         assert_eq!(parsed.events_retention_after_end, Duration::from_secs(3600));
+        assert_eq!(parsed.rate_limits, RateLimits::default());
+        assert_eq!(parsed.rate_limits.key_prefix, DEFAULT_RATE_LIMIT_KEY_PREFIX);
+    }
+
+    #[test]
+    fn redis_backend_settings_parse_and_validate() {
+        let parsed: ServeConfig = toml::from_str(
+            "[rate-limits]\nbackend = \"redis://127.0.0.1:6379\"\nredis-unavailable = \"refuse\"\nnodes = 3\n",
+        )
+        .unwrap();
+        let limits = &parsed.rate_limits;
+        assert_eq!(limits.backend.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(limits.redis_unavailable, RedisUnavailable::Refuse);
+        assert_eq!(limits.key_prefix, DEFAULT_RATE_LIMIT_KEY_PREFIX);
+        assert!(limits.validate().is_ok());
+        // 20/s over 3 nodes: 7 each (rounded up); 2000/3 -> 667; unlimited stays unlimited.
+        assert_eq!(limits.per_node("GetRoomEvent"), 7);
+        assert_eq!(limits.per_node("ReportRoomEvents"), 667);
+        let mut many = limits.clone();
+        many.nodes = 50;
+        assert_eq!(many.per_node("GetRoomEvent"), 1);
+        many.actions.insert("GetRooms".into(), 0);
+        assert_eq!(many.per_node("GetRooms"), 0);
+
+        let bad = |text: &str| {
+            toml::from_str::<ServeConfig>(text)
+                .unwrap()
+                .rate_limits
+                .validate()
+        };
+        assert!(bad("[rate-limits]\nnodes = 0\n").is_err());
+        assert!(bad("[rate-limits]\nbackend = \"http://127.0.0.1:6379\"\n").is_err());
+        assert!(
+            toml::from_str::<ServeConfig>("[rate-limits]\nredis-unavailable = \"open\"\n").is_err()
+        );
+        assert!(toml::from_str::<ServeConfig>("[rate-limits]\nkey-prefix = \"x\"\n").is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ use roomlog_protocol::{parse_request, ApiError, RawRequest};
 use serde_json::{Map, Value};
 
 use crate::actions;
+use crate::ratelimit::Verdict;
 use crate::state::AppState;
 
 /// The largest body read at all (v3 POST limit); the protocol layer applies the finer limits.
@@ -252,12 +253,20 @@ async fn handle(
     if !actions::is_known(&parsed.action) {
         return Err(ApiError::invalid_action(&parsed.action));
     }
-    if !state.limiter().check(key.account_id, &parsed.action) {
-        return Err(ApiError::request_limit_exceeded(format!(
-            "Too many {} requests for this account: the limit is {} per second.",
-            parsed.action,
-            state.config().rate_limits.for_action(&parsed.action)
-        )));
+    match state.limiter().check(key.account_id, &parsed.action).await {
+        Verdict::Allowed => {}
+        Verdict::Limited => {
+            return Err(ApiError::request_limit_exceeded(format!(
+                "Too many {} requests for this account: the limit is {} per second.",
+                parsed.action,
+                state.config().rate_limits.for_action(&parsed.action)
+            )))
+        }
+        Verdict::Unavailable => {
+            return Err(ApiError::service_unavailable(
+                "The rate-limit service is unavailable. The request may be retried.",
+            ))
+        }
     }
 
     let ctx = Ctx {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use roomlog_server::config::LogFormat;
+use roomlog_server::config::{LogFormat, RedisUnavailable};
 use roomlog_server::{AppState, ServeConfig};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
@@ -32,9 +32,21 @@ pub struct ServeArgs {
     /// Requests per second per account for every action without its own limit [default: 20].
     #[arg(long, env = "ROOMLOG_RATE_LIMIT_DEFAULT", value_name = "N")]
     pub rate_limit_default: Option<u32>,
-    /// A per-action limit, ACTION=N requests/s per account (0 = unlimited); repeatable.
-    #[arg(long = "rate-limit", env = "ROOMLOG_RATE_LIMITS", value_name = "ACTION=N", value_delimiter = ',', value_parser = parse_action_limit)]
-    pub rate_limits: Vec<(String, u32)>,
+    /// A per-action limit, ACTION=N requests/s per account (0 = unlimited); repeatable. A
+    /// redis:// or rediss:// URL instead counts the limits in that Redis, shared by all nodes.
+    #[arg(long = "rate-limit", env = "ROOMLOG_RATE_LIMITS", value_name = "ACTION=N|REDIS_URL", value_delimiter = ',', value_parser = parse_rate_limit)]
+    pub rate_limits: Vec<RateLimitArg>,
+    /// With a Redis rate-limit backend, while Redis is unreachable: `local` limits each node to
+    /// limit/nodes on its own, `refuse` answers ServiceUnavailable [default: local].
+    #[arg(long, env = "ROOMLOG_RATE_LIMIT_FALLBACK", value_enum)]
+    pub rate_limit_fallback: Option<RateLimitFallbackArg>,
+    /// How many nodes share the Redis rate limits (each allows limit/N, rounded up, while Redis
+    /// is unreachable) [default: 1].
+    #[arg(long, env = "ROOMLOG_RATE_LIMIT_NODES", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_nodes: Option<u32>,
+    /// Prefix of the Redis rate-limit keys (tests sharing one Redis keep apart with it).
+    #[arg(long, env = "ROOMLOG_RATE_LIMIT_KEY_PREFIX", hide = true)]
+    pub rate_limit_key_prefix: Option<String>,
     /// Allow callback URLs on loopback, private or link-local addresses (tests, on-premises).
     #[arg(long, env = "ROOMLOG_ALLOW_PRIVATE_CALLBACKS")]
     pub allow_private_callbacks: bool,
@@ -64,10 +76,32 @@ pub enum LogFormatArg {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RateLimitFallbackArg {
+    Local,
+    Refuse,
+}
+
+/// One `--rate-limit` value: a per-action limit or the Redis backend's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitArg {
+    Action(String, u32),
+    Backend(String),
+}
+
+fn parse_rate_limit(s: &str) -> Result<RateLimitArg, String> {
+    let s = s.trim();
+    if roomlog_server::config::is_redis_url(s) {
+        return Ok(RateLimitArg::Backend(s.to_owned()));
+    }
+    let (action, n) = parse_action_limit(s)?;
+    Ok(RateLimitArg::Action(action, n))
+}
+
 fn parse_action_limit(s: &str) -> Result<(String, u32), String> {
     let (action, n) = s
         .split_once('=')
-        .ok_or_else(|| format!("expected ACTION=N, got `{s}`"))?;
+        .ok_or_else(|| format!("expected ACTION=N or a redis:// URL, got `{s}`"))?;
     let n = n
         .trim()
         .parse()
@@ -116,12 +150,30 @@ impl ServeArgs {
         if let Some(default) = self.rate_limit_default {
             config.rate_limits.default = default;
         }
-        for (action, n) in &self.rate_limits {
-            if !roomlog_server::actions::is_known(action) {
-                bail!("--rate-limit names an unknown action `{action}`");
+        for limit in &self.rate_limits {
+            match limit {
+                RateLimitArg::Action(action, n) => {
+                    if !roomlog_server::actions::is_known(action) {
+                        bail!("--rate-limit names an unknown action `{action}`");
+                    }
+                    config.rate_limits.actions.insert(action.clone(), *n);
+                }
+                RateLimitArg::Backend(url) => config.rate_limits.backend = Some(url.clone()),
             }
-            config.rate_limits.actions.insert(action.clone(), *n);
         }
+        if let Some(fallback) = self.rate_limit_fallback {
+            config.rate_limits.redis_unavailable = match fallback {
+                RateLimitFallbackArg::Local => RedisUnavailable::Local,
+                RateLimitFallbackArg::Refuse => RedisUnavailable::Refuse,
+            };
+        }
+        if let Some(nodes) = self.rate_limit_nodes {
+            config.rate_limits.nodes = nodes;
+        }
+        if let Some(prefix) = &self.rate_limit_key_prefix {
+            config.rate_limits.key_prefix = prefix.clone();
+        }
+        config.rate_limits.validate().map_err(anyhow::Error::msg)?;
         if let Some(format) = self.log_format {
             config.log_format = match format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -209,4 +261,57 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+#[cfg(test)]
+mod rate_limit_flag_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve(args: &[&str]) -> anyhow::Result<ServeConfig> {
+        let wrapper =
+            Wrapper::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        wrapper.serve.resolve()
+    }
+
+    #[test]
+    fn rate_limit_takes_actions_and_a_redis_url() {
+        let config = resolve(&[
+            "--rate-limit",
+            "DescribeRoom=5",
+            "--rate-limit",
+            "redis://127.0.0.1:6379/2",
+            "--rate-limit-fallback",
+            "refuse",
+            "--rate-limit-nodes",
+            "4",
+        ])
+        .unwrap();
+        let limits = &config.rate_limits;
+        assert_eq!(limits.for_action("DescribeRoom"), 5);
+        assert_eq!(limits.backend.as_deref(), Some("redis://127.0.0.1:6379/2"));
+        assert_eq!(limits.redis_unavailable, RedisUnavailable::Refuse);
+        assert_eq!(limits.nodes, 4);
+
+        let tls = resolve(&["--rate-limit", "rediss://cache.example:6380"]).unwrap();
+        assert_eq!(
+            tls.rate_limits.backend.as_deref(),
+            Some("rediss://cache.example:6380")
+        );
+        assert_eq!(tls.rate_limits.redis_unavailable, RedisUnavailable::Local);
+        assert_eq!(tls.rate_limits.nodes, 1);
+
+        // No flag: the local limiter, as always.
+        assert_eq!(resolve(&[]).unwrap().rate_limits.backend, None);
+        assert!(resolve(&["--rate-limit-nodes", "0"]).is_err());
+        assert!(resolve(&["--rate-limit", "http://127.0.0.1:6379"]).is_err());
+        assert!(resolve(&["--rate-limit-fallback", "open"]).is_err());
+    }
 }

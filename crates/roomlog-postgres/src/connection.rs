@@ -65,6 +65,38 @@ pub(crate) fn pg_config(
     Ok(config)
 }
 
+/// `config`, made to commit durably: if the server's (or the role's, or the URL's) default is
+/// `synchronous_commit = off`, the store's sessions turn it on, since a call must not return
+/// before its writes survive a crash. Stronger settings (`remote_apply`, ...) are kept.
+pub(crate) async fn durable(
+    mut config: tokio_postgres::Config,
+) -> Result<tokio_postgres::Config, StoreError> {
+    let client = connect_one(&config).await?;
+    let mode: String = client
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| {
+            StoreError::Backend(format!(
+                "reading synchronous_commit: {}",
+                crate::error::describe(&e)
+            ))
+        })?;
+    if mode == "off" {
+        tracing::warn!(
+            "PostgreSQL's synchronous_commit is off by default here; roomlog turns it on for \
+             its sessions (acknowledged writes must survive a crash)"
+        );
+        let mut options = config.get_options().unwrap_or_default().to_owned();
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str("-c synchronous_commit=on");
+        config.options(&options);
+    }
+    Ok(config)
+}
+
 /// Connects once, outside the pool (for migrations). The connection is driven by a task that
 /// ends when the returned client is dropped.
 pub(crate) async fn connect_one(

@@ -18,6 +18,9 @@
 //! - **Derived state kept in the same transaction**: presence (module `presence`, the SQLite
 //!   store's rules), each room's next lifecycle deadline, kick bars, stored attendance and the
 //!   callback outbox are written by the transaction that changes what they derive from.
+//! - **A commit feed for the other nodes** (module `feed`): after a command that recorded
+//!   events commits, the room's id goes out on LISTEN/NOTIFY, so live streams and callback
+//!   workers on every node wake up ([`PgStore::commit_feed`]).
 //! - **Few round trips**: statements are prepared once per pooled connection, and a batch of
 //!   events travels as arrays (`UNNEST`), so an append costs a fixed number of round trips
 //!   whatever its size.
@@ -31,6 +34,7 @@
 
 mod connection;
 mod error;
+mod feed;
 mod migrations;
 mod presence;
 mod rows;
@@ -132,6 +136,10 @@ struct Inner {
     policy: LifecyclePolicy,
     purge_batch: u64,
     schema: Option<String>,
+    /// For connections outside the pool (the commit feed's listener).
+    config: tokio_postgres::Config,
+    /// The commit feed's notification channel (`feed::channel`).
+    channel: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -159,13 +167,16 @@ impl PgStore {
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         let config = connection::pg_config(url, options.schema.as_deref())?;
         migrations::migrate(&config, options.schema.as_deref()).await?;
-        let pool = connection::pool(config, options.pool_size)?;
+        let config = connection::durable(config).await?;
+        let pool = connection::pool(config.clone(), options.pool_size)?;
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool,
                 policy: options.lifecycle,
                 purge_batch: DEFAULT_PURGE_BATCH,
+                channel: feed::channel(options.schema.as_deref()),
                 schema: options.schema,
+                config,
             }),
         };
         let policy = store.inner.policy;
@@ -192,7 +203,43 @@ impl PgStore {
                 policy: self.inner.policy,
                 purge_batch: batch.max(1),
                 schema: self.inner.schema.clone(),
+                config: self.inner.config.clone(),
+                channel: self.inner.channel.clone(),
             }),
+        }
+    }
+
+    /// Always true: other nodes may write to the same database, and their writes wake nothing
+    /// in this process (see [`PgStore::commit_feed`]).
+    pub fn is_shared(&self) -> bool {
+        true
+    }
+
+    /// The rooms events are committed to, by any node on this database and schema (this one
+    /// included), as they commit: a wake-up feed through LISTEN/NOTIFY, over a connection of
+    /// its own that reconnects by itself. Notifications sent while it reconnects are lost, and
+    /// a room may come more than once (module `feed`). Each call opens its own listener, which
+    /// stops when the receiver is dropped.
+    pub async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
+        Some(feed::listen(
+            self.inner.config.clone(),
+            self.inner.channel.clone(),
+        ))
+    }
+
+    /// Tells the commit feed's listeners that `room_id` got events (after the commit: see
+    /// module `feed`). Best effort: the events are committed whatever happens here.
+    async fn announce(&self, room_id: RoomId) {
+        let sql = feed::notify_sql(&self.inner.channel, room_id);
+        let sent = match self.client().await {
+            Ok(client) => client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| error::describe(&e)),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(room_id, error = %e, "announcing a commit on the commit feed failed");
         }
     }
 
@@ -403,18 +450,24 @@ impl Store for PgStore {
 
     async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
         let (policy, event) = (self.policy(), &event);
-        self.run(move |mut c| async move {
-            sql::rooms::start(&mut c, room_id, event.clone(), &policy).await
-        })
-        .await
+        let room = self
+            .run(move |mut c| async move {
+                sql::rooms::start(&mut c, room_id, event.clone(), &policy).await
+            })
+            .await?;
+        self.announce(room_id).await;
+        Ok(room)
     }
 
     async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
         let (policy, event) = (self.policy(), &event);
-        self.run(move |mut c| async move {
-            sql::rooms::end(&mut c, room_id, event.clone(), &policy).await
-        })
-        .await
+        let room = self
+            .run(move |mut c| async move {
+                sql::rooms::end(&mut c, room_id, event.clone(), &policy).await
+            })
+            .await?;
+        self.announce(room_id).await;
+        Ok(room)
     }
 
     async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
@@ -458,10 +511,15 @@ impl Store for PgStore {
         quit: NewEvent,
     ) -> Result<bool, StoreError> {
         let (policy, quit) = (self.policy(), &quit);
-        self.run(move |mut c| async move {
-            sql::kicks::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy).await
-        })
-        .await
+        let was_present = self
+            .run(move |mut c| async move {
+                sql::kicks::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy).await
+            })
+            .await?;
+        if was_present {
+            self.announce(room_id).await;
+        }
+        Ok(was_present)
     }
 
     async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {
@@ -652,10 +710,15 @@ impl Store for PgStore {
         let policy = self.policy();
         // Not retried: the admission rule runs once. (Under the room lock an append meets no
         // race it could lose: see the `sql` module.)
-        self.once(move |mut c| async move {
-            sql::events::append(&mut c, room_id, events, admit, &policy).await
-        })
-        .await
+        let outcome = self
+            .once(move |mut c| async move {
+                sql::events::append(&mut c, room_id, events, admit, &policy).await
+            })
+            .await?;
+        if outcome.accepted > 0 {
+            self.announce(room_id).await;
+        }
+        Ok(outcome)
     }
 
     async fn read_events(

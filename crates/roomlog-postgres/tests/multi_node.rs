@@ -428,3 +428,64 @@ async fn one_origin_id_is_registered_once_when_two_nodes_race() {
         assert_eq!(x[0].user_id, y[0].user_id, "the second overwrote the first");
     }
 }
+
+async fn next(feed: &mut tokio::sync::mpsc::Receiver<RoomId>) -> RoomId {
+    tokio::time::timeout(Duration::from_secs(10), feed.recv())
+        .await
+        .expect("a commit is heard within seconds")
+        .expect("the feed goes on")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
+    let (_schema, a, b) = two_nodes().await;
+    let mut feed = b
+        .commit_feed()
+        .await
+        .expect("a PostgreSQL store has a commit feed");
+    assert!(a.is_shared() && b.is_shared());
+    let app = app(&a).await;
+    let id = room(&a, &app).await;
+    // LISTEN is running once the feed hears anything: announce until it does.
+    let ready = async {
+        loop {
+            a.append_events(
+                id,
+                vec![event(&format!("w{}", now_ms()), EventType::MicOn, T0_MS)],
+                accept(),
+            )
+            .await
+            .unwrap();
+            if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), feed.recv()).await
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .expect("the feed starts listening");
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await {}
+
+    let other = room(&a, &app).await;
+    a.start_room(other, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut feed).await, other, "a start on node a");
+    b.append_events(id, vec![join("x")], accept())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut feed).await, id, "an append on node b itself");
+    // Nothing recorded, nothing announced.
+    a.append_events(id, vec![join("x")], accept())
+        .await
+        .unwrap();
+    a.end_room(other, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut feed).await,
+        other,
+        "the duplicate was not announced"
+    );
+}

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use roomlog_core::RoomId;
@@ -49,13 +49,25 @@ pub(crate) fn notify_sql(channel: &str, room_id: RoomId) -> String {
 }
 
 /// Listens on `channel` (reconnecting as needed) and sends each room id heard to the returned
-/// receiver, until the receiver is dropped.
-pub(crate) fn listen(config: tokio_postgres::Config, channel: String) -> mpsc::Receiver<RoomId> {
+/// receiver, until the receiver is dropped or `closed` turns true (the store was closed; the
+/// receiver then sees the feed end).
+pub(crate) fn listen(
+    config: tokio_postgres::Config,
+    channel: String,
+    mut closed: watch::Receiver<bool>,
+) -> mpsc::Receiver<RoomId> {
     let (rooms, receiver) = mpsc::channel(FEED_CAPACITY);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(500);
         loop {
-            match listen_once(&config, &channel, &rooms).await {
+            if *closed.borrow() {
+                return;
+            }
+            let ended = tokio::select! {
+                ended = listen_once(&config, &channel, &rooms) => ended,
+                _ = closed.wait_for(|closed| *closed) => return,
+            };
+            match ended {
                 Ended::ReceiverGone => return,
                 Ended::Failed(why) => {
                     tracing::warn!(error = %why, retry_in = ?backoff,
@@ -66,6 +78,7 @@ pub(crate) fn listen(config: tokio_postgres::Config, channel: String) -> mpsc::R
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = rooms.closed() => return,
+                _ = closed.wait_for(|closed| *closed) => return,
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }

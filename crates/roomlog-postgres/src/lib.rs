@@ -140,6 +140,8 @@ struct Inner {
     config: tokio_postgres::Config,
     /// The commit feed's notification channel (`feed::channel`).
     channel: String,
+    /// Turns true at [`PgStore::close`]: the commit feeds stop.
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -177,6 +179,7 @@ impl PgStore {
                 channel: feed::channel(options.schema.as_deref()),
                 schema: options.schema,
                 config,
+                closed: Arc::new(tokio::sync::watch::Sender::new(false)),
             }),
         };
         let policy = store.inner.policy;
@@ -205,6 +208,7 @@ impl PgStore {
                 schema: self.inner.schema.clone(),
                 config: self.inner.config.clone(),
                 channel: self.inner.channel.clone(),
+                closed: self.inner.closed.clone(),
             }),
         }
     }
@@ -219,11 +223,12 @@ impl PgStore {
     /// included), as they commit: a wake-up feed through LISTEN/NOTIFY, over a connection of
     /// its own that reconnects by itself. Notifications sent while it reconnects are lost, and
     /// a room may come more than once (module `feed`). Each call opens its own listener, which
-    /// stops when the receiver is dropped.
+    /// stops when the receiver is dropped or the store is closed.
     pub async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
         Some(feed::listen(
             self.inner.config.clone(),
             self.inner.channel.clone(),
+            self.inner.closed.subscribe(),
         ))
     }
 
@@ -271,10 +276,12 @@ impl PgStore {
         .await
     }
 
-    /// Graceful shutdown: closes the pool (connections in use close when their call ends).
-    /// Later calls, through any clone, fail with a `Backend` error. Idempotent.
+    /// Graceful shutdown: closes the pool (connections in use close when their call ends) and
+    /// stops the commit feeds. Later calls, through any clone, fail with a `Backend` error.
+    /// Idempotent.
     pub async fn close(&self) {
         self.inner.pool.close();
+        self.inner.closed.send_replace(true);
     }
 
     fn policy(&self) -> LifecyclePolicy {

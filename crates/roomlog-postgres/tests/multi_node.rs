@@ -488,4 +488,11 @@ async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
         other,
         "the duplicate was not announced"
     );
+    // Closing the store ends its feeds.
+    b.close().await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while feed.recv().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed ends when its store is closed");
 }

@@ -38,7 +38,7 @@ use crate::ingest;
 use crate::lifecycle::{LifecyclePolicy, Occupancy};
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 use crate::store::{
-    Admission, AppendOutcome, AttendancePage, KickBars, PresentMember, PurgeStats, Store,
+    Admission, AppendOutcome, AttendancePage, KickBars, PresentMember, PurgeStats, RoomPage, Store,
     StoreError,
 };
 use crate::user::User;
@@ -96,6 +96,7 @@ macro_rules! store_conformance_tests {
             case_admission_sees_room_and_new_events_only,
             case_rejection_records_nothing,
             case_read_events_pages,
+            case_read_room_page,
             case_read_events_of_type_paging,
             case_concurrent_appends_are_dense_and_exactly_once,
             case_room_ownership,
@@ -1132,6 +1133,102 @@ pub async fn case_read_events_pages<S: Store>(store: S) {
     );
     assert_eq!(page(5, 0).await, Vec::<u64>::new(), "limit 0 reads nothing");
     assert_eq!(page(7, 1).await, vec![7]);
+}
+
+pub async fn case_read_room_page<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let id = plain_room(&store, &app, "r").await;
+    let kinds = [
+        EventType::MemberJoin,
+        EventType::CameraOn,
+        EventType::MemberQuit,
+        EventType::RecordFinish,
+        EventType::MicOn,
+    ];
+    let mut sent: Vec<NewEvent> = (0..30)
+        .map(|i| {
+            event(
+                &format!("e{i}"),
+                kinds[i % kinds.len()],
+                T0_MS + i as i64 * 777,
+            )
+        })
+        .collect();
+    // Text that JSON must escape, and an event with no data at all.
+    sent[3].data.user_id = Some("quote\" back\\slash \u{1} é 😀".into());
+    sent[7].data = EventData::default();
+    append(&store, id, sent).await;
+    // The expected pages: read_events' (which other cases pin down), rendered.
+    let stored = room(&store, id).await;
+    let render = |events: &[StoredEvent]| RoomPage::render(stored.clone(), events).events_json;
+
+    // The range is decided from the room as read; the events are read_events' for it.
+    let seen = Arc::new(Mutex::new(None));
+    let saw = Arc::clone(&seen);
+    let page = store
+        .read_room_page(
+            id,
+            Box::new(move |room: &Room| {
+                *saw.lock().unwrap() = Some(room.last_seq);
+                Some((room.last_seq - 27, 100))
+            }),
+        )
+        .await
+        .expect("read_room_page")
+        .expect("the room exists");
+    assert_eq!(page.room, stored, "the room as get_room has it");
+    assert_eq!(*seen.lock().unwrap(), Some(30), "the range saw the room");
+    let expected = render(&store.read_events(id, 3, 100).await.unwrap());
+    assert_eq!(page.count, 28);
+    assert_eq!(
+        String::from_utf8(page.events_json).unwrap(),
+        String::from_utf8(expected).unwrap(),
+        "the same events, rendered as RoomPage::render does"
+    );
+    let page = store
+        .read_room_page(id, Box::new(|_: &Room| Some((10, 1))))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.count, 1);
+    assert_eq!(
+        page.events_json,
+        render(&store.read_events(id, 10, 1).await.unwrap())
+    );
+
+    for (range, what) in [
+        (None, "no range"),
+        (Some((u64::MAX, 10)), "a range past the end"),
+    ] {
+        let page = store
+            .read_room_page(id, Box::new(move |_: &Room| range))
+            .await
+            .unwrap()
+            .expect("the room exists");
+        assert_eq!(
+            (page.count, page.events_json),
+            (0, Vec::new()),
+            "{what}: no events"
+        );
+    }
+
+    let asked = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&asked);
+    let missing = store
+        .read_room_page(
+            id + 1_000_000,
+            Box::new(move |_: &Room| {
+                flag.store(true, Ordering::SeqCst);
+                Some((1, 10))
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(missing.is_none(), "a missing room reads as None");
+    assert!(
+        !asked.load(Ordering::SeqCst),
+        "no range is asked for a missing room"
+    );
 }
 
 pub async fn case_read_events_of_type_paging<S: Store>(store: S) {

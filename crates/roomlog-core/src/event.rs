@@ -190,6 +190,103 @@ impl StoredEvent {
             "EventData": data,
         })
     }
+
+    /// [`StoredEvent::event_info`] written straight as JSON text: the same bytes
+    /// `serde_json::to_writer(out, &self.event_info())` writes, without building the value.
+    pub fn write_event_info(&self, out: &mut Vec<u8>) {
+        self.as_ref().write_event_info(out);
+    }
+
+    /// The event's fields, borrowed.
+    pub fn as_ref(&self) -> EventRef<'_> {
+        let data = &self.data;
+        EventRef {
+            room_id: self.room_id,
+            seq: self.seq,
+            event_id: &self.event_id,
+            event_type: self.event_type,
+            timestamp_ms: self.timestamp_ms,
+            user_id: data.user_id.as_deref(),
+            device: data.device,
+            role: data.role,
+            reason: data.reason,
+            duration: data.duration,
+            record_size: data.record_size,
+            record_url: data.record_url.as_deref(),
+        }
+    }
+}
+
+/// A stored event's fields, borrowed: a backend renders its rows through this without copying
+/// their text into a [`StoredEvent`] first (GetRoomEvent renders 100 per page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub event_id: &'a str,
+    pub event_type: EventType,
+    /// Unix milliseconds.
+    pub timestamp_ms: i64,
+    pub user_id: Option<&'a str>,
+    pub device: Option<u64>,
+    pub role: Option<u64>,
+    pub reason: Option<u64>,
+    pub duration: Option<u64>,
+    pub record_size: Option<u64>,
+    pub record_url: Option<&'a str>,
+}
+
+impl EventRef<'_> {
+    /// [`StoredEvent::event_info`] written as JSON text (the same bytes as serialising it).
+    pub fn write_event_info(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        self.write_event_info_members(out);
+        out.push(b'}');
+    }
+
+    /// The members of [`EventRef::write_event_info`]'s object without the braces, so a caller
+    /// can append members of its own: `"Timestamp":..,"EventType":"..","EventData":{..}`.
+    pub fn write_event_info_members(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\"Timestamp\":");
+        write_json(out, &crate::time::ms_to_secs(self.timestamp_ms));
+        out.extend_from_slice(b",\"EventType\":");
+        write_json(out, self.event_type.as_str());
+        out.extend_from_slice(b",\"EventData\":{\"RoomId\":");
+        write_json(out, &self.room_id);
+        // In `EventData`'s field order, absent fields omitted (its `skip_serializing_if`).
+        if let Some(user_id) = self.user_id {
+            write_member(out, "UserId", user_id);
+        }
+        let numbers = [
+            ("Device", self.device),
+            ("Role", self.role),
+            ("Reason", self.reason),
+            ("Duration", self.duration),
+            ("RecordSize", self.record_size),
+        ];
+        for (name, value) in numbers {
+            if let Some(value) = value {
+                write_member(out, name, &value);
+            }
+        }
+        if let Some(url) = self.record_url {
+            write_member(out, "RecordUrl", url);
+        }
+        out.push(b'}');
+    }
+}
+
+/// `,"name":value` (names are plain ASCII identifiers: no escaping needed).
+fn write_member<T: Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    write_json(out, value);
+}
+
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Strings and integers always serialise.
+    serde_json::to_writer(out, value).expect("serialising a string or an integer cannot fail");
 }
 
 /// GetRoomEvent's page `page` (from 1) of size `limit` over a room whose sequence runs
@@ -228,6 +325,44 @@ mod tests {
             if let Some((first, count)) = page_range(page, limit, total) {
                 prop_assert!(first >= 1 && count >= 1 && first - 1 + count <= total);
             }
+        }
+    }
+
+    fn arb_text() -> impl Strategy<Value = Option<String>> {
+        // Quotes, backslashes, control characters and non-ASCII: everything JSON escapes.
+        proptest::option::of("[a-z\"\\\\\u{0}-\u{1f}\u{7f}é😀/ ]{0,12}")
+    }
+
+    prop_compose! {
+        fn arb_stored_event()(
+            room_id in any::<u64>(),
+            seq in any::<u64>(),
+            event_id in "[ -~]{0,10}",
+            kind in 0..EventType::ALL.len(),
+            timestamp_ms in any::<i64>(),
+            user_id in arb_text(),
+            device in proptest::option::of(any::<u64>()),
+            role in proptest::option::of(any::<u64>()),
+            reason in proptest::option::of(any::<u64>()),
+            duration in proptest::option::of(any::<u64>()),
+            record_size in proptest::option::of(any::<u64>()),
+            record_url in arb_text(),
+        ) -> StoredEvent {
+            StoredEvent {
+                room_id, seq, event_id, event_type: EventType::ALL[kind], timestamp_ms,
+                data: EventData { user_id, device, role, reason, duration, record_size, record_url },
+            }
+        }
+    }
+
+    proptest! {
+        /// The direct writer produces exactly the bytes of serialising `event_info()`.
+        #[test]
+        fn written_event_info_is_byte_identical(event in arb_stored_event()) {
+            let expected = serde_json::to_vec(&event.event_info()).unwrap();
+            let mut written = Vec::new();
+            event.write_event_info(&mut written);
+            prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected).unwrap());
         }
     }
 

@@ -21,7 +21,10 @@ pub mod conformance;
 
 pub use account::{Account, AccountId, ApiKey, App, SdkAppId};
 pub use error::DomainError;
-pub use event::{EventData, EventType, NewEvent, StoredEvent};
+pub use event::{EventData, EventRef, EventType, NewEvent, StoredEvent};
 pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
-pub use store::{Admission, AppendOutcome, KickBars, PresentMember, PurgeStats, Store, StoreError};
+pub use store::{
+    Admission, AppendOutcome, EventRange, KickBars, PresentMember, PurgeStats, RoomPage, Store,
+    StoreError,
+};
 pub use user::User;

@@ -45,6 +45,40 @@ pub enum StoreError {
 pub type Admission =
     Box<dyn FnOnce(&Room, &[NewEvent], &KickBars) -> Result<(), DomainError> + Send>;
 
+/// Which events of a room to read, decided from the room as read (see
+/// [`Store::read_room_page`]): `Some((first_seq, limit))`, or `None` for none. Runs where the
+/// backend reads (it must be fast and must not block).
+pub type EventRange = Box<dyn FnOnce(&Room) -> Option<(u64, u64)> + Send>;
+
+/// A room and some of its events as GetRoomEvent shows them (see [`Store::read_room_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPage {
+    pub room: Room,
+    /// How many events `events_json` holds.
+    pub count: u64,
+    /// The events' `EventInfo` objects as [`StoredEvent::write_event_info`] writes them, in
+    /// sequence order, separated by commas: the inside of a JSON array.
+    pub events_json: Vec<u8>,
+}
+
+impl RoomPage {
+    /// Renders `events` (of `room`) the way [`RoomPage::events_json`] holds them.
+    pub fn render(room: Room, events: &[StoredEvent]) -> RoomPage {
+        let mut events_json = Vec::with_capacity(events.len() * 128);
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 {
+                events_json.push(b',');
+            }
+            event.write_event_info(&mut events_json);
+        }
+        RoomPage {
+            room,
+            count: events.len() as u64,
+            events_json,
+        }
+    }
+}
+
 /// Kick bars on record for users: user id -> barred until (unix ms), `None` = permanently.
 /// Bars that already lapsed may be included; the admission rule compares with its own now.
 pub type KickBars = HashMap<String, Option<i64>>;
@@ -96,6 +130,19 @@ fn unsupported(what: &str) -> StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Finishes queued writes and releases the backend (graceful shutdown). Later calls fail.
     async fn close(&self) {}
+
+    /// Whether other processes (other roomlog nodes) write to this store too. Their writes
+    /// wake nothing in this process, so background jobs then look for work periodically.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Rooms as events are committed to them by any process sharing the store (this one
+    /// included), for live streams on every node. `None`: the backend has no such feed (the
+    /// embedded store has one process, which notifies its streams itself).
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
+        None
+    }
 
     // --- accounts, apps, keys ------------------------------------------------------------
     async fn create_account(&self, name: &str) -> Result<Account, StoreError>;
@@ -317,6 +364,27 @@ pub trait Store: Send + Sync + 'static {
         first_seq: u64,
         limit: u64,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A room and some of its events as one read, the events already written as JSON: the
+    /// room (`None` if it does not exist; nothing else is read then) and, if `range` picks
+    /// `(first_seq, limit)` for it, exactly the events [`Store::read_events`] returns for that
+    /// range, rendered as [`RoomPage::render`] does. What GetRoomEvent reads per request: a
+    /// backend that can should read both in one snapshot and one round trip, and write its rows
+    /// straight into the JSON ([`crate::EventRef`]); the default reads the room, then the
+    /// events, and renders them.
+    async fn read_room_page(
+        &self,
+        room_id: RoomId,
+        range: EventRange,
+    ) -> Result<Option<RoomPage>, StoreError> {
+        let Some(room) = self.get_room(room_id).await? else {
+            return Ok(None);
+        };
+        let events = match range(&room) {
+            Some((first_seq, limit)) => self.read_events(room_id, first_seq, limit).await?,
+            None => Vec::new(),
+        };
+        Ok(Some(RoomPage::render(room, &events)))
+    }
     /// Up to `limit` events of one type with `seq > after_seq`, in order: callers page through
     /// a large result by passing the last seq they got.
     async fn read_events_of_type(

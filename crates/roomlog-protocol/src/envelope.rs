@@ -30,6 +30,22 @@ pub fn success_body(mut fields: Map<String, Value>, request_id: &str) -> Bytes {
     to_bytes(&Value::Object(envelope))
 }
 
+/// [`success_body`] for output fields already written as JSON object members without the
+/// braces (`"Total":5,"Events":[...]`, or nothing): the same bytes, without building a value.
+/// The members must not include `RequestId`.
+pub fn success_body_members(members: &[u8], request_id: &str) -> Bytes {
+    let mut out = Vec::with_capacity(members.len() + request_id.len() + 32);
+    out.extend_from_slice(br#"{"Response":{"#);
+    out.extend_from_slice(members);
+    if !members.is_empty() {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""RequestId":"#);
+    write_json(&mut out, request_id);
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
 /// `{"Response": {"Error": {"Code": ..., "Message": ...}, "RequestId": request_id}}`.
 pub fn error_body(err: &ApiError, request_id: &str) -> Bytes {
     let mut error = Map::with_capacity(2);

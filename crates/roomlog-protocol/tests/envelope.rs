@@ -1,6 +1,8 @@
 //! The `{"Response": ...}` envelope.
 
-use roomlog_protocol::envelope::{streaming_prefix, streaming_suffix, STREAMING_SEPARATOR};
+use roomlog_protocol::envelope::{
+    streaming_prefix, streaming_suffix, success_body_members, STREAMING_SEPARATOR,
+};
 use roomlog_protocol::{error_body, new_request_id, success_body, ApiError, CONTENT_TYPE};
 use serde_json::{json, Map, Value};
 
@@ -40,6 +42,23 @@ fn success_body_keeps_a_single_request_id() {
         std::str::from_utf8(&body).unwrap(),
         r#"{"Response":{"RoomId":5,"RequestId":"fresh"}}"#
     );
+}
+
+#[test]
+fn prewritten_members_give_the_same_bytes() {
+    for fields in [
+        json!({}),
+        json!({"Total": 2, "Events": [{"A": "x\"y"}, {"B": [1, 2]}]}),
+        json!({"Note": "é\n"}),
+    ] {
+        let fields = object(fields);
+        let text = serde_json::to_string(&Value::Object(fields.clone())).unwrap();
+        let members = &text.as_bytes()[1..text.len() - 1];
+        assert_eq!(
+            success_body_members(members, "rid\"4"),
+            success_body(fields, "rid\"4")
+        );
+    }
 }
 
 #[test]

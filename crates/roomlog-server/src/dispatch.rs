@@ -33,6 +33,10 @@ const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub enum Reply {
     /// Output fields; `RequestId` is added.
     Fields(Map<String, Value>),
+    /// Output fields already written as JSON object members without the braces
+    /// (`"Total":5,"Events":[...]`); `RequestId` is added. For large answers built straight
+    /// from stored data, without a `Value` tree.
+    Members(Vec<u8>),
     /// A large answer streamed without buffering: `fields` first, then the array named
     /// `array_field` whose elements (already serialised JSON values) come from `items`.
     Stream {
@@ -142,6 +146,9 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
 
     let body = match outcome {
         Ok(Reply::Fields(fields)) => Body::from(envelope::success_body(fields, &request_id)),
+        Ok(Reply::Members(members)) => {
+            Body::from(envelope::success_body_members(&members, &request_id))
+        }
         Ok(Reply::Stream {
             fields,
             array_field,
@@ -237,10 +244,11 @@ async fn handle(
     let parsed = parse_request(&raw)?;
     labels.action = Some(parsed.action.clone());
 
-    // Authenticate: the key decides the account every later check acts as.
+    // Authenticate: the key decides the account every later check acts as. Enabled keys come
+    // from a copy at most `cache::TTL` old (see `cache` for what that means for disabling).
     let key = state
-        .store()
-        .get_key(&parsed.secret_id)
+        .lookups()
+        .key(state.store(), &parsed.secret_id)
         .await
         .map_err(|e| ActionError::from(e).0)?
         .filter(|key| key.enabled)

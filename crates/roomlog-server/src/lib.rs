@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod attendance;
 pub mod bootstrap;
+pub mod cache;
 pub mod callbacks;
 pub mod config;
 pub mod dispatch;

@@ -6,6 +6,7 @@ use roomlog_core::time::{Clock, SystemClock};
 use roomlog_core::Store;
 use tokio::sync::Notify;
 
+use crate::cache::Lookups;
 use crate::config::ServeConfig;
 use crate::feed::RoomFeed;
 use crate::ratelimit::RateLimiter;
@@ -31,6 +32,8 @@ struct Inner {
     feed: RoomFeed,
     /// Woken when deliveries may have become due (new events, a finished delivery, a replay).
     delivery_wakeup: Notify,
+    /// Keys, apps and room owners every request checks (see `cache`).
+    lookups: Lookups,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
                 attendance_wakeup: Notify::new(),
                 feed: RoomFeed::default(),
                 delivery_wakeup: Notify::new(),
+                lookups: Lookups::default(),
             }),
         }
     }
@@ -90,6 +94,10 @@ impl AppState {
 
     pub fn delivery_wakeup(&self) -> &Notify {
         &self.inner.delivery_wakeup
+    }
+
+    pub fn lookups(&self) -> &Lookups {
+        &self.inner.lookups
     }
 
     /// New events were committed to the room (by any action or job of this node): wake its

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use roomlog_core::StoreError;
@@ -64,6 +65,7 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<Connec
     conn.pragma_update(None, "temp_store", "MEMORY")
         .with_context(what)?;
     set_cache(&conn, options.writer_cache_kib).with_context(what)?;
+    fix_plans(&conn).with_context(what)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -79,6 +81,7 @@ pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> Result<Connec
     .with_context(what)?;
     conn.busy_timeout(options.busy_timeout).with_context(what)?;
     set_cache(&conn, options.reader_cache_kib).with_context(what)?;
+    fix_plans(&conn).with_context(what)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -89,6 +92,17 @@ fn set_cache(conn: &Connection, kib: u32) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -i64::from(kib))?;
     // mmap would make the whole file count towards RSS as it is read; keep I/O through the cache.
     conn.pragma_update(None, "mmap_size", 0)
+}
+
+/// The query planner stability guarantee: a statement keeps the plan it was prepared with,
+/// whatever values are bound. Without it, the bundled SQLite (built with STAT4) marks the bound
+/// parameters of range constraints (`seq >= ?2 AND seq < ?3`, `seq > ?3`) as plan-relevant and
+/// re-parses and re-plans such a statement at every execution after new values are bound, so the
+/// statement cache saved nothing on the hottest reads (a page of events). roomlog keeps no
+/// planner statistics, so the plans are the same either way; they just stop being redone.
+fn fix_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(|_| ())
 }
 
 /// A database created by something else before roomlog touched it (an empty file already in WAL

@@ -47,8 +47,9 @@ use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::AttendancePage;
 use roomlog_core::time::now_secs;
 use roomlog_core::{
-    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventType, NewEvent, PresentMember,
-    PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store, StoreError, StoredEvent, User,
+    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventRange, EventType, NewEvent,
+    PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec, SdkAppId, Store,
+    StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -622,6 +623,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn read_room_page(
+        &self,
+        room_id: RoomId,
+        range: EventRange,
+    ) -> Result<Option<RoomPage>, StoreError> {
+        // One read transaction instead of two, run on the calling thread when a reader is free
+        // (see `ReadPool::read_short`): a room row and at most a page of events.
+        self.inner
+            .reader
+            .read_short(move |c| sql::events::read_room_page(c, room_id, range))
+            .await
+    }
+
     async fn read_events_of_type(
         &self,
         room_id: RoomId,
@@ -722,6 +736,47 @@ mod tests {
             })
             .await;
         assert!(matches!(write, Err(StoreError::Backend(_))), "{write:?}");
+    }
+
+    /// A cached statement with range parameters is prepared once, not at every execution
+    /// (see `connection::fix_plans`).
+    #[tokio::test]
+    async fn range_reads_are_not_prepared_again_at_each_execution() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            max_readers: 1,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open_with(&dir.path().join("roomlog.db"), options).unwrap();
+        for first in 1..=5 {
+            store.read_events(1, first, 100).await.unwrap();
+        }
+        let (reprepared, qpsg) = store
+            .read(|c| {
+                use crate::error::Context;
+                let stmt = c
+                    .prepare_cached(sql::events::READ_RANGE)
+                    .context("preparing")?;
+                let qpsg = c
+                    .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+                    .context("reading the config")?;
+                Ok((stmt.get_status(rusqlite::StatementStatus::RePrepare), qpsg))
+            })
+            .await
+            .unwrap();
+        assert!(qpsg);
+        assert_eq!(reprepared, 0, "the page read was prepared again");
+        let writer_qpsg = store
+            .inner
+            .writer
+            .standalone(|c| {
+                use crate::error::Context;
+                c.db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+                    .context("reading the config")
+            })
+            .await
+            .unwrap();
+        assert!(writer_qpsg);
     }
 
     #[tokio::test]

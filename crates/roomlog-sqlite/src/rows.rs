@@ -4,14 +4,14 @@
 
 use std::fmt;
 
-use rusqlite::types::Type;
+use rusqlite::types::{FromSqlError, Type, ValueRef};
 use rusqlite::Row;
 
 use roomlog_core::callback::{Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{
-    Account, ApiKey, App, EventData, EventType, PresentMember, Room, RoomSpec, RoomStatus,
-    StoredEvent, User,
+    Account, ApiKey, App, EventData, EventRef, EventType, PresentMember, Room, RoomId, RoomSpec,
+    RoomStatus, StoredEvent, User,
 };
 
 /// The columns [`room`] reads, in order (a macro so queries can be `concat!`-ed constants).
@@ -31,6 +31,15 @@ macro_rules! event_columns {
     };
 }
 pub(crate) use event_columns;
+
+/// The columns [`event_info_ref`] reads, in order: what an `EventInfo` shows.
+macro_rules! event_info_columns {
+    () => {
+        "event_type, timestamp_ms, user_id, device, role, reason, duration, record_size, \
+         record_url"
+    };
+}
+pub(crate) use event_info_columns;
 
 /// The columns [`delivery`] reads, in order: the event's copy (as [`event_columns!`]), then the
 /// delivery's own.
@@ -210,6 +219,61 @@ pub(crate) fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             record_url: row.get(11)?,
         },
     })
+}
+
+/// A row of room `room_id` selected with [`event_info_columns!`], borrowed (valid until the next
+/// row is fetched): the values and checks of [`stored_event`] for those columns, without copying
+/// any text. The event id and seq are not selected: they read as `""` and 0.
+pub(crate) fn event_info_ref<'r>(
+    room_id: RoomId,
+    row: &'r Row<'_>,
+) -> rusqlite::Result<EventRef<'r>> {
+    let int = |column: usize| -> rusqlite::Result<Option<i64>> {
+        let value = row.get_ref(column)?;
+        value
+            .as_i64_or_null()
+            .map_err(|e| conversion(column, value, e))
+    };
+    let text = |column: usize| -> rusqlite::Result<Option<&'r str>> {
+        let value: ValueRef<'r> = row.get_ref(column)?;
+        value
+            .as_str_or_null()
+            .map_err(|e| conversion(column, value, e))
+    };
+    let required = |column: usize, value: Option<i64>| {
+        value.ok_or_else(|| bad(column, Type::Null, "NULL where a value is required".into()))
+    };
+    let code = required(0, int(0)?)?;
+    let event_type = event_type_from_code(code)
+        .ok_or_else(|| bad(0, Type::Integer, format!("unknown event type code {code}")))?;
+    Ok(EventRef {
+        room_id,
+        seq: 0,
+        event_id: "",
+        event_type,
+        timestamp_ms: required(1, int(1)?)?,
+        user_id: text(2)?,
+        device: from_bits(int(3)?),
+        role: from_bits(int(4)?),
+        reason: from_bits(int(5)?),
+        duration: from_bits(int(6)?),
+        record_size: from_bits(int(7)?),
+        record_url: text(8)?,
+    })
+}
+
+/// A column that does not convert (what `Row::get` reports in that case).
+fn conversion(column: usize, value: ValueRef<'_>, error: FromSqlError) -> rusqlite::Error {
+    match error {
+        FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+            column,
+            format!("column {column}"),
+            value.data_type(),
+        ),
+        other => {
+            rusqlite::Error::FromSqlConversionFailure(column, value.data_type(), Box::new(other))
+        }
+    }
 }
 
 /// A row selected with [`delivery_columns!`].

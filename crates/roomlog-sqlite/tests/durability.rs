@@ -254,6 +254,24 @@ async fn bad_rows_on_disk_are_errors_not_panics() {
     }
     // The first page is fine: only reads that touch the bad row fail.
     assert_eq!(store.read_events(room, 1, 1).await.unwrap().len(), 1);
+    // GetRoomEvent's read renders rows as it goes: the same error, and the reader is reusable.
+    for _ in 0..2 {
+        match store
+            .read_room_page(room, Box::new(|_: &roomlog_core::Room| Some((1, 10))))
+            .await
+        {
+            Err(StoreError::Backend(message)) => {
+                assert!(message.contains("unknown event type code 99"), "{message}")
+            }
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+    }
+    let page = store
+        .read_room_page(room, Box::new(|_: &roomlog_core::Room| Some((1, 1))))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.count, 1);
 
     // The schema's CHECK refuses an unknown status; corruption would not ask.
     conn.pragma_update(None, "ignore_check_constraints", true)

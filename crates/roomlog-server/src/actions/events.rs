@@ -6,13 +6,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use roomlog_core::event::page_range;
 use roomlog_core::ingest::{self, ReportedEvent};
-use roomlog_core::{DomainError, EventType, StoredEvent};
+use roomlog_core::{DomainError, EventType, Room, StoreError};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::{fields, Action, ActionResult};
-use crate::dispatch::{Ctx, Reply};
+use crate::dispatch::{ActionError, Ctx, Reply};
 
 /// LCIC's page size limit for GetRoomEvent (its English documentation's figure).
 pub const MAX_LIMIT: u64 = 200;
@@ -60,25 +60,51 @@ impl Action for GetRoomEvent {
                 ))
             })?),
         };
-        let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
+        // The checks of `Ctx::owned_room`, in its order, with the room and the page read in one
+        // store call: the page is read only for a room the caller may see.
+        ctx.owned_app(self.sdk_app_id).await?;
         let retention_ms = ctx.state.config().retention_ms();
+        let (account_id, sdk_app_id, now_ms) = (ctx.account_id, self.sdk_app_id, ctx.now_ms);
+        let visible = move |room: &Room| {
+            room.account_id == account_id
+                && room.sdk_app_id == sdk_app_id
+                && !room.events_expired(now_ms, retention_ms)
+        };
+        let (page, limit, paged) = (self.page, self.limit, keyword.is_none());
+        let read = ctx
+            .state
+            .store()
+            .read_room_page(
+                self.room_id,
+                Box::new(move |room| {
+                    (paged && visible(room))
+                        .then(|| page_range(page, limit, room.last_seq))
+                        .flatten()
+                }),
+            )
+            .await?;
+        let (room, events_json) = match read {
+            Some(page)
+                if page.room.account_id == account_id && page.room.sdk_app_id == sdk_app_id =>
+            {
+                (page.room, page.events_json)
+            }
+            _ => return Err(DomainError::room_not_found(self.room_id).into()),
+        };
         if room.events_expired(ctx.now_ms, retention_ms) {
             return Err(ingest::events_expired(&room, retention_ms).into());
         }
         let total = room.last_seq;
 
         let Some(event_type) = keyword else {
-            let events = match page_range(self.page, self.limit, total) {
-                Some((first_seq, count)) => {
-                    ctx.state
-                        .store()
-                        .read_events(room.room_id, first_seq, count)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            let events: Vec<Value> = events.iter().map(StoredEvent::event_info).collect();
-            return Ok(fields(json!({ "Total": total, "Events": events })));
+            // `{"Total":N,"Events":[...]}`'s members, the events as the store wrote them.
+            let mut members = Vec::with_capacity(40 + events_json.len());
+            members.extend_from_slice(b"\"Total\":");
+            members.extend_from_slice(total.to_string().as_bytes());
+            members.extend_from_slice(b",\"Events\":[");
+            members.extend_from_slice(&events_json);
+            members.push(b']');
+            return Ok(Reply::Members(members));
         };
 
         // Every event of that type, streamed in chunks so the room is never buffered whole.
@@ -103,8 +129,7 @@ impl Action for GetRoomEvent {
                             if after > 0 || i > 0 {
                                 bytes.push(b',');
                             }
-                            serde_json::to_writer(&mut bytes, &event.event_info())
-                                .expect("serialising a JSON value cannot fail");
+                            event.write_event_info(&mut bytes);
                         }
                         let done = (chunk.len() as u64) < KEYWORD_CHUNK;
                         Some((Ok(Bytes::from(bytes)), if done { None } else { next }))
@@ -161,7 +186,9 @@ impl Action for ReportRoomEvents {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let events = ingest::validate_batch(self.events, ctx.now_ms)?;
-        let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
+        // The room is not read here when this node has seen it (its owner never changes); the
+        // store refuses it if it was deleted since.
+        let room_id = ctx.owned_room_id(self.room_id, self.sdk_app_id).await?;
         let batch = events.len();
         // A quit may empty the room, which can bring its idle-end deadline forward.
         let changes_presence = events.iter().any(|e| e.event_type == EventType::MemberQuit);
@@ -171,15 +198,19 @@ impl Action for ReportRoomEvents {
             .state
             .store()
             .append_events(
-                room.room_id,
+                room_id,
                 events,
                 Box::new(move |room, new, bars| {
                     ingest::admit(room, new, bars, now_ms, retention_ms)
                 }),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                StoreError::RoomNotFound => DomainError::room_not_found(room_id).into(),
+                e => ActionError::from(e),
+            })?;
         if outcome.accepted > 0 {
-            ctx.state.room_changed(room.room_id);
+            ctx.state.room_changed(room_id);
         }
         if changes_presence {
             ctx.state.schedule_wakeup().notify_one();

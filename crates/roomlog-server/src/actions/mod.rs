@@ -9,6 +9,8 @@ mod rooms;
 mod stream;
 mod users;
 
+use std::sync::Arc;
+
 use roomlog_core::{App, DomainError, Room, RoomId, SdkAppId};
 use roomlog_protocol::{ApiError, ParamSource, Schema};
 use serde::de::DeserializeOwned;
@@ -91,9 +93,14 @@ fn decode<A: Action>(params: &ParamSource, sdk_app_id: &mut Option<u64>) -> Resu
 
 impl Ctx<'_> {
     /// The app, if it belongs to the caller's account; `InvalidParameter.SdkAppId` otherwise
-    /// (whether it exists elsewhere or not at all).
-    pub async fn owned_app(&self, sdk_app_id: SdkAppId) -> Result<App, ActionError> {
-        match self.state.store().get_app(sdk_app_id).await? {
+    /// (whether it exists elsewhere or not at all). From a short-lived copy (`cache`).
+    pub async fn owned_app(&self, sdk_app_id: SdkAppId) -> Result<Arc<App>, ActionError> {
+        match self
+            .state
+            .lookups()
+            .app(self.state.store(), sdk_app_id)
+            .await?
+        {
             Some(app) if app.account_id == self.account_id => Ok(app),
             _ => Err(DomainError::sdk_app_id(sdk_app_id).into()),
         }
@@ -117,6 +124,28 @@ impl Ctx<'_> {
                 Ok(room)
             }
             _ => Err(DomainError::room_not_found(room_id).into()),
+        }
+    }
+
+    /// [`Ctx::owned_room`] when only the check matters: the same answers, but a room this node
+    /// has seen before is not read again (its account and app never change). The room may have
+    /// been deleted since: whatever the caller does with it next must handle that.
+    pub async fn owned_room_id(
+        &self,
+        room_id: RoomId,
+        sdk_app_id: SdkAppId,
+    ) -> Result<RoomId, ActionError> {
+        self.owned_app(sdk_app_id).await?;
+        match self.state.lookups().room_owner(room_id) {
+            Some(owner) if owner == (self.account_id, sdk_app_id) => Ok(room_id),
+            Some(_) => Err(DomainError::room_not_found(room_id).into()),
+            None => {
+                let room = self.owned_room(room_id, Some(sdk_app_id)).await?;
+                self.state
+                    .lookups()
+                    .remember_room(room.room_id, room.account_id, room.sdk_app_id);
+                Ok(room.room_id)
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ mod tests {
         crate::migrations::migrate(&mut conn, 0, &LifecyclePolicy::default()).unwrap();
         let cases = [
             (events::READ_RANGE, "SEARCH events USING PRIMARY KEY (room_id=? AND seq>? AND seq<?)"),
+            (events::RENDER_RANGE, "SEARCH events USING PRIMARY KEY (room_id=? AND seq>? AND seq<?)"),
             (events::READ_OF_TYPE, "SEARCH events USING INDEX events_by_type (room_id=? AND event_type=? AND seq>?)"),
             (events::KNOWN_ID, "SEARCH events USING COVERING INDEX events_by_event_id (room_id=? AND event_id=?)"),
             (rooms::COUNT_ROOMS, "SEARCH rooms USING COVERING INDEX rooms_by_app_schedule (sdk_app_id=? AND start_time>? AND start_time<?)"),

@@ -35,6 +35,7 @@
 mod connection;
 mod error;
 mod feed;
+pub mod import;
 mod migrations;
 mod presence;
 mod rows;
@@ -349,6 +350,14 @@ fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
 impl Store for PgStore {
     async fn close(&self) {
         PgStore::close(self).await;
+    }
+
+    fn is_shared(&self) -> bool {
+        PgStore::is_shared(self)
+    }
+
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
+        PgStore::commit_feed(self).await
     }
 
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {

@@ -1,5 +1,6 @@
-//! The schemas are the same, so a generic copier moves a database from the SQLite store to
-//! PostgreSQL table by table, column by column ([`TABLES`]), and the copy then answers every
+//! The schemas are the same, so `import::copy_from_sqlite` (what `roomlog copy` runs) moves a
+//! database from the SQLite store to PostgreSQL table by table, column by column ([`TABLES`]),
+//! verifies it, and the copy then answers every
 //! question the way the original does — and goes on from where it was (sequences, presence,
 //! deadlines, kick bars, callback heads, ids never reused).
 
@@ -12,9 +13,8 @@ use roomlog_core::conformance::{accept, attendance_with, event, presence_event, 
 use roomlog_core::{
     Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, Store, User,
 };
-use roomlog_postgres::{PgStore, SEQUENCES, TABLES};
+use roomlog_postgres::{PgStore, TABLES};
 use roomlog_sqlite::SqliteStore;
-use tokio_postgres::types::ToSql;
 
 const T0: u64 = 1_700_000_000;
 const T0_MS: i64 = 1_700_000_000_000;
@@ -211,63 +211,6 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
     (vec![hooked, plain], users)
 }
 
-/// Copies every table of `sqlite` into `schema`, column by column, in [`TABLES`] order; returns
-/// SQLite's id high-water marks (`sqlite_sequence`).
-async fn copy(
-    sqlite: &rusqlite::Connection,
-    pg: &tokio_postgres::Client,
-    schema: &str,
-) -> Vec<(String, i64)> {
-    for table in TABLES {
-        let columns: Vec<(String, String)> = pg
-            .query(
-                "SELECT column_name::text, data_type::text FROM information_schema.columns
-                 WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-                &[&schema, table],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
-        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-        let insert = format!(
-            "INSERT INTO \"{schema}\".{table} ({}) VALUES ({})",
-            names.join(", "),
-            placeholders.join(", ")
-        );
-        let mut stmt = sqlite
-            .prepare(&format!("SELECT {} FROM {table}", names.join(", ")))
-            .unwrap();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            // Nothing table-specific: each column by its type.
-            let values: Vec<Box<dyn ToSql + Sync + Send>> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, (_, ty))| -> Box<dyn ToSql + Sync + Send> {
-                    match ty.as_str() {
-                        "bigint" => Box::new(row.get::<_, Option<i64>>(i).unwrap()),
-                        "text" => Box::new(row.get::<_, Option<String>>(i).unwrap()),
-                        other => panic!("{table}: unexpected column type {other}"),
-                    }
-                })
-                .collect();
-            let params: Vec<&(dyn ToSql + Sync)> =
-                values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
-            pg.execute(&insert, &params).await.unwrap();
-        }
-    }
-    sqlite
-        .prepare("SELECT name, seq FROM sqlite_sequence")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
 fn bars_probe() -> (Admission, Arc<Mutex<Option<KickBars>>>) {
     let seen = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&seen);
@@ -398,24 +341,17 @@ async fn a_sqlite_database_copied_column_by_column_answers_and_goes_on_the_same(
     let (apps, users) = populate(&old).await;
 
     let schema = common::Schema::new();
-    roomlog_postgres::migrate(&common::url(), Some(&schema.name))
-        .await
-        .unwrap();
-    let (pg, connection) = tokio_postgres::connect(&common::url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let high_water = {
-        let sqlite = rusqlite::Connection::open(&path).unwrap();
-        copy(&sqlite, &pg, &schema.name).await
-    };
+    let report =
+        roomlog_postgres::import::copy_from_sqlite(&path, &common::url(), Some(&schema.name))
+            .await
+            .unwrap();
+    assert_eq!(
+        report.iter().map(|t| t.table.as_str()).collect::<Vec<_>>(),
+        TABLES,
+        "every table copied and verified"
+    );
+    assert!(report.iter().find(|t| t.table == "events").unwrap().rows > 0);
     let new = schema.connect().await;
-    new.reset_sequences().await.unwrap();
-    for (table, seq) in &high_water {
-        if SEQUENCES.iter().any(|(t, _)| t == table) {
-            assert_eq!(new.advance_sequence(table, *seq).await.unwrap(), *seq);
-        }
-    }
     same_answers(&old, &new, &apps, &users, true).await;
 
     // Both go on the same way: the same writes give the same state.

@@ -21,7 +21,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 Some(state.clock().now_ms() + 5000)
             }
         };
-        if !crate::jobs::wait(state.clock(), retry, wakeup, &mut shutdown).await {
+        if !crate::jobs::wait(&state, retry, wakeup, &mut shutdown).await {
             return;
         }
     }

@@ -22,6 +22,15 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Directory of the embedded store and the bootstrap credentials.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host:port/db`) to keep the data in, shared by every
+    /// node of a deployment. `None`: the embedded store in `data_dir`.
+    pub store: Option<String>,
+    /// The PostgreSQL schema to use (created if missing); `None`: the connection's default.
+    pub store_schema: Option<String>,
+    /// With a store other nodes write to, background jobs (lifecycle, purge, attendance,
+    /// callbacks) look for work at least this often: how soon a node takes over a dead one's.
+    #[serde(with = "humantime_serde")]
+    pub job_poll_interval: Duration,
     /// How long a room's events stay queryable after its class ended (LCIC: one hour).
     #[serde(with = "humantime_serde")]
     pub events_retention_after_end: Duration,
@@ -40,6 +49,9 @@ impl Default for ServeConfig {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: PathBuf::from("roomlog-data"),
+            store: None,
+            store_schema: None,
+            job_poll_interval: Duration::from_secs(1),
             events_retention_after_end: Duration::from_secs(3600),
             idle_end_after: Duration::from_secs(600),
             rate_limits: RateLimits::default(),

@@ -25,7 +25,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 Some(state.clock().now_ms() + RETRY_AFTER_FAILURE.as_millis() as i64)
             }
         };
-        if !crate::jobs::wait(state.clock(), next, wakeup, &mut shutdown).await {
+        if !crate::jobs::wait(&state, next, wakeup, &mut shutdown).await {
             return;
         }
     }

@@ -43,7 +43,11 @@ pub async fn run(
         tokio::spawn(crate::purge::run(state.clone(), jobs_stopped.clone())),
         tokio::spawn(crate::scheduler::run(state.clone(), jobs_stopped.clone())),
         tokio::spawn(crate::attendance::run(state.clone(), jobs_stopped.clone())),
-        tokio::spawn(crate::callbacks::worker::run(state.clone(), jobs_stopped)),
+        tokio::spawn(crate::callbacks::worker::run(
+            state.clone(),
+            jobs_stopped.clone(),
+        )),
+        tokio::spawn(forward_commit_feed(state.clone(), jobs_stopped)),
     ];
 
     let served = axum::serve(listener, router(state))
@@ -55,4 +59,25 @@ pub async fn run(
         let _ = job.await;
     }
     served
+}
+
+/// With a store shared by several nodes, events committed through another node reach this
+/// node's live streams and callback worker through the store's commit feed.
+async fn forward_commit_feed(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut commits) = state.store().commit_feed().await else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            room = commits.recv() => match room {
+                Some(room_id) => state.room_changed(room_id),
+                None => {
+                    tracing::warn!("the store's commit feed ended; live streams on this node \
+                        see other nodes' events only when their own room changes");
+                    return;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
 }

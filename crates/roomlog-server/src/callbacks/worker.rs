@@ -47,7 +47,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
         };
         while in_flight.try_join_next().is_some() {}
-        if !crate::jobs::wait(state.clock(), next, wakeup, &mut shutdown).await {
+        if !crate::jobs::wait(&state, next, wakeup, &mut shutdown).await {
             break;
         }
     }

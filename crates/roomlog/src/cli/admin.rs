@@ -1,12 +1,15 @@
 //! `roomlog admin ...`: accounts, apps and keys, written to the same store the server uses.
-//! SQLite lets this process write while the server runs; the server sees changes at once.
+//! SQLite lets this process write while the server runs; the server sees changes at once
+//! (PostgreSQL too, with `--store`).
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::time::now_secs;
 use roomlog_core::{ApiKey, Store};
-use roomlog_sqlite::SqliteStore;
+
+use super::store::{StoreArgs, StoreLocation};
 use serde_json::json;
 
 #[derive(Debug, clap::Subcommand)]
@@ -43,17 +46,23 @@ pub enum AdminCommand {
     EnableKey { secret_id: String },
 }
 
-pub async fn run(data_dir: &Path, command: AdminCommand) -> anyhow::Result<()> {
-    let path = data_dir.join("roomlog.db");
-    if !path.exists() {
-        bail!(
-            "no store at {} (start `roomlog serve --data-dir {}` once, or pass --data-dir)",
-            path.display(),
-            data_dir.display()
-        );
+pub async fn run(data_dir: &Path, args: &StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
+    let location = StoreLocation::new(
+        args.store.as_deref(),
+        args.store_schema.as_deref(),
+        data_dir,
+    )?;
+    if let StoreLocation::Embedded(path) = &location {
+        if !path.exists() {
+            bail!(
+                "no store at {} (start `roomlog serve --data-dir {}` once, or pass --data-dir)",
+                path.display(),
+                data_dir.display()
+            );
+        }
     }
-    let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let result = execute(&store, command).await;
+    let store = location.open(LifecyclePolicy::default()).await?;
+    let result = execute(store.as_ref(), command).await;
     store.close().await;
     let output = result?;
     println!("{}", serde_json::to_string_pretty(&output)?);

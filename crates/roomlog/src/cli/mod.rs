@@ -2,8 +2,10 @@
 
 mod admin;
 mod call;
+mod copy;
 mod serve;
 mod simulate;
+pub mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,9 +37,22 @@ pub enum Command {
         /// The data directory the server uses.
         #[arg(long, env = "ROOMLOG_DATA_DIR", default_value = "roomlog-data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        store: store::StoreArgs,
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Bring the store's schema up to date (`serve` does this at start too) and exit.
+    Migrate {
+        /// The data directory of the embedded store (without --store).
+        #[arg(long, env = "ROOMLOG_DATA_DIR", default_value = "roomlog-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        store: store::StoreArgs,
+    },
+    /// Copy everything from an embedded store into an empty PostgreSQL database, then verify
+    /// the copy (row counts and checksums of every table).
+    Copy(copy::CopyArgs),
     /// Call an API action, signed with TC3 (like tccli), and print the response.
     Call(CallArgs),
     /// Play a class through the public API: a room, a teacher and students joining, toggling
@@ -88,10 +103,49 @@ impl ClientArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await.map(|()| ExitCode::SUCCESS),
-        Command::Admin { data_dir, command } => admin::run(&data_dir, command)
+        Command::Admin {
+            data_dir,
+            store,
+            command,
+        } => admin::run(&data_dir, &store, command)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Migrate { data_dir, store } => {
+            migrate(&data_dir, &store).await.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Copy(args) => copy::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Call(args) => call::run(args).await,
         Command::Simulate(args) => simulate::run(args).await.map(|()| ExitCode::SUCCESS),
     }
+}
+
+async fn migrate(data_dir: &std::path::Path, args: &store::StoreArgs) -> anyhow::Result<()> {
+    let location = store::StoreLocation::new(
+        args.store.as_deref(),
+        args.store_schema.as_deref(),
+        data_dir,
+    )?;
+    match &location {
+        store::StoreLocation::Postgres { url, schema } => {
+            let applied = roomlog_postgres::migrate(url, schema.as_deref()).await?;
+            if applied.is_empty() {
+                println!("{}: schema up to date", location.describe());
+            } else {
+                println!("{}: applied migrations {applied:?}", location.describe());
+            }
+        }
+        store::StoreLocation::Embedded(_) => {
+            // Opening the embedded store migrates it.
+            let store = location
+                .open(roomlog_core::lifecycle::LifecyclePolicy::default())
+                .await?;
+            store.close().await;
+            println!(
+                "{}: schema up to date (version {})",
+                location.describe(),
+                roomlog_sqlite::SCHEMA_VERSION
+            );
+        }
+    }
+    Ok(())
 }

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use roomlog_server::config::{LogFormat, RedisUnavailable};
 use roomlog_server::{AppState, ServeConfig};
-use roomlog_sqlite::{SqliteOptions, SqliteStore};
+
+use super::store::StoreLocation;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -22,6 +22,12 @@ pub struct ServeArgs {
     /// Directory of the embedded store and bootstrap credentials [default: roomlog-data].
     #[arg(long, env = "ROOMLOG_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
+    /// With a PostgreSQL store shared by several nodes: how often background jobs look for
+    /// work other nodes left (a dead node's) [default: 1s].
+    #[arg(long, env = "ROOMLOG_JOB_POLL_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub job_poll_interval: Option<Duration>,
     /// How long events stay queryable after a class ends [default: 1h], e.g. 1h, 90m, 2s.
     #[arg(long, env = "ROOMLOG_EVENTS_RETENTION_AFTER_END", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub events_retention_after_end: Option<Duration>,
@@ -126,6 +132,15 @@ impl ServeArgs {
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
+        if let Some(store) = &self.store.store {
+            config.store = Some(store.clone());
+        }
+        if let Some(schema) = &self.store.store_schema {
+            config.store_schema = Some(schema.clone());
+        }
+        if let Some(interval) = self.job_poll_interval {
+            config.job_poll_interval = interval;
+        }
         if let Some(retention) = self.events_retention_after_end {
             config.events_retention_after_end = retention;
         }
@@ -190,14 +205,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let options = SqliteOptions {
-        lifecycle: config.lifecycle_policy(),
-        ..SqliteOptions::default()
-    };
-    let store = Arc::new(
-        SqliteStore::open_with(&config.database_path(), options)
-            .with_context(|| format!("opening {}", config.database_path().display()))?,
-    );
+    let location = StoreLocation::new(
+        config.store.as_deref(),
+        config.store_schema.as_deref(),
+        &config.data_dir,
+    )?;
+    let store = location.open(config.lifecycle_policy()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -218,7 +231,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("roomlog listening on http://{local}");
     std::io::stdout().flush()?;
-    tracing::info!(%local, data_dir = %config.data_dir.display(), "roomlog started");
+    tracing::info!(%local, store = %location.describe(), "roomlog started");
 
     let state = AppState::new(store.clone(), config);
     roomlog_server::run(listener, state, shutdown_signal()).await?;

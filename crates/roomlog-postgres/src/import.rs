@@ -1,0 +1,531 @@
+//! Moving an embedded (SQLite) deployment's data into PostgreSQL (`roomlog copy`).
+//!
+//! The PostgreSQL schema mirrors the embedded one table for table and column for column
+//! ([`crate::TABLES`]), so the copy is generic: every table (parents first) is streamed with
+//! `COPY ... FROM STDIN`, each SQLite value written as the text PostgreSQL parses for the
+//! column's type. The source is read in one transaction (a consistent snapshot); the target is
+//! written in one transaction, so a failed copy leaves it empty. The id sequences are then moved
+//! past every id the embedded store ever handed out (`sqlite_sequence`), so a deleted room's id
+//! never comes back.
+//!
+//! Verification reads both sides again and compares, per table, the row count and an
+//! order-independent checksum of every row (each value canonicalised by its PostgreSQL type,
+//! so `1` and `true`, or two spellings of the same JSON, compare equal).
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use futures_util::{pin_mut, SinkExt, TryStreamExt};
+use rusqlite::types::ValueRef;
+use rusqlite::{OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, NoTls};
+
+use crate::connection::quote_ident;
+
+/// What was copied, per table, and the checksums both sides agree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    pub table: String,
+    pub rows: u64,
+    pub checksum: String,
+}
+
+/// Copies the embedded store at `path` (at the current schema version: open it with the SQLite
+/// store first) into PostgreSQL at `url` (`schema`), then verifies the copy. Errors if the
+/// target already holds data or the copy does not match.
+pub async fn copy_from_sqlite(
+    path: &Path,
+    url: &str,
+    schema: Option<&str>,
+) -> anyhow::Result<Vec<TableReport>> {
+    if !path.exists() {
+        bail!("no embedded store at {}", path.display());
+    }
+    crate::migrate(url, schema)
+        .await
+        .with_context(|| format!("migrating {}", redact(url)))?;
+
+    let source = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {}", path.display()))?;
+    let mut target = connect(url, schema).await?;
+
+    // One snapshot of the source for the copy and its verification.
+    source.execute_batch("BEGIN")?;
+    let result = async {
+        let plans = copy_tables(&source, &mut target).await?;
+        let store = crate::PgStore::connect(
+            url,
+            crate::PgOptions {
+                schema: schema.map(str::to_owned),
+                pool_size: 1,
+                ..crate::PgOptions::default()
+            },
+        )
+        .await?;
+        advance_sequences(&source, &store).await?;
+        store.close().await;
+        verify(&source, &target, &plans).await
+    }
+    .await;
+    source.execute_batch("COMMIT").ok();
+    result
+}
+
+async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::warn!(error = %err, "PostgreSQL connection closed");
+        }
+    });
+    if let Some(schema) = schema {
+        client
+            .batch_execute(&format!("SET search_path TO {}", quote_ident(schema)))
+            .await?;
+    }
+    Ok(client)
+}
+
+/// Copies every table in one target transaction; returns the plans for verification.
+async fn copy_tables(
+    source: &rusqlite::Connection,
+    target: &mut Client,
+) -> anyhow::Result<Vec<TablePlan>> {
+    let accounts: i64 = target
+        .query_one("SELECT count(*) FROM accounts", &[])
+        .await?
+        .get(0);
+    if accounts > 0 {
+        bail!(
+            "the target database already holds data ({accounts} accounts); copy into an empty \
+             database or schema"
+        );
+    }
+
+    let mut plans = Vec::new();
+    for &table in crate::TABLES {
+        plans.push(TablePlan::new(source, target, table).await?);
+    }
+
+    let tx = target.transaction().await?;
+    for plan in &plans {
+        // Tables the migrations fill (lookup tables) are only verified.
+        let present: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {}", plan.table), &[])
+            .await?
+            .get(0);
+        if present == 0 {
+            plan.copy(source, &tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(plans)
+}
+
+/// Moves the id sequences past every copied id, and past the highest id the embedded store ever
+/// gave out (`sqlite_sequence`), so an id deleted before the copy is never handed out again.
+async fn advance_sequences(
+    source: &rusqlite::Connection,
+    store: &crate::PgStore,
+) -> anyhow::Result<()> {
+    store.reset_sequences().await?;
+    for (table, _column) in crate::SEQUENCES {
+        let high: Option<i64> = source
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+                [table],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(high) = high {
+            store.advance_sequence(table, high).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Compares every table's row count and checksum on both sides.
+async fn verify(
+    source: &rusqlite::Connection,
+    target: &Client,
+    plans: &[TablePlan],
+) -> anyhow::Result<Vec<TableReport>> {
+    let mut report = Vec::new();
+    for plan in plans {
+        let from = plan.sqlite_checksum(source)?;
+        let to = plan.postgres_checksum(target).await?;
+        if from != to {
+            bail!(
+                "verification failed for table {}: source has {} rows (checksum {}), target {} \
+                 rows (checksum {})",
+                plan.table,
+                from.0,
+                from.1,
+                to.0,
+                to.1
+            );
+        }
+        report.push(TableReport {
+            table: plan.table.to_owned(),
+            rows: from.0,
+            checksum: from.1,
+        });
+    }
+    Ok(report)
+}
+
+/// How a PostgreSQL column's values are written and compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Boolean,
+    Bytes,
+    Json,
+    /// Integers, text and everything else whose text form is the same on both sides.
+    Plain,
+}
+
+impl Kind {
+    fn of(data_type: &str) -> Self {
+        match data_type {
+            "boolean" => Self::Boolean,
+            "bytea" => Self::Bytes,
+            "json" | "jsonb" => Self::Json,
+            _ => Self::Plain,
+        }
+    }
+}
+
+struct TablePlan {
+    table: &'static str,
+    columns: Vec<(String, Kind)>,
+}
+
+impl TablePlan {
+    async fn new(
+        source: &rusqlite::Connection,
+        target: &Client,
+        table: &'static str,
+    ) -> anyhow::Result<Self> {
+        let rows = target
+            .query(
+                "SELECT column_name::text, data_type::text \
+                 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 ORDER BY ordinal_position",
+                &[&table],
+            )
+            .await?;
+        if rows.is_empty() {
+            bail!("table {table} is missing in the target database");
+        }
+        let mut columns = Vec::new();
+        for row in rows {
+            let name: String = row.get(0);
+            let data_type: String = row.get(1);
+            columns.push((name, Kind::of(&data_type)));
+        }
+
+        let mut source_columns: Vec<String> = source
+            .prepare(&format!("PRAGMA table_info({table})"))?
+            .query_map([], |row| row.get::<_, String>(1))?
+            .collect::<Result<_, _>>()?;
+        if source_columns.is_empty() {
+            bail!("table {table} is missing in the embedded store");
+        }
+        let mut target_columns: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
+        source_columns.sort();
+        target_columns.sort();
+        if source_columns != target_columns {
+            bail!(
+                "table {table} has columns {source_columns:?} in the embedded store but \
+                 {target_columns:?} in PostgreSQL: the two schema versions do not match"
+            );
+        }
+        Ok(Self { table, columns })
+    }
+
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Streams the table into PostgreSQL with COPY (text format).
+    async fn copy(
+        &self,
+        source: &rusqlite::Connection,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> anyhow::Result<()> {
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {} ({}) FROM STDIN",
+                self.table,
+                self.column_list()
+            ))
+            .await?;
+        pin_mut!(sink);
+        let mut statement = source.prepare(&format!(
+            "SELECT {} FROM {}",
+            self.column_list(),
+            self.table
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut buffer = String::with_capacity(64 * 1024);
+        while let Some(row) = rows.next()? {
+            for (i, (_, kind)) in self.columns.iter().enumerate() {
+                if i > 0 {
+                    buffer.push('\t');
+                }
+                match canonical_sqlite(row.get_ref(i)?, *kind)? {
+                    None => buffer.push_str("\\N"),
+                    Some(text) => escape_copy_text(&text, &mut buffer),
+                }
+            }
+            buffer.push('\n');
+            if buffer.len() >= 60 * 1024 {
+                sink.send(Bytes::from(std::mem::take(&mut buffer))).await?;
+            }
+        }
+        if !buffer.is_empty() {
+            sink.send(Bytes::from(buffer)).await?;
+        }
+        sink.finish().await?;
+        Ok(())
+    }
+
+    fn sqlite_checksum(&self, source: &rusqlite::Connection) -> anyhow::Result<(u64, String)> {
+        let mut statement = source.prepare(&format!(
+            "SELECT {} FROM {}",
+            self.column_list(),
+            self.table
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut sum = RowSum::default();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(self.columns.len());
+            for (i, (_, kind)) in self.columns.iter().enumerate() {
+                values.push(canonical_sqlite(row.get_ref(i)?, *kind)?);
+            }
+            sum.add(&values);
+        }
+        Ok(sum.finish())
+    }
+
+    async fn postgres_checksum(&self, target: &Client) -> anyhow::Result<(u64, String)> {
+        // Every column as PostgreSQL's text form, canonicalised like the source's values.
+        let select = self
+            .columns
+            .iter()
+            .map(|(c, _)| format!("{c}::text"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = target
+            .query_raw(
+                &format!("SELECT {select} FROM {}", self.table),
+                std::iter::empty::<&str>(),
+            )
+            .await?;
+        pin_mut!(rows);
+        let mut sum = RowSum::default();
+        while let Some(row) = rows.try_next().await? {
+            let mut values = Vec::with_capacity(self.columns.len());
+            for (i, (_, kind)) in self.columns.iter().enumerate() {
+                let text: Option<String> = row.get(i);
+                values.push(match text {
+                    Some(text) => Some(canonical_postgres_text(text, *kind)?),
+                    None => None,
+                });
+            }
+            sum.add(&values);
+        }
+        Ok(sum.finish())
+    }
+}
+
+/// A SQLite value as PostgreSQL's canonical text for a column of `kind` (`None`: NULL).
+fn canonical_sqlite(value: ValueRef<'_>, kind: Kind) -> anyhow::Result<Option<String>> {
+    Ok(match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(n) => Some(match kind {
+            Kind::Boolean => (if n != 0 { "t" } else { "f" }).to_owned(),
+            _ => n.to_string(),
+        }),
+        ValueRef::Real(x) => Some(x.to_string()),
+        ValueRef::Text(bytes) => {
+            let text = std::str::from_utf8(bytes).context("non-UTF-8 text in the source")?;
+            Some(match kind {
+                Kind::Json => canonical_json(text)?,
+                Kind::Bytes => format!("\\x{}", hex::encode(text.as_bytes())),
+                _ => text.to_owned(),
+            })
+        }
+        ValueRef::Blob(bytes) => Some(match kind {
+            Kind::Bytes => format!("\\x{}", hex::encode(bytes)),
+            _ => String::from_utf8(bytes.to_vec()).context("binary value in a text column")?,
+        }),
+    })
+}
+
+fn canonical_postgres_text(text: String, kind: Kind) -> anyhow::Result<String> {
+    Ok(match kind {
+        Kind::Json => canonical_json(&text)?,
+        _ => text,
+    })
+}
+
+/// JSON with object keys sorted and no insignificant whitespace.
+fn canonical_json(text: &str) -> anyhow::Result<String> {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(
+                    entries.into_iter().map(|(k, v)| (k, sorted(v))).collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(sorted).collect())
+            }
+            other => other,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(text).context("invalid JSON value")?;
+    Ok(sorted(value).to_string())
+}
+
+/// COPY's text format: backslash, tab, newline and carriage return are escaped.
+fn escape_copy_text(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// An order-independent checksum of a table's rows: the count and the wrapping sum of each
+/// row's SHA-256 (first 16 bytes), so the two databases may return rows in any order.
+#[derive(Default)]
+struct RowSum {
+    rows: u64,
+    sum: u128,
+}
+
+impl RowSum {
+    fn add(&mut self, values: &[Option<String>]) {
+        let mut hasher = Sha256::new();
+        for value in values {
+            match value {
+                None => hasher.update([0u8]),
+                Some(text) => {
+                    hasher.update([1u8]);
+                    hasher.update((text.len() as u64).to_le_bytes());
+                    hasher.update(text.as_bytes());
+                }
+            }
+        }
+        let digest = hasher.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(u128::from_le_bytes(first));
+    }
+
+    fn finish(&self) -> (u64, String) {
+        (self.rows, format!("{:032x}", self.sum))
+    }
+}
+
+/// The URL without its password (`postgres://user:***@host/db`), for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/roomlog"),
+            "postgres://app:***@db:5432/roomlog"
+        );
+        assert_eq!(
+            redact("postgres://app@db/roomlog"),
+            "postgres://app@db/roomlog"
+        );
+        assert_eq!(redact("postgres://db/x?user=a"), "postgres://db/x?user=a");
+    }
+
+    #[test]
+    fn copy_text_escapes_what_copy_interprets() {
+        let mut out = String::new();
+        escape_copy_text("a\tb\\c\nd\re", &mut out);
+        assert_eq!(out, "a\\tb\\\\c\\nd\\re");
+    }
+
+    #[test]
+    fn json_is_compared_canonically() {
+        assert_eq!(
+            canonical_json(r#"{"b": [1, {"d":1,"c":2}], "a": "x"}"#).unwrap(),
+            canonical_json(r#"{"a":"x","b":[1,{"c":2,"d":1}]}"#).unwrap()
+        );
+    }
+
+    #[test]
+    fn booleans_and_bytes_match_postgres_text() {
+        assert_eq!(
+            canonical_sqlite(ValueRef::Integer(1), Kind::Boolean).unwrap(),
+            Some("t".into())
+        );
+        assert_eq!(
+            canonical_sqlite(ValueRef::Blob(&[0xab, 0x01]), Kind::Bytes).unwrap(),
+            Some("\\xab01".into())
+        );
+        assert_eq!(canonical_sqlite(ValueRef::Null, Kind::Plain).unwrap(), None);
+    }
+
+    #[test]
+    fn row_checksum_ignores_order_but_not_content() {
+        let a = vec![Some("1".to_owned()), None];
+        let b = vec![Some("2".to_owned()), Some(String::new())];
+        let mut one = RowSum::default();
+        one.add(&a);
+        one.add(&b);
+        let mut two = RowSum::default();
+        two.add(&b);
+        two.add(&a);
+        assert_eq!(one.finish(), two.finish());
+        let mut three = RowSum::default();
+        three.add(&a);
+        three.add(&[Some("2".to_owned()), None]);
+        assert_ne!(one.finish(), three.finish());
+    }
+}

@@ -1,0 +1,447 @@
+//! Scaling out: two roomlog server processes on different ports sharing one PostgreSQL (each
+//! test in a fresh schema) and one Redis, as several nodes behind a load balancer would.
+//!
+//! PostgreSQL and Redis come from `ROOMLOG_TEST_POSTGRES` (default
+//! postgres://postgres@127.0.0.1:5432/test) and `ROOMLOG_TEST_REDIS` (default
+//! redis://127.0.0.1:6379); `.ci/run` starts both.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use roomlog::client::Client;
+use serde_json::{json, Value};
+use support::{create_room, TestServer};
+
+fn postgres_url() -> String {
+    std::env::var("ROOMLOG_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("ROOMLOG_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Two nodes on one fresh schema; node A bootstraps the credentials, node B gets a copy of them
+/// (an operator would hand the same credentials to every client).
+struct Cluster {
+    a: TestServer,
+    b: TestServer,
+    schema: String,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl Cluster {
+    fn start(extra_args: &[&str]) -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let schema = format!("roomlog_mn_{unique}");
+        let prefix = format!("roomlog-test-{unique}");
+        let url = postgres_url();
+        let redis = redis_url();
+        let mut args = vec![
+            "--store",
+            &url,
+            "--store-schema",
+            &schema,
+            "--rate-limit",
+            &redis,
+            "--rate-limit-key-prefix",
+            &prefix,
+            "--rate-limit-nodes",
+            "2",
+            "--job-poll-interval",
+            "200ms",
+        ];
+        args.extend_from_slice(extra_args);
+        let dir_a = tempfile::tempdir().unwrap();
+        let dir_b = tempfile::tempdir().unwrap();
+        let a = TestServer::start_in(dir_a.path(), &args);
+        std::fs::copy(
+            dir_a.path().join("credentials.json"),
+            dir_b.path().join("credentials.json"),
+        )
+        .unwrap();
+        let b = TestServer::start_in(dir_b.path(), &args);
+        Self {
+            a,
+            b,
+            schema,
+            _dirs: [dir_a, dir_b],
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.a.kill();
+        self.b.kill();
+        drop_schema(&self.schema);
+    }
+}
+
+/// Drops a test's schema (psql: this runs in Drop, outside any runtime).
+pub fn drop_schema(schema: &str) {
+    let _ = std::process::Command::new("psql")
+        .args([
+            &postgres_url(),
+            "-q",
+            "-c",
+            &format!("SET client_min_messages TO warning; DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+fn mic_on(ids: &[String]) -> Vec<Value> {
+    ids.iter()
+        .map(|id| json!({"EventId": id, "EventType": "MicOn", "UserId": id}))
+        .collect()
+}
+
+/// Reports batches of fresh EventIds into `room` through `clients` in turn from `reporters`
+/// tasks until `stop`; a failed call is retried once through the other node with the same ids
+/// (what a reporter behind a load balancer does). Returns the acknowledged ids.
+async fn ingest_through(
+    clients: [Client; 2],
+    app: u64,
+    room: u64,
+    reporters: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<String> {
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for reporter in 0..reporters {
+        let clients = clients.clone();
+        let acknowledged = acknowledged.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            for n in 0.. {
+                if *stop.borrow() {
+                    return;
+                }
+                let size = if n % 3 == 0 { 4 } else { 1 };
+                let ids: Vec<String> = (0..size).map(|k| format!("r{reporter}-{n}-{k}")).collect();
+                let params = json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(&ids)});
+                let first = &clients[(reporter + n) % 2];
+                let second = &clients[(reporter + n + 1) % 2];
+                let ok = match first.call("ReportRoomEvents", &params).await {
+                    Ok(_) => true,
+                    Err(_) => second.call("ReportRoomEvents", &params).await.is_ok(),
+                };
+                if ok {
+                    acknowledged.lock().unwrap().extend(ids);
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let ids = acknowledged.lock().unwrap().clone();
+    ids
+}
+
+/// Every event of the room through `client`: (Total, UserId -> times recorded).
+async fn read_log(client: &Client, app: u64, room: u64) -> (u64, HashMap<String, usize>) {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut total = 0;
+    let mut read = 0;
+    for page in 1.. {
+        let response = client
+            .call(
+                "GetRoomEvent",
+                &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": 200}),
+            )
+            .await
+            .unwrap();
+        total = response["Total"].as_u64().unwrap();
+        let events = response["Events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        for event in events {
+            if let Some(user) = event["EventData"]["UserId"].as_str() {
+                *counts.entry(user.to_owned()).or_default() += 1;
+            }
+            read += 1;
+        }
+    }
+    assert_eq!(read, total, "every seq up to Total is readable (dense)");
+    (total, counts)
+}
+
+fn assert_exactly_once(acknowledged: &[String], counts: &HashMap<String, usize>) {
+    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(duplicated.is_empty(), "recorded twice: {duplicated:?}");
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
+    let cluster = Cluster::start(&[]);
+    let app = cluster.a.sdk_app_id();
+    let (a, b) = (cluster.a.client(), cluster.b.client());
+
+    // A room created through node A is read through node B.
+    let room = create_room(&a, app).await;
+    let described = b
+        .call("DescribeRoom", &json!({"RoomId": room}))
+        .await
+        .expect("node B sees node A's room");
+    assert_eq!(described["Name"], "Test class");
+
+    // Concurrent ingest into that room through both nodes: one dense sequence, every
+    // acknowledged EventId exactly once.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ingest = tokio::spawn(ingest_through(
+        [a.clone(), b.clone()],
+        app,
+        room,
+        8,
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.send(true).unwrap();
+    let acknowledged = ingest.await.unwrap();
+    assert!(
+        acknowledged.len() > 50,
+        "too little ingested: {}",
+        acknowledged.len()
+    );
+    let (total, counts) = read_log(&b, app, room).await;
+    assert_eq!(total as usize, acknowledged.len());
+    assert_exactly_once(&acknowledged, &counts);
+    // The same ids again through the other node are duplicates, not new events.
+    let again = a
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(&acknowledged[..10])}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["Accepted"], 0);
+    assert_eq!(again["Duplicates"], 10);
+
+    // A live stream on node B sees what is reported through node A, as it is committed (the
+    // nodes hear of each other's commits through PostgreSQL NOTIFY, not by polling).
+    let mut stream = support::sse::open(
+        &cluster.b,
+        json!({"SdkAppId": app, "RoomId": room, "AfterSeq": total}),
+        None,
+    )
+    .await;
+    assert!(stream.status().is_success());
+    let live: Vec<String> = (0..5).map(|n| format!("live-{n}")).collect();
+    for id in &live {
+        a.call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(std::slice::from_ref(id))}),
+        )
+        .await
+        .unwrap();
+    }
+    let mut buffer = String::new();
+    let streamed = support::sse::read_events(
+        &mut stream,
+        &mut buffer,
+        live.len(),
+        Duration::from_secs(20),
+    )
+    .await;
+    let seqs: Vec<u64> = streamed.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, ((total + 1)..=(total + 5)).collect::<Vec<_>>());
+    let users: Vec<&str> = streamed
+        .iter()
+        .map(|(_, data)| data["EventData"]["UserId"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, live.iter().map(String::as_str).collect::<Vec<_>>());
+    drop(stream);
+
+    // 100 requests/s spread over both nodes for one account and action: the cluster accepts
+    // about 20/s (plus the 20-request burst), not 20/s per node. Redis keeps the time, so the
+    // bound is checked against the span the requests took, whatever the machine's speed.
+    let clients = [a, b];
+    let started = Instant::now();
+    let mut accepted = 0u64;
+    let mut limited = 0u64;
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    for n in 0..300 {
+        ticker.tick().await;
+        let response = clients[n % 2]
+            .call_raw("DescribeRoom", &json!({"RoomId": room}))
+            .await
+            .unwrap();
+        match response["Error"]["Code"].as_str() {
+            None => accepted += 1,
+            Some("RequestLimitExceeded") => limited += 1,
+            Some(other) => panic!("unexpected error {other}: {response}"),
+        }
+    }
+    let span = started.elapsed().as_secs_f64();
+    let ceiling = 20.0 + 20.0 * span + 3.0;
+    let floor = 20.0 * span * 0.5;
+    assert!(
+        (accepted as f64) <= ceiling && (accepted as f64) >= floor,
+        "accepted {accepted} of 300 in {span:.2} s: expected about 20 + 20/s \
+         (between {floor:.0} and {ceiling:.0}); per-node limits would allow twice that"
+    );
+    assert_eq!(accepted + limited, 300);
+}
+
+/// A callback receiver recording every body it accepts.
+#[derive(Clone, Default)]
+struct Receiver {
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    async fn serve(&self) -> SocketAddr {
+        async fn hook(State(r): State<Receiver>, body: Bytes) -> StatusCode {
+            r.bodies
+                .lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap());
+            StatusCode::NO_CONTENT
+        }
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    /// Per EventId received, and whether each room's first receipts came in seq order.
+    fn received(&self) -> (HashSet<String>, bool) {
+        let bodies = self.bodies.lock().unwrap();
+        let mut ids = HashSet::new();
+        let mut last_seq: HashMap<u64, u64> = HashMap::new();
+        let mut in_order = true;
+        for body in bodies.iter() {
+            let id = body["EventId"].as_str().unwrap().to_owned();
+            if ids.insert(id) {
+                let room = body["EventData"]["RoomId"].as_u64().unwrap();
+                let seq = body["Seq"].as_u64().unwrap();
+                let last = last_seq.entry(room).or_insert(0);
+                in_order &= seq == *last + 1;
+                *last = seq;
+            }
+        }
+        (ids, in_order)
+    }
+}
+
+async fn eventually<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs() {
+    let mut cluster = Cluster::start(&[
+        "--rate-limit-default",
+        "0",
+        "--allow-private-callbacks",
+        "--callback-timeout",
+        "1s",
+        "--callback-initial-backoff",
+        "50ms",
+        "--callback-max-backoff",
+        "300ms",
+        "--events-retention-after-end",
+        "2s",
+    ]);
+    let app = cluster.a.sdk_app_id();
+    let (a, b) = (cluster.a.client(), cluster.b.client());
+    let receiver = Receiver::default();
+    let hook = receiver.serve().await;
+    a.call(
+        "ModifyApp",
+        &json!({"SdkAppId": app, "Callback": format!("http://{hook}/hook"), "CallbackKey": "k"}),
+    )
+    .await
+    .unwrap();
+    let room = create_room(&a, app).await;
+    a.call("StartRoom", &json!({"RoomId": room})).await.unwrap();
+
+    // Ingest through both nodes; node A dies (SIGKILL) in the middle of it.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ingest = tokio::spawn(ingest_through(
+        [a.clone(), b.clone()],
+        app,
+        room,
+        8,
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.a.kill();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.send(true).unwrap();
+    let acknowledged = ingest.await.unwrap();
+    assert!(
+        acknowledged.len() > 50,
+        "too little ingested: {}",
+        acknowledged.len()
+    );
+
+    // Every acknowledged event is in the log exactly once, read through node B.
+    let (_, counts) = read_log(&b, app, room).await;
+    assert_exactly_once(&acknowledged, &counts);
+
+    // Node B finishes the work: it delivers every callback (including those node A had taken
+    // when it died, once their lease ran out), in room order.
+    b.call("EndRoom", &json!({"RoomId": room})).await.unwrap();
+    let expected: HashSet<String> = acknowledged.iter().cloned().collect();
+    eventually(
+        "node B to deliver every callback",
+        Duration::from_secs(90),
+        async || {
+            let (ids, in_order) = receiver.received();
+            assert!(in_order, "a room's callbacks arrived out of order");
+            expected.is_subset(&ids).then_some(())
+        },
+    )
+    .await;
+
+    // ... and, after its attendance job stored the class's attendance (the purge waits for
+    // it), purges the room's events once the retention (2 s) ran out.
+    eventually(
+        "node B to purge the events",
+        Duration::from_secs(60),
+        async || {
+            let response = b
+                .call_raw(
+                    "GetRoomEvent",
+                    &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
+                )
+                .await
+                .unwrap();
+            (response["Error"]["Code"] == "FailedOperation").then_some(())
+        },
+    )
+    .await;
+}

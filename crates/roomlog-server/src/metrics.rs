@@ -58,6 +58,14 @@ pub fn record_delivery(outcome: &roomlog_core::callback::AttemptOutcome, lag_ms:
     }
 }
 
+/// Whether the Redis rate-limit backend is reachable (1) or this node uses its fallback (0).
+pub fn record_rate_limit_redis_up(up: bool) {
+    metrics::gauge!("roomlog_rate_limit_redis_up").set(if up { 1.0 } else { 0.0 });
+    if !up {
+        metrics::counter!("roomlog_rate_limit_redis_outages_total").increment(1);
+    }
+}
+
 pub fn record_purge(rooms: u64, events: u64) {
     metrics::counter!("roomlog_purged_rooms_total").increment(rooms);
     metrics::counter!("roomlog_purged_events_total").increment(events);

@@ -263,6 +263,7 @@ impl RedisLimiter {
             }
         }
         *health = Health::Up;
+        crate::metrics::record_rate_limit_redis_up(true);
     }
 
     fn mark_down(&self, error: &str) {
@@ -286,6 +287,7 @@ impl RedisLimiter {
             probing: false,
             next_probe: Instant::now() + REDIS_PROBE_INTERVAL,
         };
+        crate::metrics::record_rate_limit_redis_up(false);
     }
 
     /// While down: once per interval, check Redis in the background (no request waits on it).

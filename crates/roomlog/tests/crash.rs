@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::json;
-use support::{create_room, TestServer};
+use support::{assert_exactly_once, create_room, read_log, TestServer};
 
 const CYCLES: usize = 3;
 const REPORTERS: usize = 16;
@@ -68,47 +67,10 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
         acknowledged.len()
     );
 
-    // Read the whole log back.
+    // Read the whole log back: dense, every acknowledged event exactly once.
     let client = server.client();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    let mut read = 0u64;
-    let mut total = 0;
-    for page in 1.. {
-        let response = client
-            .call(
-                "GetRoomEvent",
-                &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": 200}),
-            )
-            .await
-            .unwrap();
-        total = response["Total"].as_u64().unwrap();
-        let events = response["Events"].as_array().unwrap();
-        if events.is_empty() {
-            break;
-        }
-        for event in events {
-            *counts
-                .entry(event["EventData"]["UserId"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-            read += 1;
-        }
-    }
-    assert_eq!(
-        read, total,
-        "dense sequence: every seq up to Total is readable"
-    );
-    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
-    assert!(duplicated.is_empty(), "recorded twice: {duplicated:?}");
-    let lost: Vec<_> = acknowledged
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged events lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    let (_, counts) = read_log(&client, app, room).await;
+    assert_exactly_once(&acknowledged, &counts);
 
     // Retrying every acknowledged event records nothing new.
     for chunk in acknowledged.chunks(1000) {

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use roomlog::client::Client;
 use serde_json::{json, Value};
-use support::{create_room, TestServer};
+use support::{assert_exactly_once, create_room, read_log, TestServer};
 
 fn postgres_url() -> String {
     std::env::var("ROOMLOG_TEST_POSTGRES")
@@ -143,50 +143,6 @@ async fn ingest_through(
     while tasks.join_next().await.is_some() {}
     let ids = acknowledged.lock().unwrap().clone();
     ids
-}
-
-/// Every event of the room through `client`: (Total, UserId -> times recorded).
-async fn read_log(client: &Client, app: u64, room: u64) -> (u64, HashMap<String, usize>) {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    let mut total = 0;
-    let mut read = 0;
-    for page in 1.. {
-        let response = client
-            .call(
-                "GetRoomEvent",
-                &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": 200}),
-            )
-            .await
-            .unwrap();
-        total = response["Total"].as_u64().unwrap();
-        let events = response["Events"].as_array().unwrap();
-        if events.is_empty() {
-            break;
-        }
-        for event in events {
-            if let Some(user) = event["EventData"]["UserId"].as_str() {
-                *counts.entry(user.to_owned()).or_default() += 1;
-            }
-            read += 1;
-        }
-    }
-    assert_eq!(read, total, "every seq up to Total is readable (dense)");
-    (total, counts)
-}
-
-fn assert_exactly_once(acknowledged: &[String], counts: &HashMap<String, usize>) {
-    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
-    assert!(duplicated.is_empty(), "recorded twice: {duplicated:?}");
-    let lost: Vec<_> = acknowledged
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged events lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 pub mod inprocess;
 pub mod sse;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -169,4 +170,49 @@ pub async fn error_code(client: &Client, action: &str, params: Value) -> String 
         .as_str()
         .unwrap_or_else(|| panic!("{action} {params} succeeded: {response}"))
         .to_owned()
+}
+
+/// Every event of the room through `client`, checking that every seq up to Total is readable
+/// (dense): (Total, UserId -> times recorded). Tests put the EventId in the UserId.
+pub async fn read_log(client: &Client, app: u64, room: u64) -> (u64, HashMap<String, usize>) {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut total = 0;
+    let mut read = 0;
+    for page in 1.. {
+        let response = client
+            .call(
+                "GetRoomEvent",
+                &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": 200}),
+            )
+            .await
+            .unwrap();
+        total = response["Total"].as_u64().unwrap();
+        let events = response["Events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        for event in events {
+            if let Some(user) = event["EventData"]["UserId"].as_str() {
+                *counts.entry(user.to_owned()).or_default() += 1;
+            }
+            read += 1;
+        }
+    }
+    assert_eq!(read, total, "every seq up to Total is readable (dense)");
+    (total, counts)
+}
+
+pub fn assert_exactly_once(acknowledged: &[String], counts: &HashMap<String, usize>) {
+    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(duplicated.is_empty(), "recorded twice: {duplicated:?}");
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
 }

@@ -249,9 +249,10 @@ impl EventRef<'_> {
     pub fn write_event_info_members(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"Timestamp\":");
         write_json(out, &crate::time::ms_to_secs(self.timestamp_ms));
-        out.extend_from_slice(b",\"EventType\":");
-        write_json(out, self.event_type.as_str());
-        out.extend_from_slice(b",\"EventData\":{\"RoomId\":");
+        // Type names are plain ASCII identifiers: nothing to escape.
+        out.extend_from_slice(b",\"EventType\":\"");
+        out.extend_from_slice(self.event_type.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"EventData\":{\"RoomId\":");
         write_json(out, &self.room_id);
         // In `EventData`'s field order, absent fields omitted (its `skip_serializing_if`).
         if let Some(user_id) = self.user_id {

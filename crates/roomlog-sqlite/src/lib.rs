@@ -529,9 +529,12 @@ impl Store for SqliteStore {
         // find nothing due (with no callbacks configured, none ever does). Those are answered by
         // a reader instead of a command queued behind ingest on the writer. Safe: the reader
         // sees everything committed, and whatever commits later wakes the worker again.
+        // One index seek, asked at every commit: run where the caller is (`read_short`).
         if limit == 0
             || !self
-                .read(move |c| sql::deliveries::any_due(c, now_ms))
+                .inner
+                .reader
+                .read_short(move |c| sql::deliveries::any_due(c, now_ms))
                 .await?
         {
             return Ok(Vec::new());
@@ -543,7 +546,11 @@ impl Store for SqliteStore {
     }
 
     async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        self.read(sql::deliveries::next_due).await
+        // The first entry of an index, asked after every claim: like `any_due`, run here.
+        self.inner
+            .reader
+            .read_short(sql::deliveries::next_due)
+            .await
     }
 
     async fn record_attempt(

@@ -292,7 +292,7 @@ impl<'a> Group<'a> {
         if !self.open {
             // IMMEDIATE: take the write lock now (waiting up to busy_timeout for another
             // process), so nothing inside the group can fail later for lack of it.
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
                 let why = format!("starting a write transaction: {e}");
                 tracing::error!(error = %e, "could not start a write transaction");
                 self.counters.failed_groups.fetch_add(1, Ordering::Relaxed);
@@ -349,7 +349,7 @@ impl<'a> Group<'a> {
             return;
         }
         self.open = false;
-        let failure = match conn.execute_batch("COMMIT") {
+        let failure = match exec(conn, "COMMIT") {
             Ok(()) => {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters
@@ -372,6 +372,7 @@ impl<'a> Group<'a> {
     }
 }
 
+/// Runs a statement from the connection's cache (`execute_batch` would parse it every time).
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

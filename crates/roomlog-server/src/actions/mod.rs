@@ -41,7 +41,10 @@ macro_rules! actions {
         ) -> ActionResult {
             $(
                 if name == <$action as Action>::NAME {
-                    let action: $action = decode(params, sdk_app_id)?;
+                    // Built once per action, not per request.
+                    static SCHEMA: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+                    let schema = SCHEMA.get_or_init(<$action as Action>::schema);
+                    let action: $action = decode(params, schema, sdk_app_id)?;
                     return action.handle(ctx).await;
                 }
             )*
@@ -80,8 +83,12 @@ pub fn is_known(name: &str) -> bool {
     NAMES.contains(&name)
 }
 
-fn decode<A: Action>(params: &ParamSource, sdk_app_id: &mut Option<u64>) -> Result<A, ActionError> {
-    let object = params.decode(&A::schema())?;
+fn decode<A: Action>(
+    params: &ParamSource,
+    schema: &Schema,
+    sdk_app_id: &mut Option<u64>,
+) -> Result<A, ActionError> {
+    let object = params.decode(schema)?;
     *sdk_app_id = object.get("SdkAppId").and_then(Value::as_u64);
     serde_json::from_value(Value::Object(object)).map_err(|e| {
         ActionError(ApiError::invalid_parameter(format!(

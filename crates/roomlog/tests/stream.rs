@@ -10,6 +10,22 @@ use support::{create_room, TestServer};
 
 /// Opens the stream with a TC3-signed GET (query string signed as sent).
 async fn open(server: &TestServer, params: Value, last_event_id: Option<u64>) -> reqwest::Response {
+    open_with(
+        &roomlog::client::http_client(),
+        server,
+        params,
+        last_event_id,
+    )
+    .await
+}
+
+/// [`open`] with a given HTTP client (many streams share one).
+async fn open_with(
+    http: &reqwest::Client,
+    server: &TestServer,
+    params: Value,
+    last_event_id: Option<u64>,
+) -> reqwest::Response {
     let pairs = flatten_params(&params);
     let query = form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let host = format!("127.0.0.1:{}", server.port);
@@ -25,7 +41,7 @@ async fn open(server: &TestServer, params: Value, last_event_id: Option<u64>) ->
         &query,
         roomlog_core::time::now_secs(),
     );
-    let mut request = roomlog::client::http_client().get(format!("{}/?{query}", server.endpoint));
+    let mut request = http.get(format!("{}/?{query}", server.endpoint));
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -40,6 +56,16 @@ async fn read_events(
     response: &mut reqwest::Response,
     buffer: &mut String,
     count: usize,
+) -> Vec<(u64, Value)> {
+    read_events_within(response, buffer, count, Duration::from_secs(10)).await
+}
+
+/// [`read_events`], failing if the stream is silent for `stall`.
+async fn read_events_within(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    count: usize,
+    stall: Duration,
 ) -> Vec<(u64, Value)> {
     let mut events = Vec::new();
     while events.len() < count {
@@ -61,7 +87,7 @@ async fn read_events(
         if events.len() >= count {
             break;
         }
-        match tokio::time::timeout(Duration::from_secs(10), response.chunk())
+        match tokio::time::timeout(stall, response.chunk())
             .await
             .expect("stream stalled")
         {
@@ -157,4 +183,137 @@ async fn live_stream_resumes_without_gaps_and_ends_with_the_class() {
     assert_eq!(missing.headers()["content-type"], "application/json");
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["Response"]["Error"]["Code"], "ResourceNotFound.Room");
+}
+
+/// `/proc/PID/status` field (Linux), e.g. `Threads`.
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// CPU time (user + system) the process has used, in clock ticks (Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    let rest = stat.rsplit_once(')').expect("stat format").1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: field 3 (state) is fields[0]; utime is field 14, stime 15.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Several hundred live streams over a few rooms: every stream gets every event of its room, in
+/// order, and the server neither adds threads per stream nor works while they wait (each room
+/// has one change notification that its streams wait on; nothing polls).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_streams_each_get_every_event_in_order() {
+    const ROOMS: usize = 3;
+    const STREAMS: usize = 300;
+    const BATCHES: usize = 8;
+    const PER_BATCH: usize = 3;
+    // Generous: nothing here depends on the machine's speed within these.
+    const STALL: Duration = Duration::from_secs(120);
+
+    // No rate limits: 300 StreamRoomEvents calls in a burst would exceed the default.
+    let server = TestServer::start(&["--rate-limit-default", "0"]);
+    let client = server.client();
+    let app = server.sdk_app_id();
+    let pid = server.child.id();
+    let mut rooms = Vec::new();
+    for _ in 0..ROOMS {
+        let room = create_room(&client, app).await;
+        client
+            .call("StartRoom", &json!({"RoomId": room}))
+            .await
+            .unwrap();
+        rooms.push(room);
+    }
+    let threads_before = proc_status(pid, "Threads");
+
+    // Every stream from the start of its room's log (RoomStart is seq 1).
+    let http = roomlog::client::http_client();
+    let mut readers = Vec::new();
+    for i in 0..STREAMS {
+        let room = rooms[i % ROOMS];
+        let mut stream = open_with(
+            &http,
+            &server,
+            json!({"SdkAppId": app, "RoomId": room}),
+            None,
+        )
+        .await;
+        assert_eq!(stream.status(), 200);
+        assert_eq!(stream.headers()["content-type"], "text/event-stream");
+        readers.push(tokio::spawn(async move {
+            let mut buffer = String::new();
+            let events =
+                read_events_within(&mut stream, &mut buffer, 1 + BATCHES * PER_BATCH, STALL).await;
+            // Returned to keep the stream open until the end of the test.
+            (room, events, stream)
+        }));
+    }
+    let threads_open = proc_status(pid, "Threads");
+
+    for batch in 0..BATCHES {
+        for &room in &rooms {
+            let ids: Vec<String> = (0..PER_BATCH)
+                .map(|i| format!("r{room}-b{batch}-{i}"))
+                .collect();
+            let events: Vec<Value> = ids.iter().map(|id| mic(id)).collect();
+            let answer = client
+                .call(
+                    "ReportRoomEvents",
+                    &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(answer["Accepted"], PER_BATCH);
+        }
+    }
+
+    let mut streams = Vec::new();
+    for reader in readers {
+        let (room, events, stream) = reader.await.expect("a stream reader panicked");
+        let seqs: Vec<u64> = events.iter().map(|(id, _)| *id).collect();
+        let expected: Vec<u64> = (1..=(1 + BATCHES * PER_BATCH) as u64).collect();
+        assert_eq!(seqs, expected, "room {room}: every event, in order, once");
+        assert_eq!(events[0].1["EventType"], "RoomStart");
+        for (n, (_, data)) in events[1..].iter().enumerate() {
+            let (batch, i) = (n / PER_BATCH, n % PER_BATCH);
+            assert_eq!(
+                data["EventId"],
+                format!("r{room}-b{batch}-{i}"),
+                "room {room}"
+            );
+            assert_eq!(data["EventData"]["RoomId"], room);
+        }
+        streams.push(stream);
+    }
+
+    // Idle: 300 open streams and nothing happening. A design that polled the store per stream
+    // would show here; waiting on a notification costs nothing. (Keep-alives are every 15 s.)
+    let idle_from = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_ticks = cpu_ticks(pid) - idle_from;
+    let threads_idle = proc_status(pid, "Threads");
+    eprintln!(
+        "{STREAMS} streams: server threads {threads_before} before, {threads_open} with the \
+         streams open, {threads_idle} idle; {idle_ticks} CPU ticks (1/100 s) in 2 s idle"
+    );
+    assert!(
+        idle_ticks <= 25,
+        "the server used {idle_ticks}/100 s of CPU in 2 s while {STREAMS} streams waited"
+    );
+    // Reads run on tokio's blocking pool, whose threads come and go with the load (at most
+    // `max_readers` reads at once); none is tied to a stream.
+    for threads in [threads_open, threads_idle] {
+        assert!(
+            threads <= threads_before + 64,
+            "threads grew from {threads_before} to {threads} with {STREAMS} streams"
+        );
+    }
+    drop(streams);
 }

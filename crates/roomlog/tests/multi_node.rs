@@ -210,7 +210,7 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
         .unwrap();
     }
     let mut buffer = String::new();
-    let streamed = support::sse::read_events(
+    let streamed = support::sse::read_events_within(
         &mut stream,
         &mut buffer,
         live.len(),

@@ -13,6 +13,22 @@ pub async fn open(
     params: Value,
     last_event_id: Option<u64>,
 ) -> reqwest::Response {
+    open_with(
+        &roomlog::client::http_client(),
+        server,
+        params,
+        last_event_id,
+    )
+    .await
+}
+
+/// [`open`] with a given HTTP client (many streams share one).
+pub async fn open_with(
+    http: &reqwest::Client,
+    server: &TestServer,
+    params: Value,
+    last_event_id: Option<u64>,
+) -> reqwest::Response {
     let pairs = flatten_params(&params);
     let query = form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let host = format!("127.0.0.1:{}", server.port);
@@ -28,7 +44,7 @@ pub async fn open(
         &query,
         roomlog_core::time::now_secs(),
     );
-    let mut request = roomlog::client::http_client().get(format!("{}/?{query}", server.endpoint));
+    let mut request = http.get(format!("{}/?{query}", server.endpoint));
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -39,8 +55,16 @@ pub async fn open(
 }
 
 /// Reads SSE messages until `count` events arrived (or the stream ended); returns (id, data).
-/// Fails if the stream is silent for `stall`.
 pub async fn read_events(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    count: usize,
+) -> Vec<(u64, Value)> {
+    read_events_within(response, buffer, count, Duration::from_secs(10)).await
+}
+
+/// [`read_events`], failing if the stream is silent for `stall`.
+pub async fn read_events_within(
     response: &mut reqwest::Response,
     buffer: &mut String,
     count: usize,

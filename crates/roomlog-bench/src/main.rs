@@ -8,8 +8,11 @@
 //! 2. ReportRoomEvents, durable, batches of 100 and single events, against raw SQLite inserts.
 //! 3. A Keyword query returning every tenth event of the room: time and the server's RSS growth.
 //! 4. The server's RSS with the room stored, after filling and after a restart.
+//! 5. Callback delivery: steady ingest at a fixed rate (deliveries/s, lag from the ingest's
+//!    acknowledgement to the receiver), and the rate a backlog drains at.
 
 mod baseline;
+mod callbacks;
 mod events;
 mod http;
 mod load;
@@ -91,6 +94,18 @@ pub struct Options {
     /// Skip the ReportRoomEvents workloads.
     #[arg(long)]
     pub skip_ingest: bool,
+    /// Skip the callback delivery workloads.
+    #[arg(long)]
+    pub skip_callbacks: bool,
+    /// Events/s reported (one per call) during the steady callback workload.
+    #[arg(long, default_value_t = 500.0)]
+    pub callback_rate: f64,
+    /// Rooms the callback workloads report into (callbacks of one room go one at a time).
+    #[arg(long, default_value_t = 10)]
+    pub callback_rooms: usize,
+    /// Events in the callback backlog that is drained (default 20,000; 3,000 with --quick).
+    #[arg(long)]
+    pub callback_backlog: Option<u64>,
     /// Skip the large room (GetRoomEvent, Keyword and RSS workloads).
     #[arg(long)]
     pub skip_read: bool,

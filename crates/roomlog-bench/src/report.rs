@@ -161,6 +161,72 @@ pub fn print(plan: &Plan, results: &Results) {
         ]);
     }
 
+    if let Some(callbacks) = &results.callbacks {
+        let steady = &callbacks.steady;
+        let ingest_rate = steady.events_per_sec();
+        rows.push([
+            format!(
+                "Callbacks, steady: ReportRoomEvents 1 event/call at {} events/s over {} rooms \
+                 for {:.1} s; receiver answers 204",
+                thousands(callbacks.rate),
+                callbacks.rooms,
+                steady.elapsed.as_secs_f64()
+            ),
+            format!(
+                "{} deliveries/s ({} of {} events delivered); lag (ack to receipt) p50 {:.2} ms, \
+                 p99 {:.2} ms, max {:.2} ms; last callback {:.0} ms after the last ack",
+                thousands(steady.deliveries_per_sec),
+                thousands(steady.delivered as f64),
+                thousands(steady.events as f64),
+                steady.lag_ms(0.50),
+                steady.lag_ms(0.99),
+                steady.lag_ms(1.0),
+                steady.tail.as_secs_f64() * 1000.0
+            ),
+            format!("ingest acknowledged: {} events/s", thousands(ingest_rate)),
+            format!(
+                "{:.0}% of the ingest rate",
+                steady.deliveries_per_sec / ingest_rate.max(1e-9) * 100.0
+            ),
+            String::new(),
+            String::new(),
+        ]);
+        let backlog = &callbacks.backlog;
+        let drain = backlog.deliveries_per_sec();
+        let (baseline, ratio) = match &results.ingest {
+            Some(ingest) => {
+                let single = ingest.single.units_per_sec();
+                (
+                    format!(
+                        "single-event ingest (above): {} events/s",
+                        thousands(single)
+                    ),
+                    format!("{:.0}% of single-event ingest", drain / single * 100.0),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        rows.push([
+            format!(
+                "Callbacks, backlog drained: {} events reported over {} rooms (100 per call, \
+                 {:.2} s), then delivered",
+                thousands(backlog.events as f64),
+                callbacks.rooms,
+                backlog.ingest.as_secs_f64()
+            ),
+            format!(
+                "{} deliveries/s sustained ({} in {:.2} s, first to last callback)",
+                thousands(drain),
+                thousands(backlog.events as f64),
+                backlog.drain.as_secs_f64()
+            ),
+            baseline,
+            ratio,
+            String::new(),
+            String::new(),
+        ]);
+    }
+
     if let Some(read) = &results.read {
         let keyword = &read.keyword;
         let growth = mb(keyword.max_growth());
@@ -311,7 +377,34 @@ fn print_cpu(machine: &Machine, results: &Results) {
         loads.push(("HTTP baseline, page-1 body".into(), &read.base_page1));
         loads.push(("HTTP baseline, deep-page body".into(), &read.base_deep));
     }
-    if loads.is_empty() {
+    // Callback phases: per event (steady: its ingest and its delivery) and per delivery (drain).
+    let mut extra: Vec<[String; 6]> = Vec::new();
+    if let Some(callbacks) = &results.callbacks {
+        let steady = &callbacks.steady;
+        let backlog = &callbacks.backlog;
+        for (name, rate, cpu) in [
+            (
+                "roomlog callbacks, steady (ingest + delivery, per event)",
+                steady.events_per_sec(),
+                steady.cpu,
+            ),
+            (
+                "roomlog callbacks, backlog (ingest + delivery, per event)",
+                backlog.events as f64 / (backlog.ingest.max(backlog.drain)).as_secs_f64().max(1e-9),
+                backlog.cpu,
+            ),
+        ] {
+            extra.push([
+                name.to_owned(),
+                thousands(rate),
+                format!("{:.2}", cpu.server),
+                format!("{:.0} us", cpu.server / rate.max(1e-9) * 1e6),
+                format!("{:.2}", cpu.client),
+                format!("{:.2}", cpu.other),
+            ]);
+        }
+    }
+    if loads.is_empty() && extra.is_empty() {
         return;
     }
     println!();
@@ -320,7 +413,7 @@ fn print_cpu(machine: &Machine, results: &Results) {
         machine.cpus
     );
     println!();
-    let rows: Vec<[String; 6]> = loads
+    let mut rows: Vec<[String; 6]> = loads
         .into_iter()
         .map(|(name, load)| {
             [
@@ -333,6 +426,7 @@ fn print_cpu(machine: &Machine, results: &Results) {
             ]
         })
         .collect();
+    rows.extend(extra);
     let header = [
         "load",
         "req/s",

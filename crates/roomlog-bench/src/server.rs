@@ -103,6 +103,11 @@ impl Roomlog {
     /// limits are off (they would cap the load, not measure it) and logging is at `warn` (one
     /// info line per request would dominate the measurement).
     pub fn start(bin: &Path, data_dir: &Path) -> anyhow::Result<Roomlog> {
+        Self::start_with(bin, data_dir, &[])
+    }
+
+    /// [`Roomlog::start`] with more `serve` arguments.
+    pub fn start_with(bin: &Path, data_dir: &Path, extra: &[&str]) -> anyhow::Result<Roomlog> {
         let mut command = Command::new(bin);
         command
             .arg("serve")
@@ -112,6 +117,7 @@ impl Roomlog {
             .arg(data_dir)
             .args(["--rate-limit-default", "0"])
             .args(["--rate-limit", "ReportRoomEvents=0"])
+            .args(extra)
             .env("RUST_LOG", "warn");
         let process = ServerProcess::spawn(command, "roomlog")?;
         let creds_path = data_dir.join("credentials.json");

@@ -1,5 +1,5 @@
 //! The workloads, in the order they run: ingest (its own fresh server, then the raw SQLite
-//! baseline), then the large room (fill, GetRoomEvent against roomlog and the HTTP baseline,
+//! baseline), callbacks (their own fresh server and receiver), then the large room (fill, GetRoomEvent against roomlog and the HTTP baseline,
 //! Keyword, RSS, restart).
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use crate::callbacks::CallbackResults;
 use crate::events::{self, KEYWORD};
 use crate::http::{count_occurrences, is_api_error, now_ms, now_secs, Conn, Prepared};
 use crate::load::{self, LoadResult, LoadSpec, Source};
@@ -31,6 +32,7 @@ pub struct Results {
     /// Cores other processes used during the second before the run.
     pub other_before: f64,
     pub ingest: Option<IngestResults>,
+    pub callbacks: Option<CallbackResults>,
     pub read: Option<ReadResults>,
 }
 
@@ -137,6 +139,9 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Results> {
     if !plan.options.skip_ingest {
         results.ingest = Some(ingest(plan).await?);
     }
+    if !plan.options.skip_callbacks {
+        results.callbacks = Some(crate::callbacks::run(plan).await?);
+    }
     if !plan.options.skip_read {
         results.read = Some(read(plan).await?);
     }
@@ -188,7 +193,7 @@ fn progress(name: &str, result: &LoadResult) {
 }
 
 /// Creates and starts a room whose class runs for a day (no scheduled transition interferes).
-async fn create_room(server: &Roomlog, conn: &mut Conn) -> anyhow::Result<u64> {
+pub(crate) async fn create_room(server: &Roomlog, conn: &mut Conn) -> anyhow::Result<u64> {
     let now = now_secs();
     let params = json!({
         "SdkAppId": server.sdk_app_id, "Name": "Benchmark class", "StartTime": now,

@@ -515,7 +515,10 @@ impl Store for SqliteStore {
     }
 
     async fn app_callback(&self, sdk_app_id: SdkAppId) -> Result<AppCallback, StoreError> {
-        self.read(move |c| sql::deliveries::app_callback(c, sdk_app_id))
+        // One row by key, read before every callback sent: run here (`read_short`).
+        self.inner
+            .reader
+            .read_short(move |c| sql::deliveries::app_callback(c, sdk_app_id))
             .await
     }
 

@@ -10,12 +10,15 @@
 //! 4. The server's RSS with the room stored, after filling and after a restart.
 //! 5. Callback delivery: steady ingest at a fixed rate (deliveries/s, lag from the ingest's
 //!    acknowledgement to the receiver), and the rate a backlog drains at.
+//! 6. Scale-out: workloads 1 and 2 again on PostgreSQL (`serve --store`), beside the embedded
+//!    store's figures.
 
 mod baseline;
 mod callbacks;
 mod events;
 mod http;
 mod load;
+mod postgres;
 mod rawsql;
 mod report;
 mod server;
@@ -109,6 +112,17 @@ pub struct Options {
     /// Skip the large room (GetRoomEvent, Keyword and RSS workloads).
     #[arg(long)]
     pub skip_read: bool,
+    /// PostgreSQL for the scale-out figures: the ingest and GetRoomEvent workloads run again on
+    /// `serve --store` (in a fresh schema, dropped afterwards).
+    #[arg(
+        long,
+        env = "ROOMLOG_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres: String,
+    /// Skip the PostgreSQL figures.
+    #[arg(long)]
+    pub skip_postgres: bool,
     /// The roomlog binary (default: `roomlog` next to this executable).
     #[arg(long)]
     pub roomlog_bin: Option<PathBuf>,

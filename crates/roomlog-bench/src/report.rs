@@ -348,6 +348,95 @@ pub fn print(plan: &Plan, results: &Results) {
     ]);
     print_table(&header, &rows);
     print_cpu(&machine, results);
+    print_postgres(plan, results);
+}
+
+/// The same workloads on PostgreSQL beside the embedded store: what scaling out costs per node.
+fn print_postgres(plan: &Plan, results: &Results) {
+    let Some(pg) = &results.postgres else {
+        return;
+    };
+    let limit = plan.options.limit;
+    let embedded_ingest = results.ingest.as_ref();
+    let embedded_read = results.read.as_ref();
+    let versus = |ours: f64, embedded: Option<f64>| match embedded {
+        Some(e) if e > 0.0 => format!("{:.0}%", ours / e * 100.0),
+        _ => "-".into(),
+    };
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut push = |name: String, ours: &LoadResult, embedded: Option<&LoadResult>, units: bool| {
+        let show = |r: &LoadResult| if units { events(r) } else { requests(r) };
+        let rate = |r: &LoadResult| if units { r.units_per_sec() } else { r.rps() };
+        rows.push([
+            name,
+            show(ours),
+            embedded.map(show).unwrap_or_else(|| "(not run)".into()),
+            versus(rate(ours), embedded.map(rate)),
+        ]);
+    };
+    push(
+        format!(
+            "ReportRoomEvents, 100 events per call, c={}",
+            plan.options.batch_concurrency
+        ),
+        &pg.batch,
+        embedded_ingest.map(|i| &i.batch),
+        true,
+    );
+    push(
+        format!(
+            "ReportRoomEvents, 1 event per call, c={}",
+            plan.options.single_concurrency
+        ),
+        &pg.single,
+        embedded_ingest.map(|i| &i.single),
+        true,
+    );
+    let c = plan.options.read_concurrency;
+    push(
+        format!("GetRoomEvent page 1 (Limit {limit}, c={c})"),
+        &pg.page1,
+        embedded_read.map(|r| &r.page1),
+        false,
+    );
+    push(
+        format!("GetRoomEvent page {}", thousands(pg.deep_page as f64)),
+        &pg.deep,
+        embedded_read.map(|r| &r.deep),
+        false,
+    );
+    push(
+        "GetRoomEvent random pages".into(),
+        &pg.random,
+        embedded_read.map(|r| &r.random),
+        false,
+    );
+    let pg_fill = pg.fill_events as f64 / pg.fill_time.as_secs_f64();
+    let embedded_fill = embedded_read.map(|r| r.fill.events as f64 / r.fill.elapsed.as_secs_f64());
+    rows.push([
+        format!(
+            "filling one room, 1000 events per call, c={}",
+            plan.options.fill_concurrency
+        ),
+        format!("{} events/s", thousands(pg_fill)),
+        embedded_fill
+            .map(|e| format!("{} events/s", thousands(e)))
+            .unwrap_or_else(|| "(not run)".into()),
+        versus(pg_fill, embedded_fill),
+    ]);
+    println!();
+    println!(
+        "### Scale-out: the same workloads on PostgreSQL (one node; `serve --store`, server on \
+         this machine)"
+    );
+    println!();
+    let header = [
+        "workload".to_owned(),
+        "roomlog on PostgreSQL".to_owned(),
+        "roomlog embedded (same run)".to_owned(),
+        "PostgreSQL / embedded".to_owned(),
+    ];
+    print_table(&header, &rows);
 }
 
 /// Where the CPU went during each load: the figures above are shaped by how the 2 cores were

@@ -34,6 +34,7 @@ pub struct Results {
     pub ingest: Option<IngestResults>,
     pub callbacks: Option<CallbackResults>,
     pub read: Option<ReadResults>,
+    pub postgres: Option<crate::postgres::PostgresResults>,
 }
 
 #[derive(Debug)]
@@ -145,6 +146,9 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Results> {
     if !plan.options.skip_read {
         results.read = Some(read(plan).await?);
     }
+    if !plan.options.skip_postgres {
+        results.postgres = Some(crate::postgres::run(plan, &plan.options.postgres).await?);
+    }
     Ok(results)
 }
 
@@ -251,53 +255,7 @@ async fn ingest(plan: &Plan) -> anyhow::Result<IngestResults> {
     let options = &plan.options;
     eprintln!("ingest: starting a fresh roomlog");
     let server = Roomlog::start(&plan.roomlog_bin, &plan.run_dir.join("ingest"))?;
-    let mut conn = Conn::open(server.addr()).await?;
-
-    let mut batch_rooms = Vec::new();
-    for _ in 0..options.batch_concurrency {
-        batch_rooms.push(create_room(&server, &mut conn).await?);
-    }
-    let mut single_rooms = Vec::new();
-    for _ in 0..options.single_concurrency {
-        single_rooms.push(create_room(&server, &mut conn).await?);
-    }
-
-    let per_worker = options
-        .batch_pool_events
-        .div_ceil(INGEST_BATCH * options.batch_concurrency as u64);
-    let queues = ingest_queues(&server, &batch_rooms, "b", INGEST_BATCH, per_worker);
-    eprintln!(
-        "ingest: ReportRoomEvents, {INGEST_BATCH} events per call, c={}",
-        options.batch_concurrency
-    );
-    let batch = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Queues(queues),
-        spec(plan, options.batch_concurrency),
-    )
-    .await?;
-    progress("batch", &batch);
-    check("ReportRoomEvents batch", &batch)?;
-
-    let per_worker = options
-        .single_pool_events
-        .div_ceil(options.single_concurrency as u64);
-    let queues = ingest_queues(&server, &single_rooms, "s", 1, per_worker);
-    eprintln!(
-        "ingest: ReportRoomEvents, 1 event per call, c={}",
-        options.single_concurrency
-    );
-    let single = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Queues(queues),
-        spec(plan, options.single_concurrency),
-    )
-    .await?;
-    progress("single", &single);
-    check("ReportRoomEvents single", &single)?;
-    drop(conn);
+    let (batch, single) = report_loads(plan, &server).await?;
     server.stop()?;
 
     eprintln!("ingest baseline: raw SQLite, one transaction per {INGEST_BATCH} rows");
@@ -326,9 +284,65 @@ async fn ingest(plan: &Plan) -> anyhow::Result<IngestResults> {
     })
 }
 
+/// ReportRoomEvents against `server`: batches of [`INGEST_BATCH`] (one room per connection),
+/// then single events. Returns (batch, single).
+pub(crate) async fn report_loads(
+    plan: &Plan,
+    server: &Roomlog,
+) -> anyhow::Result<(LoadResult, LoadResult)> {
+    let options = &plan.options;
+    let mut conn = Conn::open(server.addr()).await?;
+
+    let mut batch_rooms = Vec::new();
+    for _ in 0..options.batch_concurrency {
+        batch_rooms.push(create_room(server, &mut conn).await?);
+    }
+    let mut single_rooms = Vec::new();
+    for _ in 0..options.single_concurrency {
+        single_rooms.push(create_room(server, &mut conn).await?);
+    }
+
+    let per_worker = options
+        .batch_pool_events
+        .div_ceil(INGEST_BATCH * options.batch_concurrency as u64);
+    let queues = ingest_queues(server, &batch_rooms, "b", INGEST_BATCH, per_worker);
+    eprintln!(
+        "ingest: ReportRoomEvents, {INGEST_BATCH} events per call, c={}",
+        options.batch_concurrency
+    );
+    let batch = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Queues(queues),
+        spec(plan, options.batch_concurrency),
+    )
+    .await?;
+    progress("batch", &batch);
+    check("ReportRoomEvents batch", &batch)?;
+
+    let per_worker = options
+        .single_pool_events
+        .div_ceil(options.single_concurrency as u64);
+    let queues = ingest_queues(server, &single_rooms, "s", 1, per_worker);
+    eprintln!(
+        "ingest: ReportRoomEvents, 1 event per call, c={}",
+        options.single_concurrency
+    );
+    let single = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Queues(queues),
+        spec(plan, options.single_concurrency),
+    )
+    .await?;
+    progress("single", &single);
+    check("ReportRoomEvents single", &single)?;
+    Ok((batch, single))
+}
+
 /// Fills `room_id` with `count` events (after its RoomStart) in batches of [`FILL_BATCH`]:
 /// a thread signs the batches ahead of the workers, which only send them.
-async fn fill(
+pub(crate) async fn fill(
     server: &Roomlog,
     room_id: u64,
     count: u64,
@@ -390,6 +404,106 @@ async fn fill(
         .map_err(|_| anyhow!("the fill producer panicked"))?;
     anyhow::ensure!(filled == count, "filled {filled} events, expected {count}");
     Ok(elapsed)
+}
+
+/// GetRoomEvent's figures on a filled room: the requests and answers for page 1 and a deep
+/// page, and the loads on page 1, the deep page and random pages.
+pub(crate) struct PageLoads {
+    pub deep_page: u64,
+    pub page1: Prepared,
+    pub deep: Prepared,
+    pub page1_body: bytes::Bytes,
+    pub deep_body: bytes::Bytes,
+    pub page1_result: LoadResult,
+    pub deep_result: LoadResult,
+    pub random_result: LoadResult,
+}
+
+/// Runs the GetRoomEvent loads on `room_id` (filled with `plan.events` events), checking the
+/// answers first.
+pub(crate) async fn page_loads(
+    plan: &Plan,
+    server: &Roomlog,
+    conn: &mut Conn,
+    room_id: u64,
+) -> anyhow::Result<PageLoads> {
+    let options = &plan.options;
+    let limit = options.limit;
+    let sdk = server.sdk_app_id;
+    let deep_page = (plan.events * 9 / 10 / limit).max(2);
+    let page1 = events::get_page(&server.signer, sdk, room_id, 1, limit);
+    let deep = events::get_page(&server.signer, sdk, room_id, deep_page, limit);
+    let page1_body = capture(conn, &page1).await?;
+    let deep_body = capture(conn, &deep).await?;
+    let total_marker = format!(r#""Total":{}"#, plan.events);
+    for (name, body) in [("page 1", &page1_body), ("deep page", &deep_body)] {
+        let events = count_occurrences(body, br#""EventType""#);
+        if events as u64 != limit || count_occurrences(body, total_marker.as_bytes()) != 1 {
+            bail!(
+                "GetRoomEvent {name}: expected {limit} events of {}, got {}",
+                plan.events,
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+        }
+    }
+
+    let read_spec = spec(plan, options.read_concurrency);
+    eprintln!(
+        "read: GetRoomEvent page 1, Limit {limit}, c={}",
+        options.read_concurrency
+    );
+    let page1_result = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Fixed(page1.clone()),
+        read_spec,
+    )
+    .await?;
+    progress("page 1", &page1_result);
+    check("GetRoomEvent page 1", &page1_result)?;
+    eprintln!("read: GetRoomEvent page {deep_page}");
+    let deep_result = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Fixed(deep.clone()),
+        read_spec,
+    )
+    .await?;
+    progress("deep page", &deep_result);
+    check("GetRoomEvent deep page", &deep_result)?;
+
+    eprintln!("read: GetRoomEvent, {RANDOM_PAGES} random pages across the room");
+    let pages = plan.events.div_ceil(limit);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let random: Vec<Prepared> = (0..RANDOM_PAGES)
+        .map(|_| {
+            // xorshift: a fixed, repeatable spread of pages
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            events::get_page(&server.signer, sdk, room_id, 1 + state % pages, limit)
+        })
+        .collect();
+    let random_result = load::run(
+        server.addr(),
+        server.pid(),
+        Source::Cycle(Arc::new(random)),
+        read_spec,
+    )
+    .await?;
+    progress("random pages", &random_result);
+    check("GetRoomEvent random pages", &random_result)?;
+
+    Ok(PageLoads {
+        deep_page,
+        page1,
+        deep,
+        page1_body,
+        deep_body,
+        page1_result,
+        deep_result,
+        random_result,
+    })
 }
 
 async fn capture(conn: &mut Conn, prepared: &Prepared) -> anyhow::Result<bytes::Bytes> {
@@ -482,70 +596,18 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
         mb(rss.hwm_after_fill)
     );
 
-    let sdk = server.sdk_app_id;
-    let deep_page = (plan.events * 9 / 10 / limit).max(2);
-    let page1 = events::get_page(&server.signer, sdk, room_id, 1, limit);
-    let deep = events::get_page(&server.signer, sdk, room_id, deep_page, limit);
-    let page1_body = capture(&mut conn, &page1).await?;
-    let deep_body = capture(&mut conn, &deep).await?;
-    let total_marker = format!(r#""Total":{}"#, plan.events);
-    for (name, body) in [("page 1", &page1_body), ("deep page", &deep_body)] {
-        let events = count_occurrences(body, br#""EventType""#);
-        if events as u64 != limit || count_occurrences(body, total_marker.as_bytes()) != 1 {
-            bail!(
-                "GetRoomEvent {name}: expected {limit} events of {}, got {}",
-                plan.events,
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-            );
-        }
-    }
-
+    let PageLoads {
+        deep_page,
+        page1,
+        deep,
+        page1_body,
+        deep_body,
+        page1_result,
+        deep_result,
+        random_result,
+    } = page_loads(plan, &server, &mut conn, room_id).await?;
     let read_spec = spec(plan, options.read_concurrency);
-    eprintln!(
-        "read: GetRoomEvent page 1, Limit {limit}, c={}",
-        options.read_concurrency
-    );
-    let page1_result = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Fixed(page1.clone()),
-        read_spec,
-    )
-    .await?;
-    progress("page 1", &page1_result);
-    check("GetRoomEvent page 1", &page1_result)?;
-    eprintln!("read: GetRoomEvent page {deep_page}");
-    let deep_result = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Fixed(deep.clone()),
-        read_spec,
-    )
-    .await?;
-    progress("deep page", &deep_result);
-    check("GetRoomEvent deep page", &deep_result)?;
-
-    eprintln!("read: GetRoomEvent, {RANDOM_PAGES} random pages across the room");
-    let pages = plan.events.div_ceil(limit);
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let random: Vec<Prepared> = (0..RANDOM_PAGES)
-        .map(|_| {
-            // xorshift: a fixed, repeatable spread of pages
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            events::get_page(&server.signer, sdk, room_id, 1 + state % pages, limit)
-        })
-        .collect();
-    let random_result = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Cycle(Arc::new(random)),
-        read_spec,
-    )
-    .await?;
-    progress("random pages", &random_result);
-    check("GetRoomEvent random pages", &random_result)?;
+    let (sdk, pages) = (server.sdk_app_id, plan.events.div_ceil(limit));
 
     // The HTTP baseline: same requests, byte-identical answers, nothing else.
     let files = plan.run_dir.join("baseline");

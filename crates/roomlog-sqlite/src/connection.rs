@@ -22,6 +22,16 @@ const STATEMENT_CACHE: usize = 64;
 /// does not leave a huge WAL file behind forever.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
+/// WAL pages after which a commit checkpoints them into the database (SQLite's default: 1000).
+/// The checkpoint runs inside that commit, on the writer thread, and writes every page changed
+/// since the last one: small group commits dirty the same pages (the rooms' rows, the last leaf
+/// of each busy room's event b-tree and indexes) over and over, so checkpointing 4x less often
+/// writes each such page once instead of several times. Measured on single-event ingest (64 rooms):
+/// ~150 `pwrite`s per commit before, and +10-20% events/s after (batched ingest +14%). The WAL
+/// then grows to ~16 MB between checkpoints (`JOURNAL_SIZE_LIMIT` still trims it after one);
+/// every commit is still synced, so durability does not change.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 4000;
+
 /// The connection the writer thread owns. Creates the file if needed.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<Connection, StoreError> {
     let what = || format!("opening {}", path.display());
@@ -56,6 +66,8 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> Result<Connec
     conn.pragma_update(None, "foreign_keys", "ON")
         .with_context(what)?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+        .with_context(what)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
         .with_context(what)?;
     // Each command runs in its own SAVEPOINT, and SQLite copies every page a command touches to
     // a sub-journal so the savepoint can roll back; by default that is a temporary FILE, and

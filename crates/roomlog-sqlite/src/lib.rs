@@ -721,12 +721,13 @@ mod tests {
                     pragma(c, "auto_vacuum")?,
                     pragma(c, "mmap_size")?,
                     pragma(c, "temp_store")?,
+                    pragma(c, "wal_autocheckpoint")?,
                 ])
             })
             .await
             .unwrap();
         // synchronous 2 = FULL; auto_vacuum 2 = INCREMENTAL; temp_store 2 = MEMORY.
-        assert_eq!(writer, [2, 1, 5000, -16_000, 2, 0, 2]);
+        assert_eq!(writer, [2, 1, 5000, -16_000, 2, 0, 2, 4000]);
         let reader = store
             .read(|c| {
                 Ok([

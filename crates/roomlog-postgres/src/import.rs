@@ -24,6 +24,16 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::connection::quote_ident;
 
+/// The outcome of [`copy_from_sqlite`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Every table, verified.
+    pub tables: Vec<TableReport>,
+    /// The target already was an exact copy (an earlier run copied it); only the id sequences
+    /// were brought up again.
+    pub already_copied: bool,
+}
+
 /// What was copied, per table, and the checksums both sides agree on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableReport {
@@ -39,7 +49,7 @@ pub async fn copy_from_sqlite(
     path: &Path,
     url: &str,
     schema: Option<&str>,
-) -> anyhow::Result<Vec<TableReport>> {
+) -> anyhow::Result<CopyReport> {
     if !path.exists() {
         bail!("no embedded store at {}", path.display());
     }
@@ -57,7 +67,27 @@ pub async fn copy_from_sqlite(
     // One snapshot of the source for the copy and its verification.
     source.execute_batch("BEGIN")?;
     let result = async {
-        let plans = copy_tables(&source, &mut target).await?;
+        let mut plans = Vec::new();
+        for &table in crate::TABLES {
+            plans.push(TablePlan::new(&source, &target, table).await?);
+        }
+        let accounts: i64 = target
+            .query_one("SELECT count(*) FROM accounts", &[])
+            .await?
+            .get(0);
+        let already_copied = accounts > 0;
+        if already_copied {
+            // Only an exact copy of this store is accepted (a copy that was interrupted after
+            // its commit, say): then the sequence step below is simply run again.
+            if verify(&source, &target, &plans).await.is_err() {
+                bail!(
+                    "the target database already holds data ({accounts} accounts) that is not a \
+                     copy of this embedded store; copy into an empty database or schema"
+                );
+            }
+        } else {
+            copy_tables(&source, &mut target, &plans).await?;
+        }
         let store = crate::PgStore::connect(
             url,
             crate::PgOptions {
@@ -69,7 +99,10 @@ pub async fn copy_from_sqlite(
         .await?;
         advance_sequences(&source, &store).await?;
         store.close().await;
-        verify(&source, &target, &plans).await
+        Ok(CopyReport {
+            tables: verify(&source, &target, &plans).await?,
+            already_copied,
+        })
     }
     .await;
     source.execute_batch("COMMIT").ok();
@@ -93,29 +126,14 @@ async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-/// Copies every table in one target transaction; returns the plans for verification.
+/// Copies every table in one target transaction.
 async fn copy_tables(
     source: &rusqlite::Connection,
     target: &mut Client,
-) -> anyhow::Result<Vec<TablePlan>> {
-    let accounts: i64 = target
-        .query_one("SELECT count(*) FROM accounts", &[])
-        .await?
-        .get(0);
-    if accounts > 0 {
-        bail!(
-            "the target database already holds data ({accounts} accounts); copy into an empty \
-             database or schema"
-        );
-    }
-
-    let mut plans = Vec::new();
-    for &table in crate::TABLES {
-        plans.push(TablePlan::new(source, target, table).await?);
-    }
-
+    plans: &[TablePlan],
+) -> anyhow::Result<()> {
     let tx = target.transaction().await?;
-    for plan in &plans {
+    for plan in plans {
         // Tables the migrations fill (lookup tables) are only verified.
         let present: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {}", plan.table), &[])
@@ -126,7 +144,7 @@ async fn copy_tables(
         }
     }
     tx.commit().await?;
-    Ok(plans)
+    Ok(())
 }
 
 /// Moves the id sequences past every copied id, and past the highest id the embedded store ever

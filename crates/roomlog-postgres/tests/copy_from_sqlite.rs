@@ -346,11 +346,24 @@ async fn a_sqlite_database_copied_column_by_column_answers_and_goes_on_the_same(
             .await
             .unwrap();
     assert_eq!(
-        report.iter().map(|t| t.table.as_str()).collect::<Vec<_>>(),
+        report
+            .tables
+            .iter()
+            .map(|t| t.table.as_str())
+            .collect::<Vec<_>>(),
         TABLES,
         "every table copied and verified"
     );
-    assert!(report.iter().find(|t| t.table == "events").unwrap().rows > 0);
+    assert!(!report.already_copied);
+    assert!(
+        report
+            .tables
+            .iter()
+            .find(|t| t.table == "events")
+            .unwrap()
+            .rows
+            > 0
+    );
     let new = schema.connect().await;
     same_answers(&old, &new, &apps, &users, true).await;
 

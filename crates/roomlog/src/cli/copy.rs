@@ -41,14 +41,23 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         roomlog_postgres::import::copy_from_sqlite(&path, &args.to, args.to_schema.as_deref())
             .await?;
     println!("{:<20} {:>12}  checksum", "table", "rows");
-    for table in &report {
+    for table in &report.tables {
         println!("{:<20} {:>12}  {}", table.table, table.rows, table.checksum);
     }
-    println!(
-        "copied {} rows from {} into {}; verified: row counts and checksums match",
-        report.iter().map(|t| t.rows).sum::<u64>(),
-        args.data_dir.display(),
-        redact(&args.to)
-    );
+    let rows = report.tables.iter().map(|t| t.rows).sum::<u64>();
+    if report.already_copied {
+        println!(
+            "{} already holds an exact copy of {} ({rows} rows); id sequences checked; \
+             verified: row counts and checksums match",
+            redact(&args.to),
+            args.data_dir.display()
+        );
+    } else {
+        println!(
+            "copied {rows} rows from {} into {}; verified: row counts and checksums match",
+            args.data_dir.display(),
+            redact(&args.to)
+        );
+    }
     Ok(())
 }

@@ -52,7 +52,7 @@ use deadpool_postgres::{Pool, PoolError};
 use roomlog_core::attendance::RoomAttendance;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
-use roomlog_core::store::AttendancePage;
+use roomlog_core::store::{AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventType, NewEvent, PresentMember,
@@ -747,6 +747,17 @@ impl Store for PgStore {
             move |c| async move { sql::events::read_range(&c, room_id, first_seq, limit).await },
         )
         .await
+    }
+
+    async fn read_room_page(
+        &self,
+        room_id: RoomId,
+        range: EventRange,
+    ) -> Result<Option<RoomPage>, StoreError> {
+        // One pooled connection, two round trips. `once`: `range` runs once, and a read loses
+        // no race that a retry would win.
+        self.once(move |c| async move { sql::events::read_room_page(&c, room_id, range).await })
+            .await
     }
 
     async fn read_events_of_type(

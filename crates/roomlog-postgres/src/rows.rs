@@ -11,8 +11,8 @@ use tokio_postgres::Row;
 use roomlog_core::callback::{Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{
-    Account, ApiKey, App, EventData, EventType, PresentMember, Room, RoomSpec, RoomStatus,
-    StoredEvent, User,
+    Account, ApiKey, App, EventData, EventRef, EventType, PresentMember, Room, RoomId, RoomSpec,
+    RoomStatus, StoredEvent, User,
 };
 
 use crate::error::{corrupt, Context, Error};
@@ -34,6 +34,16 @@ macro_rules! event_columns {
     };
 }
 pub(crate) use event_columns;
+
+/// The columns [`event_info_ref`] reads, in order: those of [`event_columns!`] an `EventInfo`
+/// shows (not the room id, seq or event id).
+macro_rules! event_info_columns {
+    () => {
+        "event_type, timestamp_ms, user_id, device, role, reason, duration, record_size, \
+         record_url"
+    };
+}
+pub(crate) use event_info_columns;
 
 /// The columns [`delivery`] reads, in order: the event's copy (as [`event_columns!`]), then the
 /// delivery's own.
@@ -199,6 +209,29 @@ pub(crate) fn stored_event(row: &Row) -> Result<StoredEvent, Error> {
             record_size: from_bits(get(row, 10)?),
             record_url: get(row, 11)?,
         },
+    })
+}
+
+/// A row of room `room_id` selected with [`event_info_columns!`], borrowed from the row: the
+/// values and checks of [`stored_event`] for those columns, without copying any text. The seq
+/// and event id are not selected: they read as 0 and `""`.
+pub(crate) fn event_info_ref(room_id: RoomId, row: &Row) -> Result<EventRef<'_>, Error> {
+    let code: i64 = get(row, 0)?;
+    let event_type = event_type_from_code(code)
+        .ok_or_else(|| corrupt(format!("unknown event type code {code}")))?;
+    Ok(EventRef {
+        room_id,
+        seq: 0,
+        event_id: "",
+        event_type,
+        timestamp_ms: get(row, 1)?,
+        user_id: get(row, 2)?,
+        device: from_bits(get(row, 3)?),
+        role: from_bits(get(row, 4)?),
+        reason: from_bits(get(row, 5)?),
+        duration: from_bits(get(row, 6)?),
+        record_size: from_bits(get(row, 7)?),
+        record_url: get(row, 8)?,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod ingest;
 pub mod lifecycle;
+pub mod presence;
 pub mod room;
 pub mod store;
 pub mod time;

@@ -15,7 +15,7 @@
 //!   and leased (`sql::deliveries`), so a room's head-of-line delivery is with one worker at a
 //!   time and an expired lease hands it out again; the retention purge takes its rooms the same
 //!   way, in bounded batches, so N nodes purging at once delete everything exactly once.
-//! - **Derived state kept in the same transaction**: presence (module `presence`, the SQLite
+//! - **Derived state kept in the same transaction**: presence (`roomlog_core::presence`, the SQLite
 //!   store's rules), each room's next lifecycle deadline, kick bars, stored attendance and the
 //!   callback outbox are written by the transaction that changes what they derive from.
 //! - **A commit feed for the other nodes** (module `feed`): after a command that recorded
@@ -37,7 +37,6 @@ mod error;
 mod feed;
 pub mod import;
 mod migrations;
-mod presence;
 mod rows;
 mod sql;
 

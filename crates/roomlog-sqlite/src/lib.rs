@@ -11,7 +11,7 @@
 //!   page of events.
 //! - **Space comes back**: `auto_vacuum=INCREMENTAL`, and purges vacuum and checkpoint afterwards.
 //! - **Derived state kept in the same commit**: presence (from MemberJoin/MemberQuit, with the
-//!   attendance rules, module `presence`), each room's next lifecycle deadline, kick bars and stored
+//!   attendance rules, `roomlog_core::presence`), each room's next lifecycle deadline, kick bars and stored
 //!   attendance are written by the same command that changes what they derive from, so they can
 //!   never disagree with the log after a crash. Only member events pay for presence.
 //! - **Transactional outbox for callbacks** (`sql::deliveries`): the command that records an
@@ -25,7 +25,6 @@
 mod connection;
 mod error;
 mod migrations;
-mod presence;
 mod reader;
 mod rows;
 mod sql;

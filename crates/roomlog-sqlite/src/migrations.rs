@@ -15,9 +15,9 @@ use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
 use roomlog_core::{StoreError, StoredEvent};
 
 use crate::error::Context;
-use crate::presence;
 use crate::rows::{self, event_columns};
 use crate::sql;
+use roomlog_core::presence;
 
 /// A migration's data step: work that needs the domain's rules (in Rust), run after its SQL in
 /// the same transaction.

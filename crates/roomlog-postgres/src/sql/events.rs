@@ -18,12 +18,12 @@ use roomlog_core::{
 };
 
 use crate::error::{saturating_i64, Context, Error};
-use crate::presence;
 use crate::rows::{self, event_columns, event_type_code, u64_bits};
 use crate::sql::deliveries::Outbox;
 use crate::sql::presence as sql_presence;
 use crate::sql::rooms::{load_room, lock_room, room_key, save_log_state, Locked};
 use crate::sql::{commit, execute, kicks, query, write, Client};
+use roomlog_core::presence;
 
 /// A page of the log: a range seek on the primary key.
 pub(crate) const READ_RANGE: &str = concat!(

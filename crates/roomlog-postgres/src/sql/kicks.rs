@@ -8,11 +8,11 @@ use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::{EventType, KickBars, NewEvent, RoomId, RoomStatus, StoreError};
 
 use crate::error::{Context, Error};
-use crate::presence::{Action, Change};
 use crate::rows;
 use crate::sql::events::Recorder;
 use crate::sql::rooms::{lock_room, room_key, save_log_state};
 use crate::sql::{commit, execute, presence, query, write, Client};
+use roomlog_core::presence::{Action, Change};
 
 /// The bars on record for the users `events` would let in (their MemberJoins), for admission:
 /// one query for the whole batch, none when it lets nobody in.

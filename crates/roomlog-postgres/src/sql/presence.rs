@@ -2,7 +2,7 @@
 //! it, as JSON, exactly as the SQLite store keeps them), and the room's count in
 //! `rooms.present_members` / `rooms.empty_since_ms`.
 //!
-//! A batch of member events is applied in memory ([`crate::presence`]) to the users it names,
+//! A batch of member events is applied in memory ([`roomlog_core::presence`]) to the users it names,
 //! loaded with one query, and only the users it changed are written back, with one upsert and
 //! one delete. The room row is locked throughout (by the caller), so nothing else changes the
 //! room's presence meanwhile.
@@ -16,10 +16,10 @@ use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{PresentMember, RoomId};
 
 use crate::error::{corrupt, saturating_i64, Context, Error};
-use crate::presence::{count, Change, Session, UserPresence};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
 use crate::sql::{commit, execute, query, query_opt, snapshot, Client};
+use roomlog_core::presence::{count, Change, Session, UserPresence};
 
 /// Who is in, in order of arrival (DescribeCurrentMemberList).
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \

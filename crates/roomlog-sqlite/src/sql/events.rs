@@ -12,12 +12,12 @@ use roomlog_core::{
 };
 
 use crate::error::{saturating_i64, Context};
-use crate::presence;
 use crate::rows::{self, event_columns, event_type_code, u64_bits};
 use crate::sql::deliveries::Outbox;
 use crate::sql::kicks;
 use crate::sql::presence as sql_presence;
 use crate::sql::rooms::{deadline, load_room, require_room, room_key, save_log_state};
+use roomlog_core::presence;
 
 /// Is this event id recorded in the room? (The unique index, covering.)
 pub(crate) const KNOWN_ID: &str = "SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2";

@@ -8,10 +8,10 @@ use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::{EventType, KickBars, NewEvent, RoomId, RoomStatus, StoreError};
 
 use crate::error::Context;
-use crate::presence::{Action, Change};
 use crate::sql::events::Recorder;
 use crate::sql::presence;
 use crate::sql::rooms::{deadline, require_room, room_key, save_log_state};
+use roomlog_core::presence::{Action, Change};
 
 /// Does the room have any bar? One seek, so a batch of joins into a room nobody was kicked from
 /// (nearly every batch) looks up nothing per user.

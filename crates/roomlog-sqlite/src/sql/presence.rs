@@ -1,7 +1,7 @@
 //! Presence as stored: one `presence` row per user in the room (their open sessions packed in
 //! it), and the room's count in `rooms.present_members` / `rooms.empty_since_ms`.
 //!
-//! A batch of member events is applied in memory ([`crate::presence`]) to the users it names,
+//! A batch of member events is applied in memory ([`roomlog_core::presence`]) to the users it names,
 //! loaded once each, and only the users it changed are written back: an append costs a seek and
 //! a write per distinct user it mentions, and nothing at all for events that are not member
 //! events.
@@ -15,9 +15,9 @@ use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{PresentMember, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
-use crate::presence::{count, Change, Session, UserPresence};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
+use roomlog_core::presence::{count, Change, Session, UserPresence};
 
 /// A user's presence: the primary key.
 pub(crate) const PRESENT_USER: &str =

@@ -10,21 +10,19 @@
 //!   open it changes nothing;
 //! - a user is present while any of their sessions is open.
 //!
-//! This module is pure (no SQL) so the rules are unit-tested on their own; `sql::presence` loads
-//! the state of the users a batch touches, applies the batch here, and writes back the difference.
-//!
-//! It is the SQLite store's module of the same name, unchanged (both stores keep presence in the
-//! same stored shape, so a copied database means the same); the conformance suite holds the two
-//! to the same behaviour. Moving it into roomlog-core would let them share it.
+//! This module is pure (no SQL) so the rules are unit-tested on their own. Every store keeps
+//! presence in the same stored shape with it: the store's `sql::presence` loads the state of the
+//! users a batch touches, applies the batch here, and writes back the difference (so a database
+//! copied between stores means the same).
 
 use std::collections::BTreeMap;
 
-use roomlog_core::lifecycle::Occupancy;
-use roomlog_core::{EventData, EventType, NewEvent};
+use crate::lifecycle::Occupancy;
+use crate::{EventData, EventType, NewEvent};
 
 /// One open session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Session {
+pub struct Session {
     pub joined_ms: i64,
     /// The seq of the MemberJoin that opened it: orders sessions and users.
     pub join_seq: u64,
@@ -32,7 +30,7 @@ pub(crate) struct Session {
 
 /// One user's presence in one room.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct UserPresence {
+pub struct UserPresence {
     /// Open sessions by device.
     pub sessions: BTreeMap<u64, Session>,
     /// The latest Role / Device a MemberJoin reported since the user came in (reset when they
@@ -91,7 +89,7 @@ impl UserPresence {
 
 /// What one member event does to presence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
     Join {
         device: Option<u64>,
         role: Option<u64>,
@@ -103,7 +101,7 @@ pub(crate) enum Action {
 
 /// One member event as presence sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Change<'a> {
+pub struct Change<'a> {
     pub user: &'a str,
     pub action: Action,
     pub at_ms: i64,
@@ -120,12 +118,7 @@ impl Change<'_> {
 }
 
 /// What a recorded event does to presence: `None` unless it is a member event naming a user.
-pub(crate) fn change(
-    event_type: EventType,
-    data: &EventData,
-    at_ms: i64,
-    seq: u64,
-) -> Option<Change<'_>> {
+pub fn change(event_type: EventType, data: &EventData, at_ms: i64, seq: u64) -> Option<Change<'_>> {
     let user = data.user_id.as_deref()?;
     let action = match event_type {
         EventType::MemberJoin => Action::Join {
@@ -146,7 +139,7 @@ pub(crate) fn change(
 }
 
 /// The presence changes of `events`, recorded with seqs `first_seq, first_seq + 1, ...`.
-pub(crate) fn changes(first_seq: u64, events: &[NewEvent]) -> Vec<Change<'_>> {
+pub fn changes(first_seq: u64, events: &[NewEvent]) -> Vec<Change<'_>> {
     events
         .iter()
         .zip(first_seq..)
@@ -155,7 +148,7 @@ pub(crate) fn changes(first_seq: u64, events: &[NewEvent]) -> Vec<Change<'_>> {
 }
 
 /// Keeps a room's [`Occupancy`] as its users come and go, in log order.
-pub(crate) fn count(occupancy: &mut Occupancy, was_present: bool, is_present: bool, at_ms: i64) {
+pub fn count(occupancy: &mut Occupancy, was_present: bool, is_present: bool, at_ms: i64) {
     match (was_present, is_present) {
         (false, true) => {
             occupancy.present += 1;
@@ -175,8 +168,8 @@ pub(crate) fn count(occupancy: &mut Occupancy, was_present: bool, is_present: bo
 mod tests {
     use std::collections::HashMap;
 
-    use roomlog_core::attendance::AttendanceBuilder;
-    use roomlog_core::StoredEvent;
+    use crate::attendance::AttendanceBuilder;
+    use crate::StoredEvent;
 
     use super::*;
 

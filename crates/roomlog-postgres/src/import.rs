@@ -93,6 +93,7 @@ pub async fn copy_from_sqlite(
             crate::PgOptions {
                 schema: schema.map(str::to_owned),
                 pool_size: 1,
+                recompute_deadlines: false,
                 ..crate::PgOptions::default()
             },
         )

@@ -105,6 +105,10 @@ pub struct PgOptions {
     /// The schema holding roomlog's tables (its connections' `search_path`), created if missing.
     /// `None`: the server's default search path (normally `public`).
     pub schema: Option<String>,
+    /// Bring the deadlines of rooms in class in line with `lifecycle` at connect (a node does;
+    /// tools like `roomlog admin` must not, or they would impose their default policy on the
+    /// running nodes' rooms).
+    pub recompute_deadlines: bool,
 }
 
 impl Default for PgOptions {
@@ -113,6 +117,7 @@ impl Default for PgOptions {
             lifecycle: LifecyclePolicy::default(),
             pool_size: 16,
             schema: None,
+            recompute_deadlines: true,
         }
     }
 }
@@ -171,6 +176,7 @@ impl PgStore {
         migrations::migrate(&config, options.schema.as_deref()).await?;
         let config = connection::durable(config).await?;
         let pool = connection::pool(config.clone(), options.pool_size)?;
+        let recompute_deadlines = options.recompute_deadlines;
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool,
@@ -182,6 +188,9 @@ impl PgStore {
                 closed: Arc::new(tokio::sync::watch::Sender::new(false)),
             }),
         };
+        if !recompute_deadlines {
+            return Ok(store);
+        }
         let policy = store.inner.policy;
         let changed = store
             .run(move |mut c| async move {

@@ -78,6 +78,10 @@ pub struct SqliteOptions {
     pub purge_batch: u64,
     /// The automatic lifecycle the stored deadlines follow (`lifecycle::next_deadline`).
     pub lifecycle: LifecyclePolicy,
+    /// Bring the deadlines of rooms in class in line with `lifecycle` at open (the server does;
+    /// tools that open the store beside it, like `roomlog admin`, must not, or they would impose
+    /// their default policy on the running server's rooms).
+    pub recompute_deadlines: bool,
 }
 
 impl Default for SqliteOptions {
@@ -91,6 +95,7 @@ impl Default for SqliteOptions {
             queue_depth: 4096,
             purge_batch: 10_000,
             lifecycle: LifecyclePolicy::default(),
+            recompute_deadlines: true,
         }
     }
 }
@@ -149,7 +154,9 @@ impl SqliteStore {
         migrations::migrate(&mut conn, now_secs(), &options.lifecycle)?;
         // The deadlines of rooms in class depend on the policy, which is configuration: bring
         // them in line with this open's (a no-op, and no sync, when it did not change).
-        sql::rooms::refresh_in_class_deadlines(&mut conn, &options.lifecycle)?;
+        if options.recompute_deadlines {
+            sql::rooms::refresh_in_class_deadlines(&mut conn, &options.lifecycle)?;
+        }
         let writer = Writer::spawn(conn, options.queue_depth, options.max_group)?;
         let reader = ReadPool::new(path.to_path_buf(), options.clone());
         Ok(SqliteStore {

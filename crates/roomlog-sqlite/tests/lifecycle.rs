@@ -213,6 +213,23 @@ async fn reopening_with_another_idle_time_moves_the_deadlines_of_rooms_in_class(
     );
     drop(store);
 
+    // A tool opening the store beside the server (`roomlog admin`) leaves the deadlines alone.
+    let tool = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            recompute_deadlines: false,
+            ..with_idle(1)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        due(&tool, END_MS + 10 * 60_000 - 1).await,
+        vec![waiting],
+        "a tool's open kept the 10-minute idle deadline"
+    );
+    tool.close().await;
+    drop(tool);
+
     let store = SqliteStore::open_with(&path, with_idle(1)).unwrap();
     assert_eq!(
         due(&store, END_MS + 60_000 - 1).await,

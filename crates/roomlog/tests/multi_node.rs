@@ -210,11 +210,13 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
         .unwrap();
     }
     let mut buffer = String::new();
+    // Well within the 15 s keep-alive, after which the stream would re-read the store anyway:
+    // node B hears of node A's commits through NOTIFY.
     let streamed = support::sse::read_events_within(
         &mut stream,
         &mut buffer,
         live.len(),
-        Duration::from_secs(20),
+        Duration::from_secs(5),
     )
     .await;
     let seqs: Vec<u64> = streamed.iter().map(|(seq, _)| *seq).collect();
@@ -255,6 +257,19 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
          (between {floor:.0} and {ceiling:.0}); per-node limits would allow twice that"
     );
     assert_eq!(accepted + limited, 300);
+    // Counted in Redis, not by the per-node fallback (which would also allow about 20/s here).
+    for node in [&cluster.a, &cluster.b] {
+        assert_eq!(
+            metric(node, "roomlog_rate_limit_redis_up").await,
+            1.0,
+            "node {} is not counting in Redis",
+            node.endpoint
+        );
+        assert_eq!(
+            metric(node, "roomlog_rate_limit_redis_outages_total").await,
+            0.0
+        );
+    }
 }
 
 /// A callback receiver recording every body it accepts.
@@ -281,24 +296,45 @@ impl Receiver {
         addr
     }
 
-    /// Per EventId received, and whether each room's first receipts came in seq order.
-    fn received(&self) -> (HashSet<String>, bool) {
+    /// The EventIds received in `room`, and whether each room's first receipts (an EventId is
+    /// unique per room) came in seq order without gaps.
+    fn received(&self, room: u64) -> (HashSet<String>, bool) {
         let bodies = self.bodies.lock().unwrap();
-        let mut ids = HashSet::new();
+        let mut seen = HashSet::new();
         let mut last_seq: HashMap<u64, u64> = HashMap::new();
         let mut in_order = true;
         for body in bodies.iter() {
             let id = body["EventId"].as_str().unwrap().to_owned();
-            if ids.insert(id) {
-                let room = body["EventData"]["RoomId"].as_u64().unwrap();
+            let in_room = body["EventData"]["RoomId"].as_u64().unwrap();
+            if seen.insert((in_room, id)) {
                 let seq = body["Seq"].as_u64().unwrap();
-                let last = last_seq.entry(room).or_insert(0);
+                let last = last_seq.entry(in_room).or_insert(0);
                 in_order &= seq == *last + 1;
                 *last = seq;
             }
         }
+        let ids = seen
+            .into_iter()
+            .filter(|(r, _)| *r == room)
+            .map(|(_, id)| id)
+            .collect();
         (ids, in_order)
     }
+}
+
+/// A counter or gauge from a node's /metrics (0 if absent).
+async fn metric(node: &TestServer, name: &str) -> f64 {
+    let text = roomlog::client::http_client()
+        .get(format!("{}/metrics", node.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 async fn eventually<T>(
@@ -343,6 +379,13 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
     .unwrap();
     let room = create_room(&a, app).await;
     a.call("StartRoom", &json!({"RoomId": room})).await.unwrap();
+    // A second class, ended through node A just before A dies: only node B is left to store
+    // its attendance and purge it, and nothing on B was woken by that end (B finds the work by
+    // polling the shared store).
+    let ended_on_a = create_room(&a, app).await;
+    a.call("StartRoom", &json!({"RoomId": ended_on_a}))
+        .await
+        .unwrap();
 
     // Ingest through both nodes; node A dies (SIGKILL) in the middle of it.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -354,6 +397,9 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
         stopped,
     ));
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.call("EndRoom", &json!({"RoomId": ended_on_a}))
+        .await
+        .unwrap();
     cluster.a.kill();
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.send(true).unwrap();
@@ -368,6 +414,33 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
     let (_, counts) = read_log(&b, app, room).await;
     assert_exactly_once(&acknowledged, &counts);
 
+    // Node B purges a class once its attendance is stored (the purge waits for it) and the
+    // retention (2 s) ran out.
+    let purged = async |room_id: u64| {
+        let response = b
+            .call_raw(
+                "GetRoomEvent",
+                &json!({"RoomId": room_id, "SdkAppId": app, "Page": 1, "Limit": 10}),
+            )
+            .await
+            .unwrap();
+        (response["Error"]["Code"] == "FailedOperation").then_some(())
+    };
+    // First the class ended through node A just before it died: nothing woke node B's jobs for
+    // it, they find it by looking at the shared store every --job-poll-interval. (GetRoomEvent
+    // refuses an expired room whether or not its events are gone yet: B's metrics tell that
+    // B's purge job deleted them.)
+    eventually(
+        "node B to purge the class ended through node A",
+        Duration::from_secs(60),
+        async || {
+            let purged_rooms = metric(&cluster.b, "roomlog_purged_rooms_total").await;
+            (purged_rooms >= 1.0).then_some(())
+        },
+    )
+    .await;
+    assert!(purged(ended_on_a).await.is_some());
+
     // Node B finishes the work: it delivers every callback (including those node A had taken
     // when it died, once their lease ran out), in room order.
     b.call("EndRoom", &json!({"RoomId": room})).await.unwrap();
@@ -376,28 +449,18 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
         "node B to deliver every callback",
         Duration::from_secs(90),
         async || {
-            let (ids, in_order) = receiver.received();
+            let (ids, in_order) = receiver.received(room);
             assert!(in_order, "a room's callbacks arrived out of order");
             expected.is_subset(&ids).then_some(())
         },
     )
     .await;
 
-    // ... and, after its attendance job stored the class's attendance (the purge waits for
-    // it), purges the room's events once the retention (2 s) ran out.
+    // ... and the class ended through node B.
     eventually(
-        "node B to purge the events",
+        "node B to purge the class ended through it",
         Duration::from_secs(60),
-        async || {
-            let response = b
-                .call_raw(
-                    "GetRoomEvent",
-                    &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
-                )
-                .await
-                .unwrap();
-            (response["Error"]["Code"] == "FailedOperation").then_some(())
-        },
+        async || purged(room).await,
     )
     .await;
 }

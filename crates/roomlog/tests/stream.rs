@@ -184,6 +184,10 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
         }
     }
 
+    // Streams wake on the commit notification, not by polling: the last events must reach
+    // every stream well before the 15 s keep-alive (after which a stream re-reads the store
+    // anyway, which would hide a missing notification).
+    let reported = std::time::Instant::now();
     let mut streams = Vec::new();
     for reader in readers {
         let (room, events, stream) = reader.await.expect("a stream reader panicked");
@@ -202,6 +206,12 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
         }
         streams.push(stream);
     }
+    assert!(
+        reported.elapsed() < Duration::from_secs(10),
+        "the last events took {:?} to reach every stream: woken by the keep-alive, not by the \
+         commit",
+        reported.elapsed()
+    );
 
     // Idle: 300 open streams and nothing happening. A design that polled the store per stream
     // would show here; waiting on a notification costs nothing. (Keep-alives are every 15 s.)

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use anyhow::bail;
-use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::time::now_secs;
 use roomlog_core::{ApiKey, Store};
 
@@ -61,7 +60,7 @@ pub async fn run(data_dir: &Path, args: &StoreArgs, command: AdminCommand) -> an
             );
         }
     }
-    let store = location.open(LifecyclePolicy::default()).await?;
+    let store = location.open(None).await?;
     let result = execute(store.as_ref(), command).await;
     store.close().await;
     let output = result?;

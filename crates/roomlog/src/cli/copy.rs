@@ -33,7 +33,11 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     }
     // Bring the source up to the current schema (what its server would do at start), so both
     // sides have the same tables and columns.
-    roomlog_sqlite::SqliteStore::open(&path)
+    let options = roomlog_sqlite::SqliteOptions {
+        recompute_deadlines: false,
+        ..roomlog_sqlite::SqliteOptions::default()
+    };
+    roomlog_sqlite::SqliteStore::open_with(&path, options)
         .with_context(|| format!("opening {}", path.display()))?
         .close()
         .await;

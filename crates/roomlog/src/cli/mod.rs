@@ -136,9 +136,7 @@ async fn migrate(data_dir: &std::path::Path, args: &store::StoreArgs) -> anyhow:
         }
         store::StoreLocation::Embedded(_) => {
             // Opening the embedded store migrates it.
-            let store = location
-                .open(roomlog_core::lifecycle::LifecyclePolicy::default())
-                .await?;
+            let store = location.open(None).await?;
             store.close().await;
             println!(
                 "{}: schema up to date (version {})",

@@ -210,7 +210,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.store_schema.as_deref(),
         &config.data_dir,
     )?;
-    let store = location.open(config.lifecycle_policy()).await?;
+    let store = location.open(Some(config.lifecycle_policy())).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

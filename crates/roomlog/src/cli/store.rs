@@ -51,8 +51,12 @@ impl StoreLocation {
         }
     }
 
-    /// Opens the store, running pending schema migrations.
-    pub async fn open(&self, lifecycle: LifecyclePolicy) -> anyhow::Result<Arc<dyn Store>> {
+    /// Opens the store, running pending schema migrations. `lifecycle`: the server's policy,
+    /// which rooms' stored deadlines are brought in line with; `None` for tools (admin,
+    /// migrate), which leave them as the servers set them.
+    pub async fn open(&self, lifecycle: Option<LifecyclePolicy>) -> anyhow::Result<Arc<dyn Store>> {
+        let recompute_deadlines = lifecycle.is_some();
+        let lifecycle = lifecycle.unwrap_or_default();
         Ok(match self {
             Self::Embedded(path) => {
                 if let Some(dir) = path.parent() {
@@ -61,6 +65,7 @@ impl StoreLocation {
                 }
                 let options = SqliteOptions {
                     lifecycle,
+                    recompute_deadlines,
                     ..SqliteOptions::default()
                 };
                 Arc::new(
@@ -71,6 +76,7 @@ impl StoreLocation {
             Self::Postgres { url, schema } => {
                 let options = PgOptions {
                     lifecycle,
+                    recompute_deadlines,
                     schema: schema.clone(),
                     ..PgOptions::default()
                 };

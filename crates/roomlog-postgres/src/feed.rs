@@ -24,6 +24,9 @@ use crate::error::describe;
 
 /// Room ids the feed holds for a slow reader before it waits for it.
 const FEED_CAPACITY: usize = 4096;
+/// The first wait before reconnecting a lost listening connection, doubling per failed attempt
+/// up to [`MAX_BACKOFF`] (and back to this once a connection listened again).
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 /// How long a lost listening connection waits before reconnecting, at most.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -58,15 +61,20 @@ pub(crate) fn listen(
 ) -> mpsc::Receiver<RoomId> {
     let (rooms, receiver) = mpsc::channel(FEED_CAPACITY);
     tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = INITIAL_BACKOFF;
         loop {
             if *closed.borrow() {
                 return;
             }
+            let mut listened = false;
             let ended = tokio::select! {
-                ended = listen_once(&config, &channel, &rooms) => ended,
+                ended = listen_once(&config, &channel, &rooms, &mut listened) => ended,
                 _ = closed.wait_for(|closed| *closed) => return,
             };
+            if listened {
+                // The connection worked before it failed: a new blip, not a server still down.
+                backoff = INITIAL_BACKOFF;
+            }
             match ended {
                 Ended::ReceiverGone => return,
                 Ended::Failed(why) => {
@@ -96,6 +104,7 @@ async fn listen_once(
     config: &tokio_postgres::Config,
     channel: &str,
     rooms: &mpsc::Sender<RoomId>,
+    listened: &mut bool,
 ) -> Ended {
     let (client, mut connection) = match config.connect(NoTls).await {
         Ok(connected) => connected,
@@ -122,6 +131,7 @@ async fn listen_once(
         if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")).await {
             return Ended::Failed(describe(&e));
         }
+        *listened = true;
         loop {
             tokio::select! {
                 note = notifications.recv() => {

@@ -24,6 +24,18 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::connection::quote_ident;
 
+/// The two sides differ (as opposed to failing to read them).
+#[derive(Debug)]
+struct Mismatch(String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
 /// The outcome of [`copy_from_sqlite`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
@@ -79,7 +91,10 @@ pub async fn copy_from_sqlite(
         if already_copied {
             // Only an exact copy of this store is accepted (a copy that was interrupted after
             // its commit, say): then the sequence step below is simply run again.
-            if verify(&source, &target, &plans).await.is_err() {
+            if let Err(err) = verify(&source, &target, &plans).await {
+                if err.downcast_ref::<Mismatch>().is_none() {
+                    return Err(err.context("checking the data already in the target"));
+                }
                 bail!(
                     "the target database already holds data ({accounts} accounts) that is not a \
                      copy of this embedded store; copy into an empty database or schema"
@@ -141,7 +156,9 @@ async fn copy_tables(
             .await?
             .get(0);
         if present == 0 {
-            plan.copy(source, &tx).await?;
+            plan.copy(source, &tx)
+                .await
+                .with_context(|| format!("copying table {}", plan.table))?;
         }
     }
     tx.commit().await?;
@@ -181,15 +198,12 @@ async fn verify(
         let from = plan.sqlite_checksum(source)?;
         let to = plan.postgres_checksum(target).await?;
         if from != to {
-            bail!(
+            return Err(Mismatch(format!(
                 "verification failed for table {}: source has {} rows (checksum {}), target {} \
                  rows (checksum {})",
-                plan.table,
-                from.0,
-                from.1,
-                to.0,
-                to.1
-            );
+                plan.table, from.0, from.1, to.0, to.1
+            ))
+            .into());
         }
         report.push(TableReport {
             table: plan.table.to_owned(),
@@ -468,22 +482,38 @@ impl RowSum {
     }
 }
 
-/// The URL without its password (`postgres://user:***@host/db`), for messages.
+/// The URL without its password (`postgres://user:***@host/db`, `...?password=***`), for
+/// messages and logs.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
     };
     let (authority, tail) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let query = query.map(|query| {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", pairs.join("&"))
+    });
+    format!("{scheme}://{authority}{tail}{}", query.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -501,6 +531,10 @@ mod tests {
             "postgres://app@db/roomlog"
         );
         assert_eq!(redact("postgres://db/x?user=a"), "postgres://db/x?user=a");
+        assert_eq!(
+            redact("postgres://db/x?user=a&password=s3cret&sslmode=disable"),
+            "postgres://db/x?user=a&password=***&sslmode=disable"
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ macro_rules! store_conformance_tests {
     ($fixture:expr) => {
         $crate::store_conformance_tests!(@cases $fixture;
             case_accounts_create_and_list,
+            case_first_account_only_once,
             case_apps_create_list_get,
             case_keys_insert_list_enable,
             case_room_ids_unique_and_in_input_order,
@@ -324,6 +325,17 @@ pub async fn case_accounts_create_and_list<S: Store>(store: S) {
     );
     let listed = sorted_by_key(store.list_accounts().await.unwrap(), |x| x.id);
     assert_eq!(listed, sorted_by_key(vec![a, b], |x| x.id));
+}
+
+pub async fn case_first_account_only_once<S: Store>(store: S) {
+    let first = store
+        .create_first_account("default")
+        .await
+        .unwrap()
+        .expect("a fresh store gets its first account");
+    assert_eq!(first.name, "default");
+    assert_eq!(store.create_first_account("again").await.unwrap(), None);
+    assert_eq!(store.list_accounts().await.unwrap(), vec![first]);
 }
 
 pub async fn case_apps_create_list_get<S: Store>(store: S) {

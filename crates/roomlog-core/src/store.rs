@@ -147,6 +147,15 @@ pub trait Store: Send + Sync + 'static {
     // --- accounts, apps, keys ------------------------------------------------------------
     async fn create_account(&self, name: &str) -> Result<Account, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Creates an account named `name` only if the store has none yet (a first start's
+    /// bootstrap); `None` if there was one. A backend that several processes share makes the
+    /// check and the insert atomic, so nodes starting together create one first account.
+    async fn create_first_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        if !self.list_accounts().await?.is_empty() {
+            return Ok(None);
+        }
+        self.create_account(name).await.map(Some)
+    }
     /// Allocates a new, globally unique SdkAppId. `AccountNotFound` if the account is unknown.
     async fn create_app(&self, account: AccountId, name: &str) -> Result<App, StoreError>;
     /// Every app, or only the account's.

@@ -374,6 +374,14 @@ impl Store for PgStore {
             .await
     }
 
+    async fn create_first_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let now = now_secs();
+        self.run(move |mut c| async move {
+            sql::accounts::insert_first_account(&mut c, name, now).await
+        })
+        .await
+    }
+
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.run(|c| async move { sql::accounts::list_accounts(&c).await })
             .await

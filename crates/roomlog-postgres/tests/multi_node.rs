@@ -45,6 +45,22 @@ fn join(id: &str) -> NewEvent {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_create_one_first_account() {
+    let (_schema, a, b) = two_nodes().await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let node = if n % 2 == 0 { a.clone() } else { b.clone() };
+        attempts.spawn(async move { node.create_first_account("default").await.unwrap() });
+    }
+    let mut created = Vec::new();
+    while let Some(attempt) = attempts.join_next().await {
+        created.extend(attempt.unwrap());
+    }
+    assert_eq!(created.len(), 1, "exactly one first account: {created:?}");
+    assert_eq!(a.list_accounts().await.unwrap(), created);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_from_two_nodes_share_one_dense_sequence_and_record_each_id_once() {
     const TASKS_PER_NODE: usize = 6;
     const ROUNDS: usize = 20;

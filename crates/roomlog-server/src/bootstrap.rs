@@ -34,10 +34,9 @@ pub async fn bootstrap_if_empty(
     store: &dyn Store,
     data_dir: &Path,
 ) -> anyhow::Result<Option<(Credentials, PathBuf)>> {
-    if !store.list_accounts().await?.is_empty() {
+    let Some(account) = store.create_first_account("default").await? else {
         return Ok(None);
-    }
-    let account = store.create_account("default").await?;
+    };
     let app = store.create_app(account.id, "default").await?;
     let key = ApiKey::generate(account.id, now_secs());
     store.insert_key(&key).await?;

@@ -4,7 +4,7 @@ use roomlog_core::{Account, AccountId, ApiKey, App, SdkAppId, StoreError};
 
 use crate::error::{is_unique_violation, to_i64, Context, Error};
 use crate::rows;
-use crate::sql::{execute, query, query_one, query_opt, Client};
+use crate::sql::{commit, execute, query, query_one, query_opt, write, Client};
 
 pub(crate) async fn insert_account(
     c: &Client,
@@ -23,6 +23,40 @@ pub(crate) async fn insert_account(
         name: name.to_owned(),
         created_at,
     })
+}
+
+/// [`insert_account`] only if there is no account yet, serialised with every other node's
+/// attempt by a transaction-scoped advisory lock (under READ COMMITTED the check after the lock
+/// sees any first account another node committed meanwhile).
+pub(crate) async fn insert_first_account(
+    c: &mut Client,
+    name: &str,
+    created_at: i64,
+) -> Result<Option<Account>, Error> {
+    let tx = write(c).await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('roomlog.first-account'))",
+        &[],
+    )
+    .await
+    .context("waiting for the first-account lock")?;
+    let row = tx
+        .query_opt(
+            "INSERT INTO accounts (name, created_at) SELECT $1, $2 \
+             WHERE NOT EXISTS (SELECT 1 FROM accounts) RETURNING account_id",
+            &[&name, &created_at],
+        )
+        .await
+        .context("creating the first account")?;
+    commit(tx).await?;
+    row.map(|row| {
+        Ok(Account {
+            id: rows::get_u64(&row, 0)?,
+            name: name.to_owned(),
+            created_at,
+        })
+    })
+    .transpose()
 }
 
 pub(crate) async fn list_accounts(c: &Client) -> Result<Vec<Account>, Error> {

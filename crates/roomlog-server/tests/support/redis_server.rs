@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 /// The Redis binary (Debian's package).
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
-/// The shared Redis tests may use with a unique key prefix (`ROOMLOG_TEST_REDIS_URL`).
+/// The shared Redis tests may use with a unique key prefix (`ROOMLOG_TEST_REDIS`).
 pub fn shared_redis_url() -> String {
-    std::env::var("ROOMLOG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    std::env::var("ROOMLOG_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 /// A key prefix no other test (or earlier run) uses.

@@ -313,6 +313,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Delivery>, StoreError> {
         Err(unsupported("callbacks"))
     }
+    /// Releases every delivery lease, making leased deliveries due again at their planned time.
+    /// Only for a store one server uses at a time (the embedded one): a restarted server calls
+    /// it, so the deliveries its previous run had in flight when it died go again at once rather
+    /// than after their lease runs out. A store several nodes share keeps its leases (another
+    /// node may be delivering): it returns 0. Returns how many leases were released.
+    async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// When the next head-of-line delivery becomes due (unix ms), leases included.
     async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
         Err(unsupported("callbacks"))

@@ -38,6 +38,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::metrics::handle();
+    // A store only this server uses: deliveries its previous run had in flight when it died go
+    // again now rather than when their leases run out (a shared store keeps them).
+    match state.store().release_orphaned_leases().await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "released the callback leases of the last run"),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not release the last run's callback leases")
+        }
+    }
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let jobs = [
         tokio::spawn(crate::purge::run(state.clone(), jobs_stopped.clone())),

@@ -562,6 +562,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
+        self.write(sql::deliveries::release_leases).await
+    }
+
     async fn record_attempt(
         &self,
         room_id: RoomId,

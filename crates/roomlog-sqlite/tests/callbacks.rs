@@ -96,6 +96,38 @@ async fn the_outbox_and_its_leases_survive_reopen() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_releases_the_leases_its_last_run_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), Some("k"))
+        .await
+        .unwrap();
+    let id = room(&store, &app, "r").await;
+    store
+        .append_events(id, mics("m", 2), accept())
+        .await
+        .unwrap();
+    let now = now_ms();
+    // Leased for an hour by a run that then died.
+    assert_eq!(claimed(&store, now, now + 3_600_000).await, vec![(id, 1)]);
+    drop(store);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(claimed(&store, now + 1, now + 60_000).await, vec![]);
+    assert_eq!(store.release_orphaned_leases().await.unwrap(), 1);
+    assert_eq!(
+        claimed(&store, now + 2, now + 60_000).await,
+        vec![(id, 1)],
+        "due again at once, in order"
+    );
+    assert_eq!(store.release_orphaned_leases().await.unwrap(), 1);
+    assert_eq!(store.release_orphaned_leases().await.unwrap(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_never_hand_out_a_head_twice() {
     let dir = tempfile::tempdir().unwrap();

@@ -320,6 +320,20 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 /// stands and moves the head; an attempt of anything else is stale (its lease ran out and
 /// another attempt took over, or a replay moved the head meanwhile): it is counted and its
 /// result noted, but it neither finishes the delivery nor releases the room.
+/// Every leased head back to its delivery's planned attempt (see `Store::release_orphaned_leases`).
+pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "UPDATE delivery_heads SET leased_until_ms = NULL,
+             ready_ms = COALESCE((SELECT next_attempt_ms FROM deliveries d
+                                  WHERE d.room_id = delivery_heads.room_id
+                                    AND d.seq = delivery_heads.head_seq), ready_ms)
+         WHERE leased_until_ms IS NOT NULL",
+    )
+    .and_then(|mut stmt| stmt.execute([]))
+    .map(|n| n as u64)
+    .map_err(|e| StoreError::Backend(format!("releasing delivery leases: {e}")))
+}
+
 pub(crate) fn record_attempt(
     conn: &Connection,
     room_id: RoomId,

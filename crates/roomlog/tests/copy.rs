@@ -7,38 +7,8 @@ mod support;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
+use support::postgres::{url as postgres_url, Schema};
 use support::{create_room, TestServer};
-
-fn postgres_url() -> String {
-    std::env::var("ROOMLOG_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A schema of the test's own, dropped afterwards.
-struct Schema(String);
-
-impl Schema {
-    fn new() -> Self {
-        Self(format!("roomlog_cp_{}", uuid::Uuid::new_v4().simple()))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &postgres_url(),
-                "-q",
-                "-c",
-                &format!(
-                    "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS {} CASCADE",
-                    self.0
-                ),
-            ])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
 
 fn roomlog(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_roomlog"))
@@ -58,16 +28,16 @@ fn text(output: &Output) -> String {
 
 #[test]
 fn migrate_applies_pending_migrations_once() {
-    let schema = Schema::new();
+    let schema = Schema::new("roomlog_cp");
     let url = postgres_url();
-    let first = roomlog(&["migrate", "--store", &url, "--store-schema", &schema.0]);
+    let first = roomlog(&["migrate", "--store", &url, "--store-schema", &schema.name]);
     assert!(first.status.success(), "{}", text(&first));
     assert!(
         text(&first).contains("applied migrations"),
         "{}",
         text(&first)
     );
-    let second = roomlog(&["migrate", "--store", &url, "--store-schema", &schema.0]);
+    let second = roomlog(&["migrate", "--store", &url, "--store-schema", &schema.name]);
     assert!(second.status.success(), "{}", text(&second));
     assert!(text(&second).contains("up to date"), "{}", text(&second));
 }
@@ -196,7 +166,7 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
     assert!(embedded.terminate().success());
 
     // Copy into a fresh schema.
-    let schema = Schema::new();
+    let schema = Schema::new("roomlog_cp");
     let url = postgres_url();
     let data_dir = embedded.data_dir.to_str().unwrap().to_owned();
     let copy = || {
@@ -207,7 +177,7 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
             "--to",
             &url,
             "--to-schema",
-            &schema.0,
+            &schema.name,
         ])
     };
     let copied = copy();
@@ -233,7 +203,7 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
         node_dir.path().join("credentials.json"),
     )
     .unwrap();
-    let mut pg_args = vec!["--store", &url, "--store-schema", &schema.0];
+    let mut pg_args = vec!["--store", &url, "--store-schema", &schema.name];
     pg_args.extend_from_slice(&args);
     let postgres = TestServer::start_in(node_dir.path(), &pg_args);
     let after = observe(&postgres, &rooms).await;

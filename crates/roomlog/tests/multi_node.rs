@@ -17,38 +17,30 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use roomlog::client::Client;
 use serde_json::{json, Value};
+use support::postgres::{redis_url, url as postgres_url, Schema};
 use support::{assert_exactly_once, create_room, read_log, TestServer};
-
-fn postgres_url() -> String {
-    std::env::var("ROOMLOG_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn redis_url() -> String {
-    std::env::var("ROOMLOG_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 /// Two nodes on one fresh schema; node A bootstraps the credentials, node B gets a copy of them
 /// (an operator would hand the same credentials to every client).
 struct Cluster {
     a: TestServer,
     b: TestServer,
-    schema: String,
+    _schema: Schema,
     _dirs: [tempfile::TempDir; 2],
 }
 
 impl Cluster {
     fn start(extra_args: &[&str]) -> Self {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        let schema = format!("roomlog_mn_{unique}");
-        let prefix = format!("roomlog-test-{unique}");
+        let schema = Schema::new("roomlog_mn");
+        // The schema's name is unique: so are the Redis keys under it.
+        let prefix = format!("roomlog-test-{}", schema.name);
         let url = postgres_url();
         let redis = redis_url();
         let mut args = vec![
             "--store",
             &url,
             "--store-schema",
-            &schema,
+            &schema.name,
             "--rate-limit",
             &redis,
             "--rate-limit-key-prefix",
@@ -71,31 +63,18 @@ impl Cluster {
         Self {
             a,
             b,
-            schema,
+            _schema: schema,
             _dirs: [dir_a, dir_b],
         }
     }
 }
 
 impl Drop for Cluster {
+    /// The nodes stop first; the schema goes after (fields drop after this).
     fn drop(&mut self) {
         self.a.kill();
         self.b.kill();
-        drop_schema(&self.schema);
     }
-}
-
-/// Drops a test's schema (psql: this runs in Drop, outside any runtime).
-pub fn drop_schema(schema: &str) {
-    let _ = std::process::Command::new("psql")
-        .args([
-            &postgres_url(),
-            "-q",
-            "-c",
-            &format!("SET client_min_messages TO warning; DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        ])
-        .stderr(std::process::Stdio::null())
-        .status();
 }
 
 fn mic_on(ids: &[String]) -> Vec<Value> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod inprocess;
+pub mod postgres;
 pub mod sse;
 
 use std::collections::HashMap;

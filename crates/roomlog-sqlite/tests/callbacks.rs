@@ -10,7 +10,7 @@ use std::path::Path;
 use common::*;
 use roomlog_core::callback::{AttemptOutcome, DeliveryStatus};
 use roomlog_core::time::now_ms;
-use roomlog_core::{EventType, NewEvent, RoomId, Store};
+use roomlog_core::{App, EventType, NewEvent, RoomId, Store};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const HOOK: &str = "http://127.0.0.1:9/hook";
@@ -43,6 +43,16 @@ fn count(path: &Path, sql: &str) -> i64 {
     raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// An app whose callback URL is set (so its events get deliveries), with `key`.
+async fn hooked_app(store: &SqliteStore, key: Option<&str>) -> App {
+    let app = app(store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some(HOOK), key)
+        .await
+        .unwrap();
+    app
+}
+
 async fn claimed(store: &SqliteStore, now: i64, lease: i64) -> Vec<(RoomId, u64)> {
     store
         .claim_due_deliveries(now, lease, 1000)
@@ -58,11 +68,7 @@ async fn the_outbox_and_its_leases_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
     let store = SqliteStore::open(&path).unwrap();
-    let app = app(&store).await;
-    store
-        .set_app_callback(app.sdk_app_id, Some(HOOK), Some("k"))
-        .await
-        .unwrap();
+    let app = hooked_app(&store, Some("k")).await;
     let id = room(&store, &app, "r").await;
     store
         .append_events(id, mics("m", 3), accept())
@@ -101,11 +107,7 @@ async fn a_restarted_server_releases_the_leases_its_last_run_held() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
     let store = SqliteStore::open(&path).unwrap();
-    let app = app(&store).await;
-    store
-        .set_app_callback(app.sdk_app_id, Some(HOOK), Some("k"))
-        .await
-        .unwrap();
+    let app = hooked_app(&store, Some("k")).await;
     let id = room(&store, &app, "r").await;
     store
         .append_events(id, mics("m", 2), accept())
@@ -132,11 +134,7 @@ async fn a_restarted_server_releases_the_leases_its_last_run_held() {
 async fn concurrent_claims_never_hand_out_a_head_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
-    let app = app(&store).await;
-    store
-        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
-        .await
-        .unwrap();
+    let app = hooked_app(&store, None).await;
     let specs = (0..60).map(|i| spec(&format!("r{i}"))).collect();
     let rooms = store.create_rooms(&app, specs, T0 as i64).await.unwrap();
     for id in &rooms {
@@ -175,11 +173,7 @@ async fn concurrent_claims_never_hand_out_a_head_twice() {
 async fn a_stale_attempt_is_counted_but_moves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
-    let app = app(&store).await;
-    store
-        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
-        .await
-        .unwrap();
+    let app = hooked_app(&store, None).await;
     let id = room(&store, &app, "r").await;
     store
         .append_events(id, mics("m", 3), accept())
@@ -249,11 +243,7 @@ async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
-    let app = app(&store).await;
-    store
-        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
-        .await
-        .unwrap();
+    let app = hooked_app(&store, None).await;
     let purged = room(&store, &app, "purged").await;
     let live = room(&store, &app, "live").await;
     let kept = room(&store, &app, "kept").await;
@@ -310,11 +300,7 @@ async fn purge_deliveries_works_in_batches_and_a_broken_head_is_repaired() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
-    let app = app(&store).await;
-    store
-        .set_app_callback(app.sdk_app_id, Some(HOOK), None)
-        .await
-        .unwrap();
+    let app = hooked_app(&store, None).await;
     let a = room(&store, &app, "a").await;
     let b = room(&store, &app, "b").await;
     fill(&store, a, "a", 2_000).await;

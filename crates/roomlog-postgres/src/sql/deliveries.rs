@@ -195,22 +195,10 @@ impl Outbox {
                   AS e(seq, event_id, event_type, timestamp_ms, user_id, device, role, reason,
                        duration, record_size, record_url, due)",
             &[
-                &self.room,
-                &columns.seq,
-                &columns.event_id,
-                &columns.event_type,
-                &columns.timestamp_ms,
-                &columns.user_id,
-                &columns.device,
-                &columns.role,
-                &columns.reason,
-                &columns.duration,
-                &columns.record_size,
-                &columns.record_url,
-                &self.sdk_app_id,
-                &self.now_ms,
-                &due,
-            ],
+                columns.params(&self.room).as_slice(),
+                &[&self.sdk_app_id, &self.now_ms, &due],
+            ]
+            .concat(),
         )
         .await
         .with_context(what)?;

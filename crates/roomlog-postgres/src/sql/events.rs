@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::{EventRange, RoomPage};
@@ -95,6 +96,25 @@ impl<'a> EventColumns<'a> {
         }
         columns
     }
+
+    /// `room` then the eleven arrays, in the order of the event columns: `$1` to `$12` of both
+    /// inserts (the outbox's appends its own after them).
+    pub(crate) fn params<'p>(&'p self, room: &'p i64) -> Vec<&'p (dyn ToSql + Sync)> {
+        vec![
+            room,
+            &self.seq,
+            &self.event_id,
+            &self.event_type,
+            &self.timestamp_ms,
+            &self.user_id,
+            &self.device,
+            &self.role,
+            &self.reason,
+            &self.duration,
+            &self.record_size,
+            &self.record_url,
+        ]
+    }
 }
 
 /// Records a command's new events in one locked room: in the log and, while the room's app has a
@@ -138,20 +158,7 @@ impl Recorder {
              SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
                                       $6::text[], $7::bigint[], $8::bigint[], $9::bigint[],
                                       $10::bigint[], $11::bigint[], $12::text[])",
-            &[
-                &self.room,
-                &columns.seq,
-                &columns.event_id,
-                &columns.event_type,
-                &columns.timestamp_ms,
-                &columns.user_id,
-                &columns.device,
-                &columns.role,
-                &columns.reason,
-                &columns.duration,
-                &columns.record_size,
-                &columns.record_url,
-            ],
+            &columns.params(&self.room),
         )
         .await
         .with_context(|| format!("recording {} events in room {}", events.len(), self.room))?;

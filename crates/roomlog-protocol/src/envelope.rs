@@ -32,12 +32,16 @@ pub fn success_body(mut fields: Map<String, Value>, request_id: &str) -> Bytes {
 
 /// [`success_body`] for output fields already written as JSON object members without the
 /// braces (`"Total":5,"Events":[...]`, or nothing): the same bytes, without building a value.
-/// The members must not include `RequestId`.
-pub fn success_body_members(members: &[u8], request_id: &str) -> Bytes {
-    let mut out = Vec::with_capacity(members.len() + request_id.len() + 32);
+/// The members are the concatenation of `parts` (so that a large part, like a page of events,
+/// is copied once, into the body) and must not include `RequestId`.
+pub fn success_body_members(parts: &[&[u8]], request_id: &str) -> Bytes {
+    let members_len: usize = parts.iter().map(|part| part.len()).sum();
+    let mut out = Vec::with_capacity(members_len + request_id.len() + 32);
     out.extend_from_slice(br#"{"Response":{"#);
-    out.extend_from_slice(members);
-    if !members.is_empty() {
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    if members_len > 0 {
         out.push(b',');
     }
     out.extend_from_slice(br#""RequestId":"#);

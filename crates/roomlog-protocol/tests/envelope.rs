@@ -54,10 +54,13 @@ fn prewritten_members_give_the_same_bytes() {
         let fields = object(fields);
         let text = serde_json::to_string(&Value::Object(fields.clone())).unwrap();
         let members = &text.as_bytes()[1..text.len() - 1];
-        assert_eq!(
-            success_body_members(members, "rid\"4"),
-            success_body(fields, "rid\"4")
-        );
+        let expected = success_body(fields, "rid\"4");
+        assert_eq!(success_body_members(&[members], "rid\"4"), expected);
+        // Split anywhere into parts, the same bytes.
+        for at in 0..=members.len() {
+            let (head, tail) = members.split_at(at);
+            assert_eq!(success_body_members(&[head, tail], "rid\"4"), expected);
+        }
     }
 }
 

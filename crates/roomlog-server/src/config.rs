@@ -15,6 +15,9 @@ pub const DEFAULT_RATE_LIMIT: u32 = 20;
 /// Ingest is roomlog's own action and the runtime reports often: a higher default.
 pub const DEFAULT_REPORT_RATE_LIMIT: u32 = 2000;
 
+/// Rendered GetRoomEvent pages kept in memory: ~1,600 pages of 100 events.
+pub const DEFAULT_PAGE_CACHE_MIB: u32 = 16;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServeConfig {
@@ -38,10 +41,20 @@ pub struct ServeConfig {
     /// long after EndTime.
     #[serde(with = "humantime_serde")]
     pub idle_end_after: Duration,
+    /// MiB of rendered GetRoomEvent pages kept in memory (see `page_cache`); 0 keeps none.
+    pub page_cache_mib: u32,
     pub rate_limits: RateLimits,
     pub callbacks: CallbackConfig,
     /// `text` (default) or `json` log lines.
     pub log_format: LogFormat,
+}
+
+impl ServeConfig {
+    pub fn page_cache_bytes(&self) -> usize {
+        usize::try_from(self.page_cache_mib)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1 << 20)
+    }
 }
 
 impl Default for ServeConfig {
@@ -54,6 +67,7 @@ impl Default for ServeConfig {
             job_poll_interval: Duration::from_secs(1),
             events_retention_after_end: Duration::from_secs(3600),
             idle_end_after: Duration::from_secs(600),
+            page_cache_mib: DEFAULT_PAGE_CACHE_MIB,
             rate_limits: RateLimits::default(),
             callbacks: CallbackConfig::default(),
             log_format: LogFormat::Text,

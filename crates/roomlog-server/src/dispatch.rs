@@ -34,9 +34,9 @@ pub enum Reply {
     /// Output fields; `RequestId` is added.
     Fields(Map<String, Value>),
     /// Output fields already written as JSON object members without the braces
-    /// (`"Total":5,"Events":[...]`); `RequestId` is added. For large answers built straight
-    /// from stored data, without a `Value` tree.
-    Members(Vec<u8>),
+    /// (`"Total":5,"Events":[...]`), in parts that are concatenated; `RequestId` is added. For
+    /// large answers built straight from stored data, without a `Value` tree.
+    Members(Vec<Bytes>),
     /// A large answer streamed without buffering: `fields` first, then the array named
     /// `array_field` whose elements (already serialised JSON values) come from `items`.
     Stream {
@@ -146,8 +146,9 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
 
     let body = match outcome {
         Ok(Reply::Fields(fields)) => Body::from(envelope::success_body(fields, &request_id)),
-        Ok(Reply::Members(members)) => {
-            Body::from(envelope::success_body_members(&members, &request_id))
+        Ok(Reply::Members(parts)) => {
+            let parts: Vec<&[u8]> = parts.iter().map(|part| &part[..]).collect();
+            Body::from(envelope::success_body_members(&parts, &request_id))
         }
         Ok(Reply::Stream {
             fields,

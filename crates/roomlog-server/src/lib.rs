@@ -4,6 +4,7 @@
 //! - [`dispatch`]: one path `/`; parses and verifies the Tencent Cloud request, applies the rate
 //!   limit, decodes typed parameters and calls the action; always answers the 200 JSON envelope.
 //! - [`actions`]: one thin handler per action, over `roomlog_core` rules and the [`Store`].
+//! - [`page_cache`]: GetRoomEvent pages kept rendered in memory (bounded).
 //! - [`purge`]: the background task that deletes events past their retention.
 //!
 //! [`Store`]: roomlog_core::Store
@@ -18,6 +19,7 @@ pub mod dispatch;
 pub mod feed;
 pub mod jobs;
 pub mod metrics;
+pub mod page_cache;
 pub mod purge;
 pub mod ratelimit;
 pub mod scheduler;

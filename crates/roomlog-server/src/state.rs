@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use crate::cache::Lookups;
 use crate::config::ServeConfig;
 use crate::feed::RoomFeed;
+use crate::page_cache::PageCache;
 use crate::ratelimit::RateLimiter;
 
 #[derive(Clone)]
@@ -34,6 +35,8 @@ struct Inner {
     delivery_wakeup: Notify,
     /// Keys, apps and room owners every request checks (see `cache`).
     lookups: Lookups,
+    /// GetRoomEvent pages already rendered (see `page_cache`).
+    page_cache: Arc<PageCache>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
     /// Tests pass a `ManualClock` to drive schedules without waiting.
     pub fn with_clock(store: Arc<dyn Store>, config: ServeConfig, clock: Arc<dyn Clock>) -> Self {
         let limiter = RateLimiter::new(config.rate_limits.clone());
+        let page_cache = Arc::new(PageCache::new(config.page_cache_bytes()));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -56,6 +60,7 @@ impl AppState {
                 feed: RoomFeed::default(),
                 delivery_wakeup: Notify::new(),
                 lookups: Lookups::default(),
+                page_cache,
             }),
         }
     }
@@ -98,6 +103,10 @@ impl AppState {
 
     pub fn lookups(&self) -> &Lookups {
         &self.inner.lookups
+    }
+
+    pub fn page_cache(&self) -> &Arc<PageCache> {
+        &self.inner.page_cache
     }
 
     /// New events were committed to the room (by any action or job of this node): wake its

@@ -608,6 +608,205 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
     );
 }
 
+/// `roomlog_page_cache_{hits,misses}_total` from the server's metrics.
+async fn page_cache_counts(server: &TestServer) -> (u64, u64) {
+    let metrics = roomlog::client::http_client()
+        .get(format!("{}/metrics", server.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        count("roomlog_page_cache_hits_total"),
+        count("roomlog_page_cache_misses_total"),
+    )
+}
+
+#[tokio::test]
+async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
+    let server = TestServer::start(&[
+        "--rate-limit",
+        "GetRoomEvent=0",
+        "--events-retention-after-end",
+        "2s",
+    ]);
+    let client = server.client();
+    let app = server.sdk_app_id();
+    let room = create_room(&client, app).await;
+    client
+        .call("StartRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    let joins = |from: usize, to: usize| -> Vec<Value> {
+        (from..to)
+            .map(|i| join(&format!("e{i}"), &format!("u{i}")))
+            .collect()
+    };
+    let report = |events: Vec<Value>| {
+        let client = client.clone();
+        async move {
+            client
+                .call(
+                    "ReportRoomEvents",
+                    &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let page = |page: u64, limit: u64| {
+        let client = client.clone();
+        async move {
+            client
+                .call(
+                    "GetRoomEvent",
+                    &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let users = |response: &Value| -> Vec<String> {
+        response["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["EventData"]["UserId"].as_str().unwrap_or("-").to_owned())
+            .collect()
+    };
+    // RoomStart (seq 1) and 20 joins.
+    report(joins(0, 20)).await;
+
+    // Every page read twice: the second time from the cache, the same answer.
+    let (hits_before, misses_before) = page_cache_counts(&server).await;
+    for limit in [1, 7, 21] {
+        for p in 1..=(21u64.div_ceil(limit) + 1) {
+            let first = page(p, limit).await;
+            let again = page(p, limit).await;
+            assert_eq!(first["Events"], again["Events"], "page {p} of {limit}");
+            let expected: Vec<String> = std::iter::once("-".to_owned())
+                .chain((0..20).map(|i| format!("u{i}")))
+                .skip(((p - 1) * limit) as usize)
+                .take(limit as usize)
+                .collect();
+            assert_eq!(users(&again), expected, "page {p} of {limit}");
+            assert_eq!(again["Total"], 21);
+        }
+    }
+    let (hits, misses) = page_cache_counts(&server).await;
+    // Pages past the end read nothing and are not counted.
+    let pages: u64 = [1u64, 7, 21].iter().map(|l| 21u64.div_ceil(*l)).sum();
+    assert_eq!(
+        (hits - hits_before, misses - misses_before),
+        (pages, pages),
+        "each page missed once, then hit"
+    );
+
+    // The last page grows as events arrive: never the copy of its shorter self.
+    assert_eq!(users(&page(3, 10).await), ["u19"]);
+    report(joins(20, 23)).await;
+    assert_eq!(users(&page(3, 10).await), ["u19", "u20", "u21", "u22"]);
+    assert_eq!(page(3, 10).await["Total"], 24);
+
+    // Another account sees no room, cached pages or not.
+    let account = admin(&server, &["create-account", "mallory"])["AccountId"]
+        .as_u64()
+        .unwrap();
+    let mallory_app = admin(&server, &["create-app", "--account", &account.to_string()])
+        ["SdkAppId"]
+        .as_u64()
+        .unwrap();
+    let key = admin(&server, &["create-key", "--account", &account.to_string()]);
+    let mallory = roomlog::client::Client::new(
+        &server.endpoint,
+        key["SecretId"].as_str().unwrap(),
+        key["SecretKey"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        error_code(
+            &mallory,
+            "GetRoomEvent",
+            json!({"RoomId": room, "SdkAppId": mallory_app, "Page": 1, "Limit": 7})
+        )
+        .await,
+        "ResourceNotFound.Room"
+    );
+
+    // A deleted room's cached pages are not served.
+    let unstarted = create_room(&client, app).await;
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": unstarted, "Events": joins(0, 5)}),
+        )
+        .await
+        .unwrap();
+    let query = json!({"RoomId": unstarted, "SdkAppId": app, "Page": 1, "Limit": 5});
+    client.call("GetRoomEvent", &query).await.unwrap();
+    assert_eq!(
+        users(&client.call("GetRoomEvent", &query).await.unwrap()).len(),
+        5
+    );
+    client
+        .call("DeleteRoom", &json!({"RoomId": unstarted}))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&client, "GetRoomEvent", query).await,
+        "ResourceNotFound.Room"
+    );
+
+    // Nor an expired room's: once the retention has passed, the answer is the expiry error.
+    client
+        .call("EndRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    assert_eq!(users(&page(1, 7).await).len(), 7);
+    let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 7});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = client.call_raw("GetRoomEvent", &query).await.unwrap();
+        if response.get("Error").is_some() {
+            assert_eq!(code(&response), "FailedOperation", "{response}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "events never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_page_cache_can_be_turned_off() {
+    let server = TestServer::start(&["--page-cache-mib", "0"]);
+    let client = server.client();
+    let app = server.sdk_app_id();
+    let room = create_room(&client, app).await;
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]}),
+        )
+        .await
+        .unwrap();
+    let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
+    let first = client.call("GetRoomEvent", &query).await.unwrap();
+    let again = client.call("GetRoomEvent", &query).await.unwrap();
+    assert_eq!(first["Events"], again["Events"]);
+    assert_eq!(first["Events"][0]["EventData"]["UserId"], "u1");
+    let (hits, misses) = page_cache_counts(&server).await;
+    assert_eq!(hits, 0, "nothing is kept, so nothing is found");
+    assert_eq!(misses, 2);
+}
+
 /// Runs `roomlog admin` against a data directory and parses its JSON output.
 fn admin(server: &TestServer, args: &[&str]) -> Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_roomlog"))

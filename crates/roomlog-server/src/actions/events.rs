@@ -71,23 +71,24 @@ impl Action for GetRoomEvent {
                 && !room.events_expired(now_ms, retention_ms)
         };
         let (page, limit, paged) = (self.page, self.limit, keyword.is_none());
+        let (range, cached) = ctx
+            .state
+            .page_cache()
+            .read_through(self.room_id, move |room| {
+                (paged && visible(room))
+                    .then(|| page_range(page, limit, room.last_seq))
+                    .flatten()
+            });
         let read = ctx
             .state
             .store()
-            .read_room_page(
-                self.room_id,
-                Box::new(move |room| {
-                    (paged && visible(room))
-                        .then(|| page_range(page, limit, room.last_seq))
-                        .flatten()
-                }),
-            )
+            .read_room_page(self.room_id, range)
             .await?;
         let (room, events_json) = match read {
             Some(page)
                 if page.room.account_id == account_id && page.room.sdk_app_id == sdk_app_id =>
             {
-                (page.room, page.events_json)
+                (page.room, cached.events(page.count, page.events_json))
             }
             _ => return Err(DomainError::room_not_found(self.room_id).into()),
         };
@@ -98,13 +99,12 @@ impl Action for GetRoomEvent {
 
         let Some(event_type) = keyword else {
             // `{"Total":N,"Events":[...]}`'s members, the events as the store wrote them.
-            let mut members = Vec::with_capacity(40 + events_json.len());
-            members.extend_from_slice(b"\"Total\":");
-            members.extend_from_slice(total.to_string().as_bytes());
-            members.extend_from_slice(b",\"Events\":[");
-            members.extend_from_slice(&events_json);
-            members.push(b']');
-            return Ok(Reply::Members(members));
+            let head = format!(r#""Total":{total},"Events":["#);
+            return Ok(Reply::Members(vec![
+                Bytes::from(head),
+                events_json,
+                Bytes::from_static(b"]"),
+            ]));
         };
 
         // Every event of that type, streamed in chunks so the room is never buffered whole.

@@ -16,7 +16,7 @@ use crate::rows::{self, event_columns, event_type_code, u64_bits};
 use crate::sql::deliveries::Outbox;
 use crate::sql::kicks;
 use crate::sql::presence as sql_presence;
-use crate::sql::rooms::{deadline, load_room, require_room, room_key, save_log_state};
+use crate::sql::rooms::{deadline, require_room, room_key, save_log_state, SELECT_ROOM};
 use roomlog_core::presence;
 
 /// Is this event id recorded in the room? (The unique index, covering.)
@@ -222,30 +222,36 @@ pub(crate) fn read_range(
 /// The store's `read_room_page`: the room, then the range of events `range` picks for it
 /// written straight from the rows into the page's JSON, in ONE read transaction (one snapshot:
 /// the page agrees with the room's `last_seq`, and the WAL read lock is taken once).
+///
+/// Without `BEGIN`/`COMMIT`: SQLite keeps a connection's implicit read transaction open while
+/// any of its statements is active (stepped, not yet reset), so the room statement is kept
+/// active until the page is read. That is the same snapshot for two statements fewer, which
+/// mattered when the page itself is cached by the server and the room is all that is read.
 pub(crate) fn read_room_page(
     conn: &Connection,
     room_id: RoomId,
     range: EventRange,
 ) -> Result<Option<RoomPage>, StoreError> {
-    exec_cached(conn, "BEGIN").context("starting a read transaction")?;
-    let read = (|| {
-        let Some(room) = load_room(conn, room_id)? else {
-            return Ok(None);
-        };
-        let mut page = RoomPage {
-            room,
-            count: 0,
-            events_json: Vec::new(),
-        };
-        if let Some((first_seq, limit)) = range(&page.room) {
-            render_range(conn, room_id, first_seq, limit, &mut page)?;
-        }
-        Ok(Some(page))
-    })();
-    // Ending a read transaction cannot lose anything; if it fails, the pool sees the
-    // connection still in a transaction and does not reuse it.
-    let _ = exec_cached(conn, "COMMIT");
-    read
+    let Some(key) = room_key(room_id) else {
+        return Ok(None);
+    };
+    let what = || format!("loading room {room_id}");
+    let mut room_stmt = conn.prepare_cached(SELECT_ROOM).with_context(what)?;
+    let mut room_rows = room_stmt.query([key]).with_context(what)?;
+    let Some(row) = room_rows.next().with_context(what)? else {
+        return Ok(None);
+    };
+    let mut page = RoomPage {
+        room: rows::room(row).with_context(what)?,
+        count: 0,
+        events_json: Vec::new(),
+    };
+    if let Some((first_seq, limit)) = range(&page.room) {
+        render_range(conn, room_id, first_seq, limit, &mut page)?;
+    }
+    // Resets the room statement: the read transaction ends here.
+    drop(room_rows);
+    Ok(Some(page))
 }
 
 /// [`read_range`]'s events, rendered into `page` as they are stepped through.
@@ -281,10 +287,6 @@ fn render_range(
         page.count += 1;
     }
     Ok(())
-}
-
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Up to `limit` events of one type after `after_seq`, via the (room_id, event_type, seq) index.

@@ -18,17 +18,17 @@ pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
     i64::try_from(room_id).ok()
 }
 
+/// One room by id, the columns [`rows::room`] reads.
+pub(crate) const SELECT_ROOM: &str =
+    concat!("SELECT ", room_columns!(), " FROM rooms WHERE room_id = ?1");
+
 pub(crate) fn load_room(conn: &Connection, room_id: RoomId) -> Result<Option<Room>, StoreError> {
     let Some(key) = room_key(room_id) else {
         return Ok(None);
     };
-    conn.prepare_cached(concat!(
-        "SELECT ",
-        room_columns!(),
-        " FROM rooms WHERE room_id = ?1"
-    ))
-    .and_then(|mut stmt| stmt.query_row([key], rows::room).optional())
-    .with_context(|| format!("loading room {room_id}"))
+    conn.prepare_cached(SELECT_ROOM)
+        .and_then(|mut stmt| stmt.query_row([key], rows::room).optional())
+        .with_context(|| format!("loading room {room_id}"))
 }
 
 pub(crate) fn require_room(conn: &Connection, room_id: RoomId) -> Result<Room, StoreError> {

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// long after EndTime [default: 10m].
     #[arg(long, env = "ROOMLOG_IDLE_END_AFTER", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub idle_end_after: Option<Duration>,
+    /// MiB of rendered GetRoomEvent pages kept in memory, for pages read again; 0 turns the
+    /// page cache off [default: 16].
+    #[arg(long, env = "ROOMLOG_PAGE_CACHE_MIB", value_name = "MIB")]
+    pub page_cache_mib: Option<u32>,
     /// Requests per second per account for every action without its own limit [default: 20].
     #[arg(long, env = "ROOMLOG_RATE_LIMIT_DEFAULT", value_name = "N")]
     pub rate_limit_default: Option<u32>,
@@ -161,6 +165,9 @@ impl ServeArgs {
         }
         if let Some(idle) = self.idle_end_after {
             config.idle_end_after = idle;
+        }
+        if let Some(mib) = self.page_cache_mib {
+            config.page_cache_mib = mib;
         }
         if let Some(default) = self.rate_limit_default {
             config.rate_limits.default = default;

@@ -159,8 +159,13 @@ impl Roomlog {
 
     /// Graceful stop, then a fresh process on the same data directory (a new port).
     pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_with(&[])
+    }
+
+    /// [`Roomlog::restart`] with more `serve` arguments.
+    pub fn restart_with(&mut self, extra: &[&str]) -> anyhow::Result<()> {
         self.process.terminate()?;
-        *self = Roomlog::start(&self.bin.clone(), &self.data_dir.clone())?;
+        *self = Roomlog::start_with(&self.bin.clone(), &self.data_dir.clone(), extra)?;
         Ok(())
     }
 

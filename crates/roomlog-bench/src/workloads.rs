@@ -53,12 +53,75 @@ pub struct ReadResults {
     pub page1: LoadResult,
     pub deep: LoadResult,
     pub random: LoadResult,
+    /// How the server's page cache served each of the three loads above.
+    pub cache: [CacheUse; 3],
+    /// Page 1 and the deep page again on a server without the page cache: the store's own read.
+    pub uncached_page1: LoadResult,
+    pub uncached_deep: LoadResult,
     pub base_page1: LoadResult,
     pub base_deep: LoadResult,
     pub page1_body_bytes: usize,
     pub deep_body_bytes: usize,
     pub keyword: Keyword,
     pub rss: Rss,
+}
+
+/// Page cache lookups during a load (`roomlog_page_cache_{hits,misses}_total` before and after).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheUse {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl CacheUse {
+    pub fn hit_percent(&self) -> f64 {
+        self.hits as f64 * 100.0 / (self.hits + self.misses).max(1) as f64
+    }
+}
+
+/// The server's page cache counters so far.
+async fn cache_counters(server: &Roomlog) -> anyhow::Result<CacheUse> {
+    let mut conn = Conn::open(server.addr()).await?;
+    let request = ::http::Request::get("/metrics")
+        .header(::http::header::HOST, server.addr().to_string())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+    let (status, body) = conn.send(request).await?;
+    anyhow::ensure!(
+        status == ::http::StatusCode::OK,
+        "GET /metrics: HTTP {status}"
+    );
+    let text = String::from_utf8_lossy(&body);
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    Ok(CacheUse {
+        hits: counter("roomlog_page_cache_hits_total"),
+        misses: counter("roomlog_page_cache_misses_total"),
+    })
+}
+
+/// A load on `server`, and how its page cache served it.
+async fn cached_load(
+    server: &Roomlog,
+    source: Source,
+    spec: LoadSpec,
+) -> anyhow::Result<(LoadResult, CacheUse)> {
+    let before = cache_counters(server).await?;
+    let result = load::run(server.addr(), server.pid(), source, spec).await?;
+    let after = cache_counters(server).await?;
+    let used = CacheUse {
+        hits: after.hits - before.hits,
+        misses: after.misses - before.misses,
+    };
+    eprintln!(
+        "  page cache: {:.1}% hits ({} hits, {} misses, warm-up included)",
+        used.hit_percent(),
+        used.hits,
+        used.misses
+    );
+    Ok((result, used))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -417,6 +480,8 @@ pub(crate) struct PageLoads {
     pub page1_result: LoadResult,
     pub deep_result: LoadResult,
     pub random_result: LoadResult,
+    /// Page cache use during the page-1, deep-page and random-page loads.
+    pub cache: [CacheUse; 3],
 }
 
 /// Runs the GetRoomEvent loads on `room_id` (filled with `plan.events` events), checking the
@@ -452,23 +517,13 @@ pub(crate) async fn page_loads(
         "read: GetRoomEvent page 1, Limit {limit}, c={}",
         options.read_concurrency
     );
-    let page1_result = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Fixed(page1.clone()),
-        read_spec,
-    )
-    .await?;
+    let (page1_result, page1_cache) =
+        cached_load(server, Source::Fixed(page1.clone()), read_spec).await?;
     progress("page 1", &page1_result);
     check("GetRoomEvent page 1", &page1_result)?;
     eprintln!("read: GetRoomEvent page {deep_page}");
-    let deep_result = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Fixed(deep.clone()),
-        read_spec,
-    )
-    .await?;
+    let (deep_result, deep_cache) =
+        cached_load(server, Source::Fixed(deep.clone()), read_spec).await?;
     progress("deep page", &deep_result);
     check("GetRoomEvent deep page", &deep_result)?;
 
@@ -484,13 +539,8 @@ pub(crate) async fn page_loads(
             events::get_page(&server.signer, sdk, room_id, 1 + state % pages, limit)
         })
         .collect();
-    let random_result = load::run(
-        server.addr(),
-        server.pid(),
-        Source::Cycle(Arc::new(random)),
-        read_spec,
-    )
-    .await?;
+    let (random_result, random_cache) =
+        cached_load(server, Source::Cycle(Arc::new(random)), read_spec).await?;
     progress("random pages", &random_result);
     check("GetRoomEvent random pages", &random_result)?;
 
@@ -503,6 +553,7 @@ pub(crate) async fn page_loads(
         page1_result,
         deep_result,
         random_result,
+        cache: [page1_cache, deep_cache, random_cache],
     })
 }
 
@@ -605,6 +656,7 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
         page1_result,
         deep_result,
         random_result,
+        cache,
     } = page_loads(plan, &server, &mut conn, room_id).await?;
     let read_spec = spec(plan, options.read_concurrency);
     let (sdk, pages) = (server.sdk_app_id, plan.events.div_ceil(limit));
@@ -698,6 +750,23 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
         mb(rss.hwm_after_restart)
     );
     drop(conn);
+
+    // The same pages without the page cache: every request reads and renders its page from
+    // the store (the deep page's index seek against page 1's).
+    eprintln!("read: page 1 and page {deep_page} again, page cache off (--page-cache-mib 0)");
+    server.restart_with(&["--page-cache-mib", "0"])?;
+    let signer = server.signer.clone();
+    let mut uncached = Vec::new();
+    for (name, page) in [("page 1", 1), ("deep page", deep_page)] {
+        let prepared = events::get_page(&signer, sdk, room_id, page, limit);
+        let (result, used) = cached_load(&server, Source::Fixed(prepared), read_spec).await?;
+        progress(&format!("{name}, page cache off"), &result);
+        check(&format!("GetRoomEvent {name}, page cache off"), &result)?;
+        anyhow::ensure!(used.hits == 0, "the page cache was off, yet it hit");
+        uncached.push(result);
+    }
+    let uncached_deep = uncached.pop().expect("two loads");
+    let uncached_page1 = uncached.pop().expect("two loads");
     server.stop()?;
 
     Ok(ReadResults {
@@ -707,6 +776,9 @@ async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
         page1: page1_result,
         deep: deep_result,
         random: random_result,
+        cache,
+        uncached_page1,
+        uncached_deep,
         base_page1,
         base_deep,
         page1_body_bytes: page1_body.len(),

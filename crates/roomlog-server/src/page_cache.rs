@@ -155,7 +155,7 @@ impl PageRead {
     /// The page's events: the kept copy, or those the store read (`count` events rendered in
     /// `json`), kept for the next read. Empty when no events were asked for (past the last page,
     /// a room the caller may not see).
-    pub fn events(self, count: u64, json: Vec<u8>) -> Bytes {
+    pub fn events(self, count: u64, mut json: Vec<u8>) -> Bytes {
         match self.outcome.get() {
             Some(Outcome::Hit(page)) => {
                 metrics::counter!("roomlog_page_cache_hits_total").increment(1);
@@ -163,6 +163,9 @@ impl PageRead {
             }
             Some(Outcome::Miss(key)) => {
                 metrics::counter!("roomlog_page_cache_misses_total").increment(1);
+                // The store reserves room for long events; what is kept should cost what it
+                // counts (its length), not the spare capacity (a shrink in place, usually).
+                json.shrink_to_fit();
                 let page = Bytes::from(json);
                 // Fewer events than asked for can only mean they were being deleted (a purge
                 // between the room read and the events read, on a store that reads them apart):

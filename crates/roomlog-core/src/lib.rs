@@ -25,7 +25,7 @@ pub use error::DomainError;
 pub use event::{EventData, EventRef, EventType, NewEvent, StoredEvent};
 pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 pub use store::{
-    Admission, AppendOutcome, EventRange, KickBars, PresentMember, PurgeStats, RoomPage, Store,
-    StoreError,
+    Admission, AppendOutcome, CommitNotice, EventRange, KickBars, PresentMember, PurgeStats,
+    RoomPage, Store, StoreError,
 };
 pub use user::User;

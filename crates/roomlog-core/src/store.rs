@@ -45,6 +45,16 @@ pub enum StoreError {
 pub type Admission =
     Box<dyn FnOnce(&Room, &[NewEvent], &KickBars) -> Result<(), DomainError> + Send>;
 
+/// What a store's commit feed says (see [`Store::commit_feed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitNotice {
+    /// Events were committed to this room.
+    Room(RoomId),
+    /// Notices may have been lost (the feed's connection dropped and is back): any room may
+    /// have new events, so whoever waits for some should look.
+    MaybeMissed,
+}
+
 /// Which events of a room to read, decided from the room as read (see
 /// [`Store::read_room_page`]): `Some((first_seq, limit))`, or `None` for none. Runs where the
 /// backend reads (it must be fast and must not block).
@@ -138,9 +148,10 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Rooms as events are committed to them by any process sharing the store (this one
-    /// included), for live streams on every node. `None`: the backend has no such feed (the
-    /// embedded store has one process, which notifies its streams itself).
-    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
+    /// included), for live streams on every node, and [`CommitNotice::MaybeMissed`] when some
+    /// may have gone unannounced. `None`: the backend has no such feed (the embedded store has
+    /// one process, which notifies its streams itself).
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
         None
     }
 

@@ -10,15 +10,16 @@
 //! the process dies between the two commits, and one more round trip per command.
 //!
 //! The feed is a wake-up, not a log: notifications sent while a listener was reconnecting are
-//! lost, and a room may be named more than once. A listener that needs every event reads the
-//! log.
+//! lost (once listening again, the feed says so, [`CommitNotice::MaybeMissed`], so that
+//! whoever waits looks at the log instead of waiting for a wake-up that will not come), and a
+//! room may be named more than once. A listener that needs every event reads the log.
 
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use roomlog_core::RoomId;
+use roomlog_core::{CommitNotice, RoomId};
 
 use crate::error::describe;
 
@@ -52,25 +53,29 @@ pub(crate) fn notify_sql(channel: &str, room_id: RoomId) -> String {
 }
 
 /// Listens on `channel` (reconnecting as needed) and sends each room id heard to the returned
-/// receiver, until the receiver is dropped or `closed` turns true (the store was closed; the
+/// receiver, and [`CommitNotice::MaybeMissed`] each time it listens again after losing its
+/// connection, until the receiver is dropped or `closed` turns true (the store was closed; the
 /// receiver then sees the feed end).
 pub(crate) fn listen(
     config: tokio_postgres::Config,
     channel: String,
     mut closed: watch::Receiver<bool>,
-) -> mpsc::Receiver<RoomId> {
+) -> mpsc::Receiver<CommitNotice> {
     let (rooms, receiver) = mpsc::channel(FEED_CAPACITY);
     tokio::spawn(async move {
         let mut backoff = INITIAL_BACKOFF;
+        // Until the first LISTEN, nothing was promised: there is nothing to have missed.
+        let mut ever_listened = false;
         loop {
             if *closed.borrow() {
                 return;
             }
             let mut listened = false;
             let ended = tokio::select! {
-                ended = listen_once(&config, &channel, &rooms, &mut listened) => ended,
+                ended = listen_once(&config, &channel, &rooms, ever_listened, &mut listened) => ended,
                 _ = closed.wait_for(|closed| *closed) => return,
             };
+            ever_listened |= listened;
             if listened {
                 // The connection worked before it failed: a new blip, not a server still down.
                 backoff = INITIAL_BACKOFF;
@@ -99,11 +104,13 @@ enum Ended {
     Failed(String),
 }
 
-/// One listening connection, until it fails or nobody reads the feed any more.
+/// One listening connection, until it fails or nobody reads the feed any more. `reconnected`:
+/// an earlier connection listened and was lost, so notices may have been missed meanwhile.
 async fn listen_once(
     config: &tokio_postgres::Config,
     channel: &str,
-    rooms: &mpsc::Sender<RoomId>,
+    rooms: &mpsc::Sender<CommitNotice>,
+    reconnected: bool,
     listened: &mut bool,
 ) -> Ended {
     let (client, mut connection) = match config.connect(NoTls).await {
@@ -132,6 +139,10 @@ async fn listen_once(
             return Ended::Failed(describe(&e));
         }
         *listened = true;
+        // Said after LISTEN: whatever commits from now on is heard, so looking now covers the gap.
+        if reconnected && rooms.send(CommitNotice::MaybeMissed).await.is_err() {
+            return Ended::ReceiverGone;
+        }
         loop {
             tokio::select! {
                 note = notifications.recv() => {
@@ -142,7 +153,7 @@ async fn listen_once(
                         tracing::debug!(payload = note.payload(), "ignoring a commit notification");
                         continue;
                     };
-                    if rooms.send(room).await.is_err() {
+                    if rooms.send(CommitNotice::Room(room)).await.is_err() {
                         return Ended::ReceiverGone;
                     }
                 }

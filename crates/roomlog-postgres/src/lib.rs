@@ -54,8 +54,9 @@ use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::{AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
-    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventType, NewEvent, PresentMember,
-    PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store, StoreError, StoredEvent, User,
+    Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventType, NewEvent,
+    PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store, StoreError,
+    StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -92,6 +93,13 @@ pub const SEQUENCES: &[(&str, &str)] = &[
     ("apps", "sdk_app_id"),
     ("rooms", "room_id"),
 ];
+
+/// The LISTEN/NOTIFY channel of the commit feed of the stores in `schema` (`None`: the
+/// connection's default): `LISTEN` to it in `psql` to watch commits, or find the feed's
+/// connections in `pg_stat_activity` (their query is `LISTEN <channel>`).
+pub fn commit_channel(schema: Option<&str>) -> String {
+    feed::channel(schema)
+}
 
 /// Settings of a [`PgStore`].
 #[derive(Debug, Clone)]
@@ -231,9 +239,10 @@ impl PgStore {
     /// The rooms events are committed to, by any node on this database and schema (this one
     /// included), as they commit: a wake-up feed through LISTEN/NOTIFY, over a connection of
     /// its own that reconnects by itself. Notifications sent while it reconnects are lost, and
-    /// a room may come more than once (module `feed`). Each call opens its own listener, which
-    /// stops when the receiver is dropped or the store is closed.
-    pub async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
+    /// the feed says [`CommitNotice::MaybeMissed`] once it listens again; a room may come more
+    /// than once (module `feed`). Each call opens its own listener, which stops when the
+    /// receiver is dropped or the store is closed.
+    pub async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
         Some(feed::listen(
             self.inner.config.clone(),
             self.inner.channel.clone(),
@@ -364,7 +373,7 @@ impl Store for PgStore {
         PgStore::is_shared(self)
     }
 
-    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<RoomId>> {
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
         PgStore::commit_feed(self).await
     }
 

@@ -13,7 +13,7 @@ use roomlog_core::callback::AttemptOutcome;
 use roomlog_core::conformance::{accept, attendance_with, event, spec};
 use roomlog_core::time::now_ms;
 use roomlog_core::{
-    App, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, Store, StoreError, User,
+    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, Store, StoreError, User,
 };
 use roomlog_postgres::PgStore;
 
@@ -445,28 +445,30 @@ async fn one_origin_id_is_registered_once_when_two_nodes_race() {
     }
 }
 
-async fn next(feed: &mut tokio::sync::mpsc::Receiver<RoomId>) -> RoomId {
+async fn next_notice(feed: &mut tokio::sync::mpsc::Receiver<CommitNotice>) -> CommitNotice {
     tokio::time::timeout(Duration::from_secs(10), feed.recv())
         .await
         .expect("a commit is heard within seconds")
         .expect("the feed goes on")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
-    let (_schema, a, b) = two_nodes().await;
-    let mut feed = b
-        .commit_feed()
-        .await
-        .expect("a PostgreSQL store has a commit feed");
-    assert!(a.is_shared() && b.is_shared());
-    let app = app(&a).await;
-    let id = room(&a, &app).await;
-    // LISTEN is running once the feed hears anything: announce until it does.
+async fn next(feed: &mut tokio::sync::mpsc::Receiver<CommitNotice>) -> RoomId {
+    match next_notice(feed).await {
+        CommitNotice::Room(room_id) => room_id,
+        other => panic!("expected a room, got {other:?}"),
+    }
+}
+
+/// Appends to `room` through `node` until `feed` hears of it: then `feed`'s listener is on.
+async fn until_listening(
+    node: &PgStore,
+    room: RoomId,
+    feed: &mut tokio::sync::mpsc::Receiver<CommitNotice>,
+) {
     let ready = async {
         loop {
-            a.append_events(
-                id,
+            node.append_events(
+                room,
                 vec![event(&format!("w{}", now_ms()), EventType::MicOn, T0_MS)],
                 accept(),
             )
@@ -482,6 +484,20 @@ async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
         .await
         .expect("the feed starts listening");
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
+    let (_schema, a, b) = two_nodes().await;
+    let mut feed = b
+        .commit_feed()
+        .await
+        .expect("a PostgreSQL store has a commit feed");
+    assert!(a.is_shared() && b.is_shared());
+    let app = app(&a).await;
+    let id = room(&a, &app).await;
+    // LISTEN is running once the feed hears anything: announce until it does.
+    until_listening(&a, id, &mut feed).await;
 
     let other = room(&a, &app).await;
     a.start_room(other, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
@@ -511,4 +527,50 @@ async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
     })
     .await;
     assert!(ended.is_ok(), "the feed ends when its store is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_lost_its_connection_says_it_may_have_missed_commits() {
+    let (schema, a, b) = two_nodes().await;
+    let mut feed = b.commit_feed().await.expect("a commit feed");
+    let app = app(&a).await;
+    let id = room(&a, &app).await;
+    until_listening(&a, id, &mut feed).await;
+
+    // The listening connection dies (a PostgreSQL restart, a network blip, an idle timeout).
+    let (admin, connection) = tokio_postgres::connect(&common::url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let killed = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = $1",
+            &[&format!(
+                "LISTEN {}",
+                roomlog_postgres::commit_channel(Some(&schema.name))
+            )],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(killed, 1, "one listening connection");
+    // Committed while the listener is away: its notification goes nowhere.
+    a.append_events(id, vec![join("while-away")], accept())
+        .await
+        .unwrap();
+
+    // Back, the feed says so before anything else: whoever waits must look at the log.
+    let notice = loop {
+        match next_notice(&mut feed).await {
+            // A room heard just before the connection died may still be in the pipe.
+            CommitNotice::Room(room) if room == id => continue,
+            notice => break notice,
+        }
+    };
+    assert_eq!(notice, CommitNotice::MaybeMissed);
+    // And it hears commits again.
+    a.append_events(id, vec![join("after")], accept())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut feed).await, id);
 }

@@ -22,6 +22,15 @@ impl RoomFeed {
             .subscribe()
     }
 
+    /// Every watched room may have new events (notices were lost): each watcher looks.
+    pub fn publish_all(&self) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.retain(|_, sender| sender.receiver_count() > 0);
+        for sender in rooms.values() {
+            sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     /// The room got new events. Rooms nobody watches cost nothing (and are forgotten).
     pub fn publish(&self, room_id: RoomId) {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
@@ -32,5 +41,30 @@ impl RoomFeed {
                 sender.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishing_wakes_the_rooms_watchers_and_publishing_all_wakes_every_room() {
+        let feed = RoomFeed::default();
+        let mut one = feed.subscribe(1);
+        let mut two = feed.subscribe(2);
+        let gone = feed.subscribe(3);
+        drop(gone);
+        feed.publish(1);
+        assert!(one.has_changed().unwrap());
+        assert!(!two.has_changed().unwrap());
+        one.mark_unchanged();
+        feed.publish_all();
+        assert!(one.has_changed().unwrap() && two.has_changed().unwrap());
+        assert!(
+            !feed.rooms.lock().unwrap().contains_key(&3),
+            "unwatched rooms are forgotten"
+        );
+        two.mark_unchanged();
     }
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 
 use axum::routing::{any, get};
 use axum::Router;
+use roomlog_core::CommitNotice;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -78,8 +79,9 @@ async fn forward_commit_feed(state: AppState, mut shutdown: watch::Receiver<bool
     };
     loop {
         tokio::select! {
-            room = commits.recv() => match room {
-                Some(room_id) => state.room_changed(room_id),
+            notice = commits.recv() => match notice {
+                Some(CommitNotice::Room(room_id)) => state.room_changed(room_id),
+                Some(CommitNotice::MaybeMissed) => state.any_room_may_have_changed(),
                 None => {
                     tracing::warn!("the store's commit feed ended; live streams on this node \
                         see other nodes' events only when their own room changes");

@@ -116,6 +116,14 @@ impl AppState {
         self.inner.delivery_wakeup.notify_one();
     }
 
+    /// Events may have been committed to any room without this node hearing of it (the
+    /// store's commit feed lost notices): wake every live stream and the callback worker, which
+    /// read the log and find whatever is new.
+    pub fn any_room_may_have_changed(&self) {
+        self.inner.feed.publish_all();
+        self.inner.delivery_wakeup.notify_one();
+    }
+
     /// A class ended (by EndRoom or by schedule): compute its attendance, plan its purge.
     pub fn class_ended(&self) {
         self.inner.attendance_wakeup.notify_one();

@@ -27,6 +27,31 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// Ends the connections the schema's nodes LISTEN on for each other's commits (as a
+    /// PostgreSQL restart or a network blip would); returns how many there were.
+    pub fn drop_commit_listeners(&self) -> u32 {
+        let channel = roomlog_postgres::commit_channel(Some(&self.name));
+        let output = Command::new("psql")
+            .args([
+                &url(),
+                "-tA",
+                "-c",
+                &format!(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE query = 'LISTEN {channel}'"
+                ),
+            ])
+            .output()
+            .expect("psql");
+        assert!(output.status.success(), "psql: {output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("a count")
+    }
+}
+
 impl Drop for Schema {
     fn drop(&mut self) {
         // psql: Drop runs outside any runtime. Best effort: a failure leaves a schema behind.

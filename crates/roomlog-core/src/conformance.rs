@@ -2408,8 +2408,9 @@ pub async fn case_current_members_pages<S: Store>(store: S) {
     );
 }
 
-/// RoomEnd closes the class for everyone: a MemberQuit (Reason 5, no Device, reserved id,
-/// RoomEnd's time) per user still in, in order of arrival, then the RoomEnd; presence empties.
+/// RoomEnd closes the class for everyone: a MemberQuit (Reason 5, the user's Role, no Device,
+/// reserved id, RoomEnd's time) per user still in, in order of arrival, then the RoomEnd;
+/// presence empties.
 pub async fn case_end_room_closes_presence<S: Store>(store: S) {
     let (_, app) = account_and_app(&store, "a").await;
     let id = plain_room(&store, &app, "r").await;
@@ -2433,12 +2434,15 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
         .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS + 1))
         .await
         .unwrap();
+    // amy comes back on a second device as the teacher: her latest Role is 1.
+    let mut amy_teaching = presence_event("j2", J, "amy", Some(4), T0_MS + 3);
+    amy_teaching.data.role = Some(1);
     append(
         &store,
         id,
         vec![
             presence_event("j1", J, "amy", Some(1), T0_MS + 2),
-            presence_event("j2", J, "amy", Some(4), T0_MS + 3),
+            amy_teaching,
             presence_event("j3", J, "left", Some(1), T0_MS + 4),
             presence_event("q3", Q, "left", None, T0_MS + 5),
             presence_event("j4", J, "bea", None, T0_MS + 6),
@@ -2469,10 +2473,10 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
         "end_room returns the room as stored"
     );
     let tail = store.read_events(id, 8, 10).await.unwrap();
-    let expected: Vec<StoredEvent> = ["zed", "amy", "bea"]
+    let expected: Vec<StoredEvent> = [("zed", 0), ("amy", 1), ("bea", 0)]
         .iter()
         .zip(8..)
-        .map(|(user, seq)| StoredEvent {
+        .map(|((user, role), seq)| StoredEvent {
             room_id: id,
             seq,
             event_id: format!("roomlog:RoomEnd:{user}"),
@@ -2480,6 +2484,7 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
             timestamp_ms: end_at,
             data: EventData {
                 user_id: Some((*user).to_owned()),
+                role: Some(*role),
                 reason: Some(5),
                 ..EventData::default()
             },

@@ -18,7 +18,31 @@
 use std::collections::BTreeMap;
 
 use crate::lifecycle::Occupancy;
-use crate::{EventData, EventType, NewEvent};
+use crate::{EventData, EventType, NewEvent, PresentMember};
+
+/// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
+pub const REASON_ROOM_ENDED: u64 = 5;
+
+/// The MemberQuits RoomEnd records at `timestamp_ms` for the users still `present` (in order of
+/// arrival), before the RoomEnd itself: Reason 5, a reserved EventId per user, and the user's
+/// Role. No Device: a quit without one closes every session of the user (see the rules above),
+/// which is what the end of the class does; a Device would close only that one.
+pub fn room_end_quits(present: &[PresentMember], timestamp_ms: i64) -> Vec<NewEvent> {
+    present
+        .iter()
+        .map(|member| NewEvent {
+            event_id: format!("{}RoomEnd:{}", NewEvent::RESERVED_ID_PREFIX, member.user_id),
+            event_type: EventType::MemberQuit,
+            timestamp_ms,
+            data: EventData {
+                user_id: Some(member.user_id.clone()),
+                role: member.role,
+                reason: Some(REASON_ROOM_ENDED),
+                ..EventData::default()
+            },
+        })
+        .collect()
+}
 
 /// One open session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -501,7 +501,7 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
     assert_eq!(events["Total"], 10);
     assert_eq!(
         events["Events"][5]["EventData"],
-        json!({"RoomId": room, "UserId": "u1", "Reason": 5})
+        json!({"RoomId": room, "UserId": "u1", "Role": 0, "Reason": 5})
     );
     assert_eq!(
         events["Events"][9]["EventData"],

@@ -21,7 +21,8 @@ use crate::sql::rooms::room_key;
 use crate::sql::{commit, execute, query, query_opt, snapshot, Client};
 use roomlog_core::presence::{count, Change, Session, UserPresence};
 
-/// Who is in, in order of arrival (DescribeCurrentMemberList).
+/// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records:
+/// `LIMIT NULL` is all of them).
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
      FROM presence WHERE room_id = $1 ORDER BY arrival_seq LIMIT $2 OFFSET $3";
 
@@ -215,17 +216,11 @@ pub(crate) async fn is_present(tx: &Transaction<'_>, room: i64, user: &str) -> R
 pub(crate) async fn present_in_order(
     tx: &Transaction<'_>,
     room: i64,
-) -> Result<Vec<String>, Error> {
-    query(
-        tx,
-        "SELECT user_id FROM presence WHERE room_id = $1 ORDER BY arrival_seq",
-        &[&room],
-    )
-    .await
-    .with_context(|| format!("listing the users present in room {room}"))?
-    .iter()
-    .map(|row| rows::get(row, 0))
-    .collect()
+) -> Result<Vec<PresentMember>, Error> {
+    let found = query(tx, PRESENT_IN_ORDER, &[&room, &None::<i64>, &0i64])
+        .await
+        .with_context(|| format!("listing the users present in room {room}"))?;
+    rows::all(&found, rows::present_member)
 }
 
 /// Empties the room (its class ended, or it is deleted).

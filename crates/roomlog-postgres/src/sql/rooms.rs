@@ -8,9 +8,7 @@
 use deadpool_postgres::{GenericClient, Transaction};
 
 use roomlog_core::lifecycle::{next_deadline, LifecyclePolicy, Occupancy};
-use roomlog_core::{
-    App, EventData, EventType, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError,
-};
+use roomlog_core::{App, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
 use crate::rows::{self, room_columns};
@@ -298,9 +296,6 @@ pub(crate) async fn start(
     Ok(room)
 }
 
-/// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
-const REASON_ROOM_ENDED: u64 = 5;
-
 /// EndRoom's compare-and-set: InClass -> Ended. RoomEnd closes the class for everyone, in one
 /// transaction: a `MemberQuit` (Reason 5, RoomEnd's time) for each user still present, in order
 /// of arrival, then `event` (RoomEnd); presence is emptied and kick bars are dropped.
@@ -316,20 +311,8 @@ pub(crate) async fn end(
         return Err(StoreError::WrongStatus(locked.room.status).into());
     }
     let key = locked.key();
-    let quits: Vec<NewEvent> = presence::present_in_order(&tx, key)
-        .await?
-        .into_iter()
-        .map(|user| NewEvent {
-            event_id: format!("{}RoomEnd:{user}", NewEvent::RESERVED_ID_PREFIX),
-            event_type: EventType::MemberQuit,
-            timestamp_ms: event.timestamp_ms,
-            data: EventData {
-                user_id: Some(user),
-                reason: Some(REASON_ROOM_ENDED),
-                ..EventData::default()
-            },
-        })
-        .collect();
+    let present = presence::present_in_order(&tx, key).await?;
+    let quits = roomlog_core::presence::room_end_quits(&present, event.timestamp_ms);
     let recorded: Vec<&NewEvent> = quits.iter().chain(std::iter::once(&event)).collect();
     let first_seq = locked.room.last_seq + 1;
     Recorder::open(&tx, &locked)

@@ -151,12 +151,15 @@ pub(crate) fn is_present(conn: &Connection, room: i64, user: &str) -> Result<boo
 }
 
 /// Everyone present, in order of arrival.
-pub(crate) fn present_in_order(conn: &Connection, room: i64) -> Result<Vec<String>, StoreError> {
+pub(crate) fn present_in_order(
+    conn: &Connection,
+    room: i64,
+) -> Result<Vec<PresentMember>, StoreError> {
     let mut stmt = conn
         .prepare_cached(PRESENT_IN_ORDER)
         .context("listing the users present")?;
     let users = stmt
-        .query_map((room, -1, 0), |row| row.get(0))
+        .query_map((room, -1, 0), rows::present_member)
         .and_then(|rows| rows.collect())
         .with_context(|| format!("listing the users present in room {room}"))?;
     Ok(users)

@@ -4,9 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use roomlog_core::lifecycle::{next_deadline, LifecyclePolicy, Occupancy};
-use roomlog_core::{
-    App, EventData, EventType, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError,
-};
+use roomlog_core::{App, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, room_columns};
@@ -238,9 +236,6 @@ pub(crate) fn start(
     Ok(room)
 }
 
-/// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
-const REASON_ROOM_ENDED: u64 = 5;
-
 /// EndRoom's compare-and-set: InClass -> Ended. RoomEnd closes the class for everyone, in the
 /// caller's savepoint: a `MemberQuit` (Reason 5, RoomEnd's time) for each user still present, in
 /// order of arrival, then `event` (RoomEnd); presence is emptied and kick bars are dropped (the
@@ -258,18 +253,9 @@ pub(crate) fn end(
     let key = room_id as i64;
     let mut seq = room.last_seq;
     let mut recorder = Recorder::new(conn, &room)?;
-    for user in presence::present_in_order(conn, key)? {
+    let present = presence::present_in_order(conn, key)?;
+    for quit in roomlog_core::presence::room_end_quits(&present, event.timestamp_ms) {
         seq += 1;
-        let quit = NewEvent {
-            event_id: format!("{}RoomEnd:{user}", NewEvent::RESERVED_ID_PREFIX),
-            event_type: EventType::MemberQuit,
-            timestamp_ms: event.timestamp_ms,
-            data: EventData {
-                user_id: Some(user),
-                reason: Some(REASON_ROOM_ENDED),
-                ..EventData::default()
-            },
-        };
         recorder.record(conn, seq, &quit)?;
     }
     seq += 1;

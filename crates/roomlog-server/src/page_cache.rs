@@ -12,10 +12,10 @@
 //! it, i.e. committed ones; a page still filling up is keyed by how many events it held, so the
 //! next read, which sees more, misses and reads the store.
 //!
-//! **Bounded.** At most [`PageCache::capacity`] bytes of pages (`--page-cache-size`, 0 turns it
-//! off), evicted least-recently-used in two generations: new and re-read pages go into the current
-//! generation; when it holds half the capacity, the previous one is dropped and the current one
-//! becomes it. A page read in either generation survives; one not read for a generation goes.
+//! **Bounded.** At most `--page-cache-mib` of pages (0 turns the cache off), evicted
+//! least-recently-used in two generations: new and re-read pages go into the current generation;
+//! when it would hold more than half the capacity, the previous one is dropped and the current
+//! one becomes it. A page read in either generation survives; one not read for a generation goes.
 //! Copies of purged or deleted rooms are never read again and age out the same way.
 
 use std::collections::HashMap;
@@ -59,10 +59,6 @@ impl PageCache {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// The page, if kept; a hit keeps it for another generation.
     pub fn get(&self, key: &PageKey) -> Option<Bytes> {
         if self.capacity == 0 {
@@ -102,8 +98,9 @@ impl PageCache {
             outcome: Arc::clone(&outcome),
         };
         let cache = Arc::clone(self);
-        // Runs inside the store's read, after the room was read and found visible: the events
-        // the range names are committed (see the module documentation).
+        // Runs inside the store's read, right after the room was read: `range` decides from it
+        // (nothing for a room the caller may not see), and the events it names are committed
+        // (see the module documentation).
         let range: EventRange = Box::new(move |room: &Room| {
             let (first, count) = range(room)?;
             let key = PageKey {

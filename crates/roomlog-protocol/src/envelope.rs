@@ -34,12 +34,12 @@ pub fn success_body(mut fields: Map<String, Value>, request_id: &str) -> Bytes {
 /// braces (`"Total":5,"Events":[...]`, or nothing): the same bytes, without building a value.
 /// The members are the concatenation of `parts` (so that a large part, like a page of events,
 /// is copied once, into the body) and must not include `RequestId`.
-pub fn success_body_members(parts: &[&[u8]], request_id: &str) -> Bytes {
-    let members_len: usize = parts.iter().map(|part| part.len()).sum();
+pub fn success_body_members<P: AsRef<[u8]>>(parts: &[P], request_id: &str) -> Bytes {
+    let members_len: usize = parts.iter().map(|part| part.as_ref().len()).sum();
     let mut out = Vec::with_capacity(members_len + request_id.len() + 32);
     out.extend_from_slice(br#"{"Response":{"#);
     for part in parts {
-        out.extend_from_slice(part);
+        out.extend_from_slice(part.as_ref());
     }
     if members_len > 0 {
         out.push(b',');

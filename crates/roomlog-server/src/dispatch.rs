@@ -147,7 +147,6 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
     let body = match outcome {
         Ok(Reply::Fields(fields)) => Body::from(envelope::success_body(fields, &request_id)),
         Ok(Reply::Members(parts)) => {
-            let parts: Vec<&[u8]> = parts.iter().map(|part| &part[..]).collect();
             Body::from(envelope::success_body_members(&parts, &request_id))
         }
         Ok(Reply::Stream {

@@ -122,12 +122,6 @@ impl PageCache {
         (range, read)
     }
 
-    /// Bytes kept now (pages and their overhead).
-    pub fn bytes(&self) -> usize {
-        let generations = self.lock();
-        generations.current_bytes + generations.previous_bytes
-    }
-
     fn lock(&self) -> MutexGuard<'_, Generations> {
         // A panic cannot leave the maps inconsistent with their byte counts in a way that
         // matters (counts only bound memory): keep using them.
@@ -200,6 +194,14 @@ fn cost(page: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl PageCache {
+        /// Bytes kept now (pages and their overhead).
+        fn bytes(&self) -> usize {
+            let generations = self.lock();
+            generations.current_bytes + generations.previous_bytes
+        }
+    }
 
     fn key(first: u64) -> PageKey {
         PageKey {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use roomlog_protocol::Tc3Signer;
 use serde_json::{json, Value};
-use support::{create_room, error_code, room_params, TestServer};
+use support::{create_room, error_code, get_page, metric, report_events, room_params, TestServer};
 
 /// Sends a TC3-signed POST with an arbitrary body (and version), returning the raw response.
 async fn signed_post(
@@ -529,28 +529,11 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
         })
         .collect();
     for chunk in events.chunks(500) {
-        client
-            .call(
-                "ReportRoomEvents",
-                &json!({"SdkAppId": app, "RoomId": room, "Events": chunk}),
-            )
-            .await
-            .unwrap();
+        report_events(&client, app, room, chunk).await;
     }
-    let page = |page: u64, limit: u64| {
-        let client = client.clone();
-        async move {
-            client
-                .call(
-                    "GetRoomEvent",
-                    &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}),
-                )
-                .await
-        }
-    };
     let mut seen = Vec::new();
     for p in 1.. {
-        let response = page(p, 37).await.unwrap();
+        let response = get_page(&client, app, room, p, 37).await;
         assert_eq!(response["Total"], 1050);
         let batch = response["Events"].as_array().unwrap().clone();
         if batch.is_empty() {
@@ -567,7 +550,10 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
             "seconds"
         );
     }
-    assert_eq!(page(u64::MAX, 200).await.unwrap()["Events"], json!([]));
+    assert_eq!(
+        get_page(&client, app, room, u64::MAX, 200).await["Events"],
+        json!([])
+    );
 
     let keyword = client
         .call(
@@ -610,24 +596,43 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
 
 /// `roomlog_page_cache_{hits,misses}_total` from the server's metrics.
 async fn page_cache_counts(server: &TestServer) -> (u64, u64) {
-    let metrics = roomlog::client::http_client()
-        .get(format!("{}/metrics", server.endpoint))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0)
-    };
     (
-        count("roomlog_page_cache_hits_total"),
-        count("roomlog_page_cache_misses_total"),
+        metric(server, "roomlog_page_cache_hits_total").await as u64,
+        metric(server, "roomlog_page_cache_misses_total").await as u64,
     )
+}
+
+/// Polls `action` until it fails (within 30 s) and returns that answer.
+async fn first_error(client: &roomlog::client::Client, action: &str, params: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = client.call_raw(action, params).await.unwrap();
+        if response.get("Error").is_some() {
+            return response;
+        }
+        assert!(Instant::now() < deadline, "{action} never failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A second account with an app and a key (`roomlog admin`): a client signing with the key,
+/// the app's SdkAppId and the key's SecretId.
+fn other_account(server: &TestServer, name: &str) -> (roomlog::client::Client, u64, String) {
+    let account = admin(server, &["create-account", name])["AccountId"]
+        .as_u64()
+        .unwrap();
+    let app = admin(server, &["create-app", "--account", &account.to_string()])["SdkAppId"]
+        .as_u64()
+        .unwrap();
+    let key = admin(server, &["create-key", "--account", &account.to_string()]);
+    let secret_id = key["SecretId"].as_str().unwrap().to_owned();
+    let client = roomlog::client::Client::new(
+        &server.endpoint,
+        &secret_id,
+        key["SecretKey"].as_str().unwrap(),
+    )
+    .unwrap();
+    (client, app, secret_id)
 }
 
 #[tokio::test]
@@ -650,30 +655,7 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
             .map(|i| join(&format!("e{i}"), &format!("u{i}")))
             .collect()
     };
-    let report = |events: Vec<Value>| {
-        let client = client.clone();
-        async move {
-            client
-                .call(
-                    "ReportRoomEvents",
-                    &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
-                )
-                .await
-                .unwrap();
-        }
-    };
-    let page = |page: u64, limit: u64| {
-        let client = client.clone();
-        async move {
-            client
-                .call(
-                    "GetRoomEvent",
-                    &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}),
-                )
-                .await
-                .unwrap()
-        }
-    };
+    let page = |page: u64, limit: u64| get_page(&client, app, room, page, limit);
     let users = |response: &Value| -> Vec<String> {
         response["Events"]
             .as_array()
@@ -683,7 +665,7 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
             .collect()
     };
     // RoomStart (seq 1) and 20 joins.
-    report(joins(0, 20)).await;
+    report_events(&client, app, room, &joins(0, 20)).await;
 
     // Every page read twice: the second time from the cache, the same answer.
     let (hits_before, misses_before) = page_cache_counts(&server).await;
@@ -712,25 +694,12 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
 
     // The last page grows as events arrive: never the copy of its shorter self.
     assert_eq!(users(&page(3, 10).await), ["u19"]);
-    report(joins(20, 23)).await;
+    report_events(&client, app, room, &joins(20, 23)).await;
     assert_eq!(users(&page(3, 10).await), ["u19", "u20", "u21", "u22"]);
     assert_eq!(page(3, 10).await["Total"], 24);
 
     // Another account sees no room, cached pages or not.
-    let account = admin(&server, &["create-account", "mallory"])["AccountId"]
-        .as_u64()
-        .unwrap();
-    let mallory_app = admin(&server, &["create-app", "--account", &account.to_string()])
-        ["SdkAppId"]
-        .as_u64()
-        .unwrap();
-    let key = admin(&server, &["create-key", "--account", &account.to_string()]);
-    let mallory = roomlog::client::Client::new(
-        &server.endpoint,
-        key["SecretId"].as_str().unwrap(),
-        key["SecretKey"].as_str().unwrap(),
-    )
-    .unwrap();
+    let (mallory, mallory_app, _) = other_account(&server, "mallory");
     assert_eq!(
         error_code(
             &mallory,
@@ -743,19 +712,13 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
 
     // A deleted room's cached pages are not served.
     let unstarted = create_room(&client, app).await;
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": unstarted, "Events": joins(0, 5)}),
-        )
-        .await
-        .unwrap();
-    let query = json!({"RoomId": unstarted, "SdkAppId": app, "Page": 1, "Limit": 5});
-    client.call("GetRoomEvent", &query).await.unwrap();
+    report_events(&client, app, unstarted, &joins(0, 5)).await;
+    get_page(&client, app, unstarted, 1, 5).await;
     assert_eq!(
-        users(&client.call("GetRoomEvent", &query).await.unwrap()).len(),
+        users(&get_page(&client, app, unstarted, 1, 5).await).len(),
         5
     );
+    let query = json!({"RoomId": unstarted, "SdkAppId": app, "Page": 1, "Limit": 5});
     client
         .call("DeleteRoom", &json!({"RoomId": unstarted}))
         .await
@@ -772,16 +735,8 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
         .unwrap();
     assert_eq!(users(&page(1, 7).await).len(), 7);
     let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 7});
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let response = client.call_raw("GetRoomEvent", &query).await.unwrap();
-        if response.get("Error").is_some() {
-            assert_eq!(code(&response), "FailedOperation", "{response}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "events never expired");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let expired = first_error(&client, "GetRoomEvent", &query).await;
+    assert_eq!(code(&expired), "FailedOperation", "{expired}");
 }
 
 #[tokio::test]
@@ -790,16 +745,9 @@ async fn the_page_cache_can_be_turned_off() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]}),
-        )
-        .await
-        .unwrap();
-    let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
-    let first = client.call("GetRoomEvent", &query).await.unwrap();
-    let again = client.call("GetRoomEvent", &query).await.unwrap();
+    report_events(&client, app, room, &[join("e1", "u1")]).await;
+    let first = get_page(&client, app, room, 1, 10).await;
+    let again = get_page(&client, app, room, 1, 10).await;
     assert_eq!(first["Events"], again["Events"]);
     assert_eq!(first["Events"][0]["EventData"]["UserId"], "u1");
     let (hits, misses) = page_cache_counts(&server).await;
@@ -831,19 +779,7 @@ async fn tenants_are_isolated_and_keys_can_be_disabled_while_running() {
     let alice_app = server.sdk_app_id();
     let alice_room = create_room(&alice, alice_app).await;
 
-    let account = admin(&server, &["create-account", "bob"])["AccountId"]
-        .as_u64()
-        .unwrap();
-    let bob_app = admin(&server, &["create-app", "--account", &account.to_string()])["SdkAppId"]
-        .as_u64()
-        .unwrap();
-    let key = admin(&server, &["create-key", "--account", &account.to_string()]);
-    let bob = roomlog::client::Client::new(
-        &server.endpoint,
-        key["SecretId"].as_str().unwrap(),
-        key["SecretKey"].as_str().unwrap(),
-    )
-    .unwrap();
+    let (bob, bob_app, bob_secret_id) = other_account(&server, "bob");
     let bob_room = create_room(&bob, bob_app).await;
 
     // Bob cannot use Alice's app, and Alice's room looks exactly like one that never existed.
@@ -901,7 +837,7 @@ async fn tenants_are_isolated_and_keys_can_be_disabled_while_running() {
 
     // A running server re-reads an enabled key at least once per `cache::TTL` (1 s): the
     // disabling (by another process) takes effect within that.
-    let secret_id = key["SecretId"].as_str().unwrap();
+    let secret_id = bob_secret_id.as_str();
     admin(&server, &["disable-key", secret_id]);
     let disabled_at = std::time::Instant::now();
     loop {
@@ -1003,15 +939,7 @@ async fn events_expire_after_retention_and_are_purged() {
         4
     );
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let expired = loop {
-        let response = client.call_raw("GetRoomEvent", &query).await.unwrap();
-        if response.get("Error").is_some() {
-            break response;
-        }
-        assert!(Instant::now() < deadline, "events never expired");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let expired = first_error(&client, "GetRoomEvent", &query).await;
     assert_eq!(code(&expired), "FailedOperation");
     assert!(
         expired["Error"]["Message"]
@@ -1042,21 +970,14 @@ async fn events_expire_after_retention_and_are_purged() {
     // The purge really deleted them: the purge counter moves.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = roomlog::client::http_client()
-            .get(format!("{}/metrics", server.endpoint))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics
-            .lines()
-            .any(|l| l.starts_with("roomlog_purged_events_total") && l.ends_with(" 4"))
-        {
+        let purged = metric(&server, "roomlog_purged_events_total").await;
+        if purged == 4.0 {
             break;
         }
-        assert!(Instant::now() < deadline, "purge did not run: {metrics}");
+        assert!(
+            Instant::now() < deadline,
+            "purge did not run: {purged} purged"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

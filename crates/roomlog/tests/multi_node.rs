@@ -18,7 +18,7 @@ use bytes::Bytes;
 use roomlog::client::Client;
 use serde_json::{json, Value};
 use support::postgres::{redis_url, url as postgres_url, Schema};
-use support::{assert_exactly_once, create_room, read_log, TestServer};
+use support::{assert_exactly_once, create_room, metric, read_log, TestServer};
 
 /// Two nodes on one fresh schema; node A bootstraps the credentials, node B gets a copy of them
 /// (an operator would hand the same credentials to every client).
@@ -315,21 +315,6 @@ impl Receiver {
             .collect();
         (ids, in_order)
     }
-}
-
-/// A counter or gauge from a node's /metrics (0 if absent).
-async fn metric(node: &TestServer, name: &str) -> f64 {
-    let text = roomlog::client::http_client()
-        .get(format!("{}/metrics", node.endpoint))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 async fn eventually<T>(

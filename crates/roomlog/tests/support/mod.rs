@@ -164,6 +164,43 @@ pub async fn create_room(client: &Client, sdk_app_id: u64) -> u64 {
         .expect("RoomId")
 }
 
+/// A counter or gauge without labels from a server's /metrics (0 if absent).
+pub async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = roomlog::client::http_client()
+        .get(format!("{}/metrics", server.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Reports `events` into the room (all must be accepted or duplicates).
+pub async fn report_events(client: &Client, app: u64, room: u64, events: &[Value]) -> Value {
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
+        )
+        .await
+        .expect("ReportRoomEvents")
+}
+
+/// One GetRoomEvent page.
+pub async fn get_page(client: &Client, app: u64, room: u64, page: u64, limit: u64) -> Value {
+    client
+        .call(
+            "GetRoomEvent",
+            &json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit}),
+        )
+        .await
+        .expect("GetRoomEvent")
+}
+
 /// The error code of a call that must fail.
 pub async fn error_code(client: &Client, action: &str, params: Value) -> String {
     let response = client.call_raw(action, &params).await.expect("transport");

@@ -34,7 +34,15 @@ async fn compute_pending(state: &AppState) -> Result<(), StoreError> {
             return Ok(());
         }
         for room_id in rooms {
-            compute_and_save(state, room_id).await?;
+            match compute_and_save(state, room_id).await {
+                // Deleted since it was listed: nothing left to compute.
+                Err(StoreError::RoomNotFound) => {
+                    tracing::debug!(room_id, "room deleted before its attendance was computed")
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         // Their purge may be due now that their attendance is safe.
         state.purge_wakeup().notify_one();

@@ -129,7 +129,8 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
         Err(e) => e.code.as_ref(),
     };
     crate::metrics::record_request(action, code, elapsed);
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // Microsecond resolution: `0.054`, not `0.053640999999999994`.
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     match &outcome {
         Ok(_) => tracing::info!(
             request_id,
@@ -140,7 +141,7 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
             "request"
         ),
         Err(e) => {
-            tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, message = %e.message, latency_ms, "request failed")
+            tracing::info!(request_id, action, sdk_app_id = labels.sdk_app_id, code, error = %e.message, latency_ms, "request failed")
         }
     }
 

@@ -1,4 +1,4 @@
-//! Issue 3 end to end, on a real socket with an injected clock: classes that start, end and
+//! The class lifecycle end to end, on a real socket with an injected clock: classes that start, end and
 //! expire by themselves, presence, kicks, users and attendance.
 
 mod support;

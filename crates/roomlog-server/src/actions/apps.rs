@@ -118,6 +118,28 @@ impl Action for DescribeAppDetail {
     }
 }
 
+/// roomlog: the apps of the caller's account (LCIC has no such action; `roomlog call` uses it to
+/// fill in `SdkAppId`).
+#[derive(Debug, Deserialize)]
+pub struct DescribeApps {}
+
+impl Action for DescribeApps {
+    const NAME: &'static str = "DescribeApps";
+
+    fn schema() -> Schema {
+        Schema::new()
+    }
+
+    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
+        let apps = ctx.state.store().list_apps(Some(ctx.account_id)).await?;
+        let apps: Vec<Value> = apps
+            .iter()
+            .map(|app| json!({"SdkAppId": app.sdk_app_id, "Name": app.name, "CreateTime": app.created_at}))
+            .collect();
+        Ok(fields(json!({ "Apps": apps })))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeCallbackDeliveries {

@@ -32,6 +32,16 @@ macro_rules! actions {
         /// Every action roomlog serves.
         pub const NAMES: &[&str] = &[$(<$action as Action>::NAME),*];
 
+        /// The parameters `name` takes (`roomlog call` types its `Key=value` arguments by it).
+        pub fn schema_of(name: &str) -> Option<Schema> {
+            $(
+                if name == <$action as Action>::NAME {
+                    return Some(<$action as Action>::schema());
+                }
+            )*
+            None
+        }
+
         /// Decodes the parameters of `name` and runs it.
         pub async fn run(
             ctx: &Ctx<'_>,
@@ -75,6 +85,7 @@ actions!(
     stream::StreamRoomEvents,
     apps::ModifyApp,
     apps::DescribeAppDetail,
+    apps::DescribeApps,
     apps::DescribeCallbackDeliveries,
     apps::ReplayCallbacks,
 );

@@ -137,7 +137,12 @@ async fn deliver(state: &AppState, http: &reqwest::Client, delivery: Delivery) {
     };
     crate::metrics::record_delivery(&outcome, started_ms - delivery.created_ms);
     if outcome.retry_at_ms.is_none() && !outcome.delivered {
-        tracing::warn!(room_id = delivery.room_id, seq = delivery.event.seq, error = ?outcome.error, "callback delivery gave up: dead letter");
+        tracing::warn!(
+            room_id = delivery.room_id,
+            seq = delivery.event.seq,
+            error = outcome.error.as_deref().unwrap_or_default(),
+            "callback delivery gave up: dead letter"
+        );
     }
     if let Err(err) = state
         .store()

@@ -87,17 +87,6 @@ impl ClientArgs {
             _ => crate::client::Client::from_data_dir(&self.endpoint, &self.data_dir),
         }
     }
-
-    /// The SdkAppId a first start created, if the credentials file is there.
-    pub fn default_sdk_app_id(&self) -> Option<u64> {
-        roomlog_server::bootstrap::Credentials::load(
-            &self
-                .data_dir
-                .join(roomlog_server::bootstrap::CREDENTIALS_FILE),
-        )
-        .ok()
-        .map(|c| c.sdk_app_id)
-    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

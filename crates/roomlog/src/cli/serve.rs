@@ -108,7 +108,7 @@ fn parse_rate_limit(s: &str) -> Result<RateLimitArg, String> {
     Ok(RateLimitArg::Action(action, n))
 }
 
-fn parse_action_limit(s: &str) -> Result<(String, u32), String> {
+pub(super) fn parse_action_limit(s: &str) -> Result<(String, u32), String> {
     let (action, n) = s
         .split_once('=')
         .ok_or_else(|| format!("expected ACTION=N or a redis:// URL, got `{s}`"))?;
@@ -278,9 +278,59 @@ fn init_tracing(format: LogFormat) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        // The JSON formatter escapes control characters itself; text gets the same through
+        // `escaped_fields`, so no logged value (a header, a parameter) can forge a log line.
+        LogFormat::Text => builder.fmt_fields(escaped_fields()).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Text log fields as tracing writes them (`name=value`, the message bare), with control
+/// characters and line separators in every value escaped.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let raw = format!("{value:?}");
+        let text = escape_control(&raw);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{field}={text}")
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with control characters, U+2028 and U+2029 written as Rust escapes (`\n`, `\u{1b}`).
+fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let needs = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(needs) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if needs(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::escape_control;
+
+    #[test]
+    fn control_characters_cannot_start_a_new_line() {
+        assert_eq!(escape_control("plain"), "plain");
+        assert_eq!(
+            escape_control("1\n2026-01-01 INFO forged\r\u{1b}[31m\u{2028}"),
+            "1\\n2026-01-01 INFO forged\\r\\u{1b}[31m\\u{2028}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     pub credentials: Credentials,
     extra_args: Vec<String>,
+    /// Where the server's log (stderr, level info) goes; inherited when `None`.
+    log: Option<PathBuf>,
     /// Keeps the directory alive for the server's whole life (and restarts).
     _dir: Option<tempfile::TempDir>,
 }
@@ -37,16 +39,46 @@ impl TestServer {
         server
     }
 
+    /// A fresh server whose log (level info, text) is appended to `log`.
+    pub fn start_logging_to(log: &Path, extra_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::spawn(
+            dir.path(),
+            "127.0.0.1:0",
+            extra_args.iter().map(|s| s.to_string()).collect(),
+            Some(log.to_path_buf()),
+        );
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server on an existing data directory (first start bootstraps it).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
         Self::spawn(
             data_dir,
             "127.0.0.1:0",
             extra_args.iter().map(|s| s.to_string()).collect(),
+            None,
         )
     }
 
-    fn spawn(data_dir: &Path, listen: &str, extra_args: Vec<String>) -> Self {
+    fn spawn(data_dir: &Path, listen: &str, extra_args: Vec<String>, log: Option<PathBuf>) -> Self {
+        let (stderr, level) = match &log {
+            Some(path) => (
+                Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("log file"),
+                ),
+                "info".to_owned(),
+            ),
+            None => (
+                Stdio::inherit(),
+                std::env::var("ROOMLOG_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_roomlog"))
             .arg("serve")
             .arg("--listen")
@@ -54,12 +86,9 @@ impl TestServer {
             .arg("--data-dir")
             .arg(data_dir)
             .args(&extra_args)
-            .env(
-                "RUST_LOG",
-                std::env::var("ROOMLOG_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn roomlog");
         let stdout = child.stdout.take().expect("stdout");
@@ -88,6 +117,7 @@ impl TestServer {
             data_dir: data_dir.to_path_buf(),
             credentials,
             extra_args,
+            log,
             _dir: None,
         }
     }
@@ -131,7 +161,12 @@ impl TestServer {
     /// Starts again on the same data directory and port.
     pub fn restart(&mut self) {
         let listen = format!("127.0.0.1:{}", self.port);
-        let mut next = Self::spawn(&self.data_dir, &listen, self.extra_args.clone());
+        let mut next = Self::spawn(
+            &self.data_dir,
+            &listen,
+            self.extra_args.clone(),
+            self.log.clone(),
+        );
         next._dir = self._dir.take();
         // Dropping the old handle only reaps its (already stopped) process.
         *self = next;

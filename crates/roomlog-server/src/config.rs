@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub page_cache_mib: u32,
     pub rate_limits: RateLimits,
     pub callbacks: CallbackConfig,
+    /// Connections: timeouts, limits, TLS.
+    pub http: HttpConfig,
     /// `text` (default) or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -70,8 +72,58 @@ impl Default for ServeConfig {
             page_cache_mib: DEFAULT_PAGE_CACHE_MIB,
             rate_limits: RateLimits::default(),
             callbacks: CallbackConfig::default(),
+            http: HttpConfig::default(),
             log_format: LogFormat::Text,
         }
+    }
+}
+
+/// What one connection may cost, and TLS. Every bound holds before a request is authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this; it is also how long an idle keep-alive
+    /// connection (or one that never sends a byte) stays open, and the TLS handshake's limit.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this once its headers have.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Open connections at once; beyond it new ones are closed at once (and a warning logged).
+    pub max_connections: usize,
+    /// Open StreamRoomEvents streams per account on this node (streams are exempt from the idle
+    /// timeout, so they are counted instead).
+    pub max_streams_per_account: usize,
+    /// PEM certificate chain and private key: serve HTTPS (rustls) instead of HTTP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            max_streams_per_account: 100,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("tls-cert and tls-key go together: give both or neither".into());
+        }
+        if self.header_read_timeout.is_zero() || self.body_read_timeout.is_zero() {
+            return Err("header-read-timeout and body-read-timeout must be more than 0".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max-connections must be at least 1".into());
+        }
+        Ok(())
     }
 }
 

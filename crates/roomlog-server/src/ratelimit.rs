@@ -50,6 +50,16 @@ redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil((new_tat - now) / 1
 return 1
 ";
 
+/// Whether a signature is used for the first time (see `replay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstUse {
+    Yes,
+    /// Accepted before, within its window.
+    Replayed,
+    /// The shared backend is unreachable and configured to refuse: `ServiceUnavailable`.
+    Unavailable,
+}
+
 /// The outcome of one limit check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -60,11 +70,15 @@ pub enum Verdict {
     Unavailable,
 }
 
+/// Rate limits, and the memory of accepted signatures (`replay`), which lives where the limits
+/// are counted: in this process, or in the Redis every node shares.
 pub struct RateLimiter {
     limits: RateLimits,
     /// The limits of this node alone: the only ones without a backend.
     local: LocalLimiter,
     redis: Option<Arc<RedisLimiter>>,
+    /// Signatures this node accepted (all of them without Redis; while Redis is down, those).
+    seen: crate::replay::SeenSignatures,
 }
 
 impl RateLimiter {
@@ -80,6 +94,34 @@ impl RateLimiter {
             limits,
             local: LocalLimiter::default(),
             redis,
+            seen: Default::default(),
+        }
+    }
+
+    /// Remembers an accepted signature until `until` (unix seconds): was this its first use?
+    pub async fn first_use(
+        &self,
+        signature: &crate::replay::Fingerprint,
+        until: i64,
+        now: i64,
+    ) -> FirstUse {
+        let local = || {
+            if self.seen.first_use(signature, until, now) {
+                FirstUse::Yes
+            } else {
+                FirstUse::Replayed
+            }
+        };
+        let Some(redis) = &self.redis else {
+            return local();
+        };
+        match redis.remember(signature, (until - now).max(1)).await {
+            Some(true) => FirstUse::Yes,
+            Some(false) => FirstUse::Replayed,
+            None => match redis.fallback {
+                RedisUnavailable::Local => local(),
+                RedisUnavailable::Refuse => FirstUse::Unavailable,
+            },
         }
     }
 
@@ -202,6 +244,46 @@ impl RedisLimiter {
             Ok(allowed) => {
                 self.mark_up();
                 Some(allowed)
+            }
+            Err(error) => {
+                self.mark_down(&error);
+                None
+            }
+        }
+    }
+
+    /// `SET {prefix}:sig:{hex} NX EX ttl`: `Some(true)` if it was not set, `None` if Redis is
+    /// unreachable.
+    async fn remember(
+        self: &Arc<Self>,
+        signature: &crate::replay::Fingerprint,
+        ttl_secs: i64,
+    ) -> Option<bool> {
+        let health = *self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if let Health::Down { .. } = health {
+            self.maybe_probe();
+            return None;
+        }
+        let outcome = async {
+            let mut connection = self.connection()?;
+            let key = format!("{}:sig:{}", self.prefix, hex::encode(signature));
+            let mut command = redis::cmd("SET");
+            command.arg(key).arg(1).arg("NX").arg("EX").arg(ttl_secs);
+            let set = command.query_async::<Option<String>>(&mut connection);
+            match tokio::time::timeout(REDIS_CHECK_DEADLINE, set).await {
+                Ok(Ok(set)) => Ok(set.is_some()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within {} ms",
+                    REDIS_CHECK_DEADLINE.as_millis()
+                )),
+            }
+        }
+        .await;
+        match outcome {
+            Ok(first) => {
+                self.mark_up();
+                Some(first)
             }
             Err(error) => {
                 self.mark_down(&error);

@@ -60,9 +60,20 @@ pub async fn run(
         tokio::spawn(forward_commit_feed(state.clone(), jobs_stopped)),
     ];
 
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let http = state.config().http.clone();
+    let tls = match (&http.tls_cert, &http.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(crate::listener::tls_acceptor(cert, key).map_err(std::io::Error::other)?)
+        }
+        _ => None,
+    };
+    if tls.is_none() && !crate::listener::is_loopback(&listener) {
+        tracing::warn!(
+            "listening beyond loopback without TLS: signed requests can be read and replayed \
+             on the way; serve HTTPS with --tls-cert and --tls-key, or put a TLS proxy in front"
+        );
+    }
+    let served = crate::listener::serve(listener, router(state), &http, tls, shutdown).await;
 
     let _ = stop_jobs.send(true);
     for job in jobs {

@@ -30,6 +30,7 @@ pub struct ModifyApp {
 
 impl Action for ModifyApp {
     const NAME: &'static str = "ModifyApp";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new()
@@ -206,6 +207,7 @@ pub struct ReplayCallbacks {
 
 impl Action for ReplayCallbacks {
     const NAME: &'static str = "ReplayCallbacks";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new()

@@ -52,6 +52,7 @@ const KICK_PERMANENT: u64 = 2;
 
 impl Action for KickUserFromRoom {
     const NAME: &'static str = "KickUserFromRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new()
@@ -114,6 +115,7 @@ pub struct UnblockKickedUser {
 
 impl Action for UnblockKickedUser {
     const NAME: &'static str = "UnblockKickedUser";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new()

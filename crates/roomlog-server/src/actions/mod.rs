@@ -22,6 +22,8 @@ pub type ActionResult = Result<Reply, ActionError>;
 
 pub trait Action: DeserializeOwned + Send {
     const NAME: &'static str;
+    /// Whether the action changes state: a replayed signature is then refused (`replay`).
+    const CHANGES_STATE: bool = false;
     /// The parameters the action takes, with their types; anything else is refused.
     fn schema() -> Schema;
     fn handle(self, ctx: &Ctx<'_>) -> impl std::future::Future<Output = ActionResult> + Send;
@@ -31,6 +33,16 @@ macro_rules! actions {
     ($($action:ty),* $(,)?) => {
         /// Every action roomlog serves.
         pub const NAMES: &[&str] = &[$(<$action as Action>::NAME),*];
+
+        /// Whether `name` changes state (see [`Action::CHANGES_STATE`]).
+        pub fn changes_state(name: &str) -> bool {
+            $(
+                if name == <$action as Action>::NAME {
+                    return <$action as Action>::CHANGES_STATE;
+                }
+            )*
+            false
+        }
 
         /// The parameters `name` takes (`roomlog call` types its `Key=value` arguments by it).
         pub fn schema_of(name: &str) -> Option<Schema> {

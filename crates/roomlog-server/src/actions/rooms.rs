@@ -78,6 +78,7 @@ pub struct CreateRoom {
 
 impl Action for CreateRoom {
     const NAME: &'static str = "CreateRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         room_spec_schema(Schema::new().required("SdkAppId", FieldType::U64), true)
@@ -105,6 +106,7 @@ pub struct BatchCreateRoom {
 
 impl Action for BatchCreateRoom {
     const NAME: &'static str = "BatchCreateRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new().required("SdkAppId", FieldType::U64).required(
@@ -174,6 +176,7 @@ pub struct ModifyRoom {
 
 impl Action for ModifyRoom {
     const NAME: &'static str = "ModifyRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         room_spec_schema(
@@ -211,6 +214,7 @@ pub struct DeleteRoom {
 
 impl Action for DeleteRoom {
     const NAME: &'static str = "DeleteRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new().required("RoomId", FieldType::U64)
@@ -231,6 +235,7 @@ pub struct StartRoom {
 
 impl Action for StartRoom {
     const NAME: &'static str = "StartRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new().required("RoomId", FieldType::U64)
@@ -254,6 +259,7 @@ pub struct EndRoom {
 
 impl Action for EndRoom {
     const NAME: &'static str = "EndRoom";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new().required("RoomId", FieldType::U64)

@@ -67,6 +67,7 @@ impl RegisterUser {
 
 impl Action for RegisterUser {
     const NAME: &'static str = "RegisterUser";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         user_schema()
@@ -91,6 +92,7 @@ pub struct BatchRegister {
 
 impl Action for BatchRegister {
     const NAME: &'static str = "BatchRegister";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new().required(
@@ -142,6 +144,7 @@ pub struct LoginUser {
 
 impl Action for LoginUser {
     const NAME: &'static str = "LoginUser";
+    const CHANGES_STATE: bool = true;
 
     fn schema() -> Schema {
         Schema::new().required("UserId", FieldType::String)

@@ -75,6 +75,35 @@ pub struct ServeArgs {
     /// Delivered and dead callbacks are kept for inspection and replay this long [default: 7d].
     #[arg(long, env = "ROOMLOG_CALLBACK_KEEP_FOR", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub callback_keep_for: Option<Duration>,
+    /// A request's headers must arrive within this; also how long an idle connection stays
+    /// open [default: 30s].
+    #[arg(long, env = "ROOMLOG_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Option<Duration>,
+    /// A request's body must arrive within this [default: 60s].
+    #[arg(long, env = "ROOMLOG_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Option<Duration>,
+    /// Open connections at once; new ones beyond it are closed [default: 4096].
+    #[arg(long, env = "ROOMLOG_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open StreamRoomEvents streams per account on this node [default: 100].
+    #[arg(long, env = "ROOMLOG_MAX_STREAMS_PER_ACCOUNT", value_name = "N")]
+    pub max_streams_per_account: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(
+        long,
+        env = "ROOMLOG_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "ROOMLOG_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Log line format.
     #[arg(long, env = "ROOMLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
@@ -196,6 +225,24 @@ impl ServeArgs {
             config.rate_limits.key_prefix = prefix.clone();
         }
         config.rate_limits.validate().map_err(anyhow::Error::msg)?;
+        let http = &mut config.http;
+        if let Some(timeout) = self.header_read_timeout {
+            http.header_read_timeout = timeout;
+        }
+        if let Some(timeout) = self.body_read_timeout {
+            http.body_read_timeout = timeout;
+        }
+        if let Some(n) = self.max_connections {
+            http.max_connections = n;
+        }
+        if let Some(n) = self.max_streams_per_account {
+            http.max_streams_per_account = n;
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            http.tls_cert = Some(cert.clone());
+            http.tls_key = Some(key.clone());
+        }
+        http.validate().map_err(anyhow::Error::msg)?;
         if let Some(format) = self.log_format {
             config.log_format = match format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -236,7 +283,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("  SecretKey: {}", creds.secret_key);
         println!("This is the only time the SecretKey is printed.");
     }
-    println!("roomlog listening on http://{local}");
+    let scheme = if config.http.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("roomlog listening on {scheme}://{local}");
     std::io::stdout().flush()?;
     tracing::info!(%local, store = %location.describe(), "roomlog started");
 

@@ -507,6 +507,15 @@ fn decode_v1_signature(raw: &str) -> Result<Vec<u8>, ApiError> {
 // ---- verification ----------------------------------------------------------------------------
 
 impl ParsedRequest {
+    /// The signature the request carries (TC3: its 32 bytes; v1: the decoded bytes): what a
+    /// replay of the same request repeats.
+    pub fn signature(&self) -> &[u8] {
+        match &self.proof {
+            Proof::Tc3 { signature, .. } => signature,
+            Proof::V1 { signature, .. } => signature,
+        }
+    }
+
     /// Verifies the request with the secret key the server looked up for
     /// [`secret_id`](Self::secret_id), at server time `now_unix`.
     ///

@@ -271,6 +271,7 @@ mod tests {
         assert_eq!(parsed.events_retention_after_end, Duration::from_secs(3600));
         assert_eq!(parsed.rate_limits, RateLimits::default());
         assert_eq!(parsed.rate_limits.key_prefix, DEFAULT_RATE_LIMIT_KEY_PREFIX);
+        assert_eq!(parsed.http, HttpConfig::default());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use roomlog_protocol::{parse_request, ApiError, RawRequest};
 use serde_json::{Map, Value};
 
 use crate::actions;
-use crate::ratelimit::Verdict;
+use crate::ratelimit::{FirstUse, Verdict};
 use crate::state::AppState;
 
 /// The largest body read at all (v3 POST limit); the protocol layer applies the finer limits.
@@ -220,10 +220,16 @@ async fn handle(
     labels: &mut Labels,
 ) -> Result<Reply, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
+    let reading = http_body_util::Limited::new(body, MAX_BODY_BYTES).collect();
+    let read = tokio::time::timeout(state.config().http.body_read_timeout, reading)
         .await
-    {
+        .map_err(|_| {
+            ApiError::invalid_parameter(format!(
+                "The request body did not arrive within {}.",
+                humantime::format_duration(state.config().http.body_read_timeout)
+            ))
+        })?;
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             return Err(ApiError::request_size_limit_exceeded(format!(
@@ -275,6 +281,36 @@ async fn handle(
             return Err(ApiError::service_unavailable(
                 "The rate-limit service is unavailable. The request may be retried.",
             ))
+        }
+    }
+
+    // A signature is good for one use where it matters (see `replay`). Every accepted one is
+    // remembered, so a read's signature cannot be reused for an action that changes state.
+    let first_use = state
+        .limiter()
+        .first_use(
+            &crate::replay::fingerprint(parsed.signature()),
+            parsed.timestamp + crate::replay::REMEMBER_SECS,
+            now_secs(),
+        )
+        .await;
+    if actions::changes_state(&parsed.action) {
+        match first_use {
+            FirstUse::Yes => {}
+            FirstUse::Replayed => {
+                return Err(ApiError::signature_expire(format!(
+                    "This signed request was already accepted once: {} changes state, so a \
+                     signature is good for one call. Sign every call anew (an identical call \
+                     signed in the same second has the same signature: wait a second).",
+                    parsed.action
+                )))
+            }
+            FirstUse::Unavailable => {
+                return Err(ApiError::service_unavailable(
+                    "The replay check's shared store (Redis) is unavailable. The request may be \
+                     retried.",
+                ))
+            }
         }
     }
 

@@ -43,6 +43,17 @@ pub struct ApiFailure {
 
 impl Client {
     pub fn new(endpoint: &str, secret_id: &str, secret_key: &str) -> anyhow::Result<Self> {
+        let http = http_client_builder().pool_max_idle_per_host(256).build()?;
+        Self::with_http(http, endpoint, secret_id, secret_key)
+    }
+
+    /// A client over a given HTTP client (e.g. one trusting a private CA).
+    pub fn with_http(
+        http: reqwest::Client,
+        endpoint: &str,
+        secret_id: &str,
+        secret_key: &str,
+    ) -> anyhow::Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let url = reqwest::Url::parse(&endpoint).with_context(|| format!("endpoint {endpoint}"))?;
         let host = match (url.host_str(), url.port()) {
@@ -51,7 +62,7 @@ impl Client {
             _ => return Err(anyhow!("endpoint {endpoint} has no host")),
         };
         Ok(Self {
-            http: http_client_builder().pool_max_idle_per_host(256).build()?,
+            http,
             endpoint,
             host,
             secret_id: secret_id.to_owned(),

@@ -1,0 +1,325 @@
+//! Clients that try to get in without the right, or to bring the server down, on real sockets:
+//! stalled and idle connections, too many connections, captured requests sent again or with
+//! another action, and HTTPS. After each, the server still serves a valid request.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use roomlog_protocol::sign::{sha256_hex, tc3_canonical_request, tc3_date, tc3_string_to_sign};
+use roomlog_protocol::tc3_signature;
+use serde_json::{json, Value};
+use support::{create_room, TestServer};
+
+/// Generous: the server is told 1 s; this only bounds a hang.
+const CLOSED_WITHIN: Duration = Duration::from_secs(20);
+
+/// Reads until the server closes the connection (or `CLOSED_WITHIN` passes): what it sent.
+fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, bool) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + CLOSED_WITHIN;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => return (received, true),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (received, true),
+            Err(_) => {}
+        }
+    }
+    (received, false)
+}
+
+fn connect(server: &TestServer) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", server.port)).expect("connect")
+}
+
+async fn still_serves(server: &TestServer) {
+    let answer = server
+        .client()
+        .call(
+            "GetRooms",
+            &json!({"SdkAppId": server.sdk_app_id(), "Page": 1, "Limit": 1}),
+        )
+        .await;
+    assert!(answer.is_ok(), "the server no longer serves: {answer:?}");
+}
+
+#[tokio::test]
+async fn stalled_and_idle_connections_are_closed() {
+    let server = TestServer::start(&["--header-read-timeout", "1s", "--body-read-timeout", "1s"]);
+
+    // Slowloris: headers that never end.
+    let mut slow = connect(&server);
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-TC-Action: Get")
+        .unwrap();
+    // A connection that never sends a byte.
+    let mut silent = connect(&server);
+    // Keep-alive after one answered request.
+    let mut idle = connect(&server);
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    // A body declared and never sent in full.
+    let mut short_body = connect(&server);
+    short_body
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n{\"a\":",
+        )
+        .unwrap();
+
+    for (what, stream) in [
+        ("stalled headers", &mut slow),
+        ("a silent connection", &mut silent),
+        ("an idle keep-alive connection", &mut idle),
+        ("a stalled body", &mut short_body),
+    ] {
+        let (received, closed) = read_until_closed(stream);
+        assert!(closed, "{what} was not closed");
+        if what == "an idle keep-alive connection" {
+            assert!(String::from_utf8_lossy(&received).contains("200 OK"));
+        }
+    }
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let server = TestServer::start(&["--max-connections", "4"]);
+    let held: Vec<TcpStream> = (0..4).map(|_| connect(&server)).collect();
+    // Give the server time to accept the four before the fifth arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = connect(&server);
+    extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok();
+    let (received, closed) = read_until_closed(&mut extra);
+    assert!(
+        closed && received.is_empty(),
+        "the fifth connection was served"
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    still_serves(&server).await;
+}
+
+/// A POST signed the way the official SDKs sign: `content-type;host` only, so the action is
+/// not covered by the signature.
+fn sdk_style_post(server: &TestServer, body: &Value) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = serde_json::to_vec(body).unwrap();
+    let host = format!("127.0.0.1:{}", server.port);
+    let timestamp = roomlog_core::time::now_secs();
+    let date = tc3_date(timestamp).unwrap();
+    let canonical = tc3_canonical_request(
+        "POST",
+        "",
+        &[
+            ("content-type", b"application/json"),
+            ("host", host.as_bytes()),
+        ],
+        &sha256_hex(&body),
+    );
+    let to_sign = tc3_string_to_sign(timestamp, &date, "lcic", &sha256_hex(&canonical));
+    let signature = tc3_signature(&server.credentials.secret_key, &date, "lcic", &to_sign);
+    let authorization = format!(
+        "TC3-HMAC-SHA256 Credential={}/{date}/lcic/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+        server.credentials.secret_id
+    );
+    (
+        vec![
+            ("Authorization".into(), authorization),
+            ("Content-Type".into(), "application/json".into()),
+            ("X-TC-Version".into(), "2022-08-17".into()),
+            ("X-TC-Timestamp".into(), timestamp.to_string()),
+        ],
+        body,
+    )
+}
+
+async fn send(
+    server: &TestServer,
+    action: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Value {
+    let mut request = roomlog::client::http_client()
+        .post(format!("{}/", server.endpoint))
+        .header("X-TC-Action", action)
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    answer["Response"].clone()
+}
+
+#[tokio::test]
+async fn a_captured_request_cannot_be_replayed_or_retargeted() {
+    let server = TestServer::start(&["--rate-limit-default", "0"]);
+    let client = server.client();
+    let app = server.sdk_app_id();
+    let room = create_room(&client, app).await;
+
+    // A captured read, sent again with a destructive action.
+    let (headers, body) = sdk_style_post(&server, &json!({"RoomId": room}));
+    let read = send(&server, "DescribeRoom", &headers, &body).await;
+    assert!(read.get("Error").is_none(), "{read}");
+    let again = send(&server, "DescribeRoom", &headers, &body).await;
+    assert!(
+        again.get("Error").is_none(),
+        "reads may be repeated: {again}"
+    );
+    let swapped = send(&server, "DeleteRoom", &headers, &body).await;
+    assert_eq!(
+        swapped["Error"]["Code"], "AuthFailure.SignatureExpire",
+        "{swapped}"
+    );
+    client
+        .call("DescribeRoom", &json!({"RoomId": room}))
+        .await
+        .expect("the room is still there");
+
+    // A captured CreateRoom sent three times creates one room.
+    let now = roomlog_core::time::now_secs();
+    let (headers, body) = sdk_style_post(
+        &server,
+        &json!({"SdkAppId": app, "Name": "once", "StartTime": now + 60, "EndTime": now + 3600,
+                "Resolution": 1, "MaxMicNumber": 1, "SubType": "videodoc"}),
+    );
+    let first = send(&server, "CreateRoom", &headers, &body).await;
+    assert!(first["RoomId"].is_u64(), "{first}");
+    for _ in 0..2 {
+        let replay = send(&server, "CreateRoom", &headers, &body).await;
+        assert_eq!(
+            replay["Error"]["Code"], "AuthFailure.SignatureExpire",
+            "{replay}"
+        );
+    }
+    let rooms = client
+        .call(
+            "GetRooms",
+            &json!({"SdkAppId": app, "Page": 1, "Limit": 100}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rooms["Total"], 2, "{rooms}");
+
+    // ReportRoomEvents may be resent: its EventIds make that harmless.
+    client
+        .call("StartRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    let (headers, body) = sdk_style_post(
+        &server,
+        &json!({"SdkAppId": app, "RoomId": room,
+                "Events": [{"EventId": "x", "EventType": "MicOn", "UserId": "u"}]}),
+    );
+    let first = send(&server, "ReportRoomEvents", &headers, &body).await;
+    assert_eq!(first["Accepted"], 1, "{first}");
+    let resent = send(&server, "ReportRoomEvents", &headers, &body).await;
+    assert_eq!(resent["Duplicates"], 1, "{resent}");
+}
+
+#[tokio::test]
+async fn https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (ca, cert, key) = (path("ca.pem"), path("cert.pem"), path("key.pem"));
+    std::fs::write(
+        path("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    // A private CA, and a certificate for 127.0.0.1 that it signs.
+    for args in [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "1", "-subj", "/CN=roomlog test CA"],
+            &["-keyout", &path("ca.key"), "-out", &ca],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &key,
+                "-out",
+                &path("leaf.csr"),
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &path("leaf.csr"),
+            "-CA",
+            &ca,
+            "-CAkey",
+            &path("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &path("leaf.ext"),
+            "-out",
+            &cert,
+        ],
+    ] {
+        let made = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl (Debian's openssl package) makes the test certificates");
+        assert!(made.status.success(), "openssl {args:?}: {made:?}");
+    }
+    let server = TestServer::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(
+        server.endpoint.starts_with("https://"),
+        "{}",
+        server.endpoint
+    );
+
+    let pem = std::fs::read(&ca).unwrap();
+    let http = roomlog::client::http_client_builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let client = roomlog::client::Client::with_http(
+        http,
+        &server.endpoint,
+        &server.credentials.secret_id,
+        &server.credentials.secret_key,
+    )
+    .unwrap();
+    let rooms = client
+        .call(
+            "GetRooms",
+            &json!({"SdkAppId": server.sdk_app_id(), "Page": 1, "Limit": 1}),
+        )
+        .await
+        .expect("a signed call over HTTPS");
+    assert_eq!(rooms["Total"], 0);
+
+    // Plain HTTP on the TLS port gets no answer.
+    let mut plain = connect(&server);
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let (received, _) = read_until_closed(&mut plain);
+    assert!(!String::from_utf8_lossy(&received).contains("200 OK"));
+}

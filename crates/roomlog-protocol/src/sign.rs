@@ -226,7 +226,8 @@ pub struct Tc3Signer<'a> {
 
 impl Tc3Signer<'_> {
     /// The headers to send with a POST of this JSON body: `Authorization`, `Content-Type:
-    /// application/json`, `Host`, `X-TC-Action`, `X-TC-Version`, `X-TC-Timestamp`.
+    /// application/json`, `Host`, `X-TC-Action`, `X-TC-Version`, `X-TC-Timestamp`, and a signed
+    /// random `X-TC-TraceId`.
     ///
     /// # Panics
     /// If `timestamp` is beyond the year 262143 (no calendar date).
@@ -289,11 +290,14 @@ impl Tc3Signer<'_> {
     ) -> Vec<(String, String)> {
         let date = tc3_date(timestamp).expect("timestamp has a calendar date");
         // Signing the action as well (the SDKs sign only content-type and host) stops a replayed
-        // request from being re-targeted at another action.
+        // request from being re-targeted at another action; a random trace id makes every
+        // signature unique, so two identical calls in one second are not taken for a replay.
+        let trace_id = uuid::Uuid::new_v4().to_string();
         let signed = [
             ("content-type", content_type.as_bytes()),
             ("host", host.as_bytes()),
             ("x-tc-action", action.as_bytes()),
+            ("x-tc-traceid", trace_id.as_bytes()),
         ];
         let canonical = tc3_canonical_request(method, query, &signed, &sha256_hex(body));
         let string_to_sign =
@@ -311,6 +315,7 @@ impl Tc3Signer<'_> {
             ("X-TC-Action", action.to_owned()),
             ("X-TC-Version", version.to_owned()),
             ("X-TC-Timestamp", timestamp.to_string()),
+            ("X-TC-TraceId", trace_id),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))

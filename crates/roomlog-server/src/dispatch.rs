@@ -1,6 +1,8 @@
-//! The one API endpoint. Order of checks: parse the request (size, method, common parameters),
-//! look up the key, verify the signature (skew first), check the version and the action, apply
-//! the account's rate limit, decode the action's typed parameters, run the action.
+//! The one API endpoint. Order of checks: parse the request (size, method, common parameters;
+//! the action parameters stay raw), look up the key, verify the signature over the raw request
+//! (skew first), check the version and the action, apply the account's rate limit, and only then
+//! parse the action parameters (bounded: see `VerifiedRequest::params`) and decode them with the
+//! action's schema, run the action.
 //!
 //! Whatever happens — a rejection, a storage failure, a panic in a handler — the client gets
 //! HTTP 200, `Content-Type: application/json` and `{"Response": {..., "RequestId"}}`.
@@ -253,7 +255,7 @@ async fn handle(
         .map_err(|e| ActionError::from(e).0)?
         .filter(|key| key.enabled)
         .ok_or_else(|| ApiError::secret_id_not_found("The SecretId is unknown or disabled."))?;
-    parsed.verify(&key.secret_key, now_secs())?;
+    let verified = parsed.verify(&key.secret_key, now_secs())?;
 
     if parsed.version != crate::API_VERSION {
         return Err(ApiError::no_such_version(&parsed.version));
@@ -277,6 +279,8 @@ async fn handle(
         }
     }
 
+    // Only an authenticated request within its rate limit gets its parameters parsed.
+    let params = verified.params()?;
     let ctx = Ctx {
         state,
         account_id: key.account_id,
@@ -284,7 +288,7 @@ async fn handle(
         now_ms: state.clock().now_ms(),
         headers: &parts.headers,
     };
-    actions::run(&ctx, &parsed.action, &parsed.params, &mut labels.sdk_app_id)
+    actions::run(&ctx, &parsed.action, &params, &mut labels.sdk_app_id)
         .await
         .map_err(|e| e.0)
 }

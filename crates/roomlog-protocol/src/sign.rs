@@ -156,10 +156,12 @@ pub(crate) type HeaderForm<'v> = Vec<(&'v str, Cow<'v, [u8]>)>;
 /// 4. lower-cased, and `host` without its port.
 ///
 /// Every form hashes the same header names, in the order the client listed them, with the same
-/// values up to ASCII case and a host port: a signature made for one request never verifies
-/// another action, body, query, timestamp or host name. What the forms give away is the case of
-/// signed values (actions are distinct under case folding, and a dispatched action is the one
-/// received) and, for a client that signed a host without port, the port.
+/// values up to ASCII case and a host port, and the method, query, payload hash, timestamp and
+/// scope are never varied: a signature made for one request never verifies another body, query,
+/// timestamp, host name or (where the client signed it) action. What the forms give away is the
+/// case of signed values (actions are distinct under case folding, and the action dispatched is
+/// the one received, so a case variant is at worst `InvalidAction`) and, for a client that signed
+/// a host without its port, the port.
 pub(crate) fn tc3_header_forms<'v>(signed_headers: &[(&'v str, &'v [u8])]) -> Vec<HeaderForm<'v>> {
     let mut forms: Vec<HeaderForm<'_>> = Vec::with_capacity(4);
     for lower in [false, true] {

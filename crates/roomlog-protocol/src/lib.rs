@@ -7,9 +7,10 @@
 //!
 //! 1. [`parse_request`] the raw request (`ParsedRequest` carries action, version, SecretId, ...);
 //! 2. look up the secret key of [`ParsedRequest::secret_id`] (`AuthFailure.SecretIdNotFound` if
-//!    unknown), then [`ParsedRequest::verify`];
-//! 3. dispatch on action and version, [`ParamSource::decode`] the parameters with the action's
-//!    [`Schema`];
+//!    unknown), then [`ParsedRequest::verify`], which checks the signature over the raw request;
+//! 3. check version, action and rate limit, then [`VerifiedRequest::params`] parses the action
+//!    parameters (bounded by [`MAX_JSON_DEPTH`] and [`MAX_PARAM_ELEMENTS`]) into a
+//!    [`ParamSource`], which [`ParamSource::decode`] checks against the action's [`Schema`];
 //! 4. answer with [`envelope::success_body`] or [`envelope::error_body`], always HTTP 200 with
 //!    [`envelope::CONTENT_TYPE`].
 
@@ -24,7 +25,8 @@ pub use envelope::{error_body, new_request_id, success_body, CONTENT_TYPE};
 pub use error::{codes, ApiError};
 pub use params::{Field, FieldType, ParamSource, Schema};
 pub use request::{
-    parse_request, ParsedRequest, RawRequest, SignatureMethod, MAX_CLOCK_SKEW_SECS,
-    MAX_GET_QUERY_BYTES, MAX_V1_POST_BODY_BYTES, MAX_V3_POST_BODY_BYTES,
+    parse_request, tc3_secret_id, ParsedRequest, RawRequest, SignatureMethod, VerifiedRequest,
+    MAX_CLOCK_SKEW_SECS, MAX_GET_QUERY_BYTES, MAX_JSON_DEPTH, MAX_PARAM_ELEMENTS,
+    MAX_V1_POST_BODY_BYTES, MAX_V3_POST_BODY_BYTES,
 };
 pub use sign::{flatten_params, tc3_signature, v1_signature, Tc3Signer, V1Signer};

@@ -21,6 +21,15 @@ pub const MAX_V1_POST_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_V3_POST_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Largest accepted distance between the request timestamp and server time, in seconds.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
+/// Deepest accepted nesting of arrays and objects in a JSON body (the body object is level 1;
+/// LCIC parameters need 4). Deeper: `InvalidParameter`.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// Most parameter elements a request may carry: in a JSON body, array elements plus object
+/// members (counted as commas plus containers, an upper bound); in a form (v1 body, GET query),
+/// name=value pairs. It bounds the memory a request's parameters can take once parsed (the
+/// largest legitimate call, BatchCreateRoom of 1000 rooms with every field, needs about 50,000).
+/// More: `RequestSizeLimitExceeded`.
+pub const MAX_PARAM_ELEMENTS: usize = 100_000;
 
 /// The parts of an HTTP request the protocol looks at, borrowed from whatever server framework.
 #[derive(Debug, Clone, Copy)]
@@ -44,10 +53,14 @@ pub enum SignatureMethod {
 }
 
 /// A request whose shape has been checked and whose common parameters have been extracted, but
-/// whose signature has not been verified yet: call [`ParsedRequest::verify`] with the secret key
-/// of [`secret_id`](Self::secret_id) before acting on anything in it.
+/// whose signature has not been verified yet. Its action parameters are not even parsed: the only
+/// way to them is [`ParsedRequest::verify`] with the secret key of [`secret_id`](Self::secret_id),
+/// then [`VerifiedRequest::params`], so an unauthenticated request never costs more than its raw
+/// bytes.
+///
+/// It borrows the body, query and headers of the [`RawRequest`] it was parsed from.
 #[derive(Debug, Clone)]
-pub struct ParsedRequest {
+pub struct ParsedRequest<'a> {
     pub action: String,
     pub version: String,
     pub secret_id: String,
@@ -60,24 +73,80 @@ pub struct ParsedRequest {
     /// The v1 `Nonce`; `None` for API 3.0, which has none.
     pub nonce: Option<u64>,
     pub method: SignatureMethod,
-    /// Action parameters only: v1 common parameters are removed.
-    pub params: ParamSource,
-    proof: Proof,
+    /// The action parameters, still raw (v3) or as pairs (v1, whose signature covers them).
+    params: PendingParams<'a>,
+    proof: Proof<'a>,
 }
 
-/// What the signature covers, computed at parse time so that verification needs only the key.
-#[derive(Debug, Clone)]
-enum Proof {
+/// Where the action parameters are, before verification.
+#[derive(Clone)]
+enum PendingParams<'a> {
+    /// A v3 POST: the raw JSON body, parsed only once its signature is verified.
+    JsonBody(&'a [u8]),
+    /// A v3 GET: the raw query string, decoded only once its signature is verified.
+    Query(&'a str),
+    /// v1: the decoded pairs (the signature covers the decoded values, so they are decoded at
+    /// parse time, bounded by [`MAX_PARAM_ELEMENTS`]), common parameters removed.
+    Form(Vec<(String, String)>),
+}
+
+impl std::fmt::Debug for PendingParams<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a body of up to 10 MB.
+        match self {
+            PendingParams::JsonBody(body) => write!(f, "JsonBody({} bytes)", body.len()),
+            PendingParams::Query(query) => write!(f, "Query({} bytes)", query.len()),
+            PendingParams::Form(pairs) => write!(f, "Form({} pairs)", pairs.len()),
+        }
+    }
+}
+
+/// What the signature covers. Everything is kept raw (borrowed) so that nothing, not even the
+/// payload hash, is computed for a request whose key turns out to be unknown.
+#[derive(Clone)]
+enum Proof<'a> {
     Tc3 {
-        credential_date: String,
-        service: String,
-        canonical_request_hash: String,
+        credential_date: &'a str,
+        service: &'a str,
         signature: [u8; 32],
+        http_method: &'a str,
+        canonical_query: &'a str,
+        /// (lower-case name, value as received) in the order of `SignedHeaders`.
+        signed_headers: Vec<(&'a str, &'a [u8])>,
+        /// The body, or the literal `UNSIGNED-PAYLOAD`, or empty for a GET.
+        payload: &'a [u8],
     },
     V1 {
         source: String,
         signature: Vec<u8>,
     },
+}
+
+impl std::fmt::Debug for Proof<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proof::Tc3 {
+                credential_date,
+                service,
+                signed_headers,
+                payload,
+                ..
+            } => f
+                .debug_struct("Tc3")
+                .field("credential_date", credential_date)
+                .field("service", service)
+                .field(
+                    "signed_headers",
+                    &signed_headers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                )
+                .field("payload_bytes", &payload.len())
+                .finish_non_exhaustive(),
+            Proof::V1 { source, .. } => f
+                .debug_struct("V1")
+                .field("source_bytes", &source.len())
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// Parses a request; see the module documentation for the styles.
@@ -86,7 +155,7 @@ enum Proof {
 /// `AuthFailure.InvalidAuthorization` for a malformed `Authorization` header or when there is
 /// neither an `Authorization` header nor a `Signature` parameter; `MissingParameter` for absent
 /// common headers or parameters; `InvalidParameter` for a malformed body or common parameter.
-pub fn parse_request(raw: &RawRequest<'_>) -> Result<ParsedRequest, ApiError> {
+pub fn parse_request<'a>(raw: &RawRequest<'a>) -> Result<ParsedRequest<'a>, ApiError> {
     let is_post = match *raw.method {
         Method::GET => false,
         Method::POST => true,
@@ -122,6 +191,20 @@ fn too_large(what: &str, limit: usize) -> ApiError {
 }
 
 /// `TC3-HMAC-SHA256` followed by whitespace (or nothing, which the strict parse then refuses).
+/// The SecretId of a TC3 request, read from its headers alone: a server can refuse an unknown
+/// key before it reads (and buffers) the body. `None` when the request is not TC3 or its
+/// `Authorization` header is malformed ([`parse_request`] then says why).
+pub fn tc3_secret_id(headers: &HeaderMap) -> Option<&str> {
+    let header = single_header(headers, "authorization").ok()??;
+    if !is_tc3(header.as_bytes()) {
+        return None;
+    }
+    let text = header.to_str().ok()?;
+    parse_tc3_authorization(text)
+        .ok()
+        .map(|auth| auth.secret_id)
+}
+
 fn is_tc3(auth: &[u8]) -> bool {
     auth.strip_prefix(TC3_ALGORITHM.as_bytes())
         .is_some_and(|rest| rest.first().is_none_or(|b| b.is_ascii_whitespace()))
@@ -286,12 +369,12 @@ fn is_date_shape(date: &str) -> bool {
         })
 }
 
-fn parse_tc3(
-    raw: &RawRequest<'_>,
+fn parse_tc3<'a>(
+    raw: &RawRequest<'a>,
     is_post: bool,
-    query: &str,
-    auth: &HeaderValue,
-) -> Result<ParsedRequest, ApiError> {
+    query: &'a str,
+    auth: &'a HeaderValue,
+) -> Result<ParsedRequest<'a>, ApiError> {
     let headers = raw.headers;
     let auth = auth.to_str().map_err(|_| {
         ApiError::invalid_authorization("The Authorization header must be visible ASCII text.")
@@ -305,16 +388,17 @@ fn parse_tc3(
         "X-TC-Timestamp",
     )?;
 
-    // Signed header values are hashed as received (bytes, trimmed), never re-rendered: tccli
-    // signs `Host: http://127.0.0.1:PORT` and expects exactly that to verify.
-    let mut signed_values = Vec::with_capacity(auth.signed_headers.len());
+    // Signed header values are kept as received (bytes); verification hashes them trimmed, in
+    // the forms of `sign::tc3_header_forms`, never re-rendered: tccli signs
+    // `Host: http://127.0.0.1:PORT` and expects exactly that to verify.
+    let mut signed_headers = Vec::with_capacity(auth.signed_headers.len());
     for &name in &auth.signed_headers {
         let value = single_header(headers, name)?.ok_or_else(|| {
             ApiError::invalid_authorization(format!(
                 "`SignedHeaders` lists `{name}`, which the request does not carry."
             ))
         })?;
-        signed_values.push((name, value.as_bytes()));
+        signed_headers.push((name, value.as_bytes()));
     }
 
     let unsigned_payload = header_text(headers, "X-TC-Content-SHA256")?
@@ -327,18 +411,11 @@ fn parse_tc3(
     };
     // POST parameters are in the signed body; a query string on a POST is not signed
     // (its canonical query is empty), so it is ignored rather than trusted.
-    let canonical_query = if is_post { "" } else { query };
-    let canonical_request = sign::tc3_canonical_request(
-        raw.method.as_str(),
-        canonical_query,
-        &signed_values,
-        &sign::sha256_hex(payload),
-    );
-
-    let params = if is_post {
-        ParamSource::Json(parse_json_body(headers, raw.body)?)
+    let (canonical_query, params) = if is_post {
+        check_json_content_type(headers)?;
+        ("", PendingParams::JsonBody(raw.body))
     } else {
-        ParamSource::Form(form::decode(query)?)
+        (query, PendingParams::Query(query))
     };
 
     Ok(ParsedRequest {
@@ -353,27 +430,39 @@ fn parse_tc3(
         method: SignatureMethod::Tc3HmacSha256,
         params,
         proof: Proof::Tc3 {
-            credential_date: auth.date.to_owned(),
-            service: auth.service.to_owned(),
-            canonical_request_hash: sign::sha256_hex(&canonical_request),
+            credential_date: auth.date,
+            service: auth.service,
             signature: auth.signature,
+            http_method: raw.method.as_str(),
+            canonical_query,
+            signed_headers,
+            payload,
         },
     })
 }
 
-/// A v3 POST body: `application/json` (parameters such as `charset` allowed), a JSON object; an
-/// empty body is `{}`.
-fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+/// A v3 POST is `application/json` (parameters such as `charset` allowed). Checked at parse time:
+/// it needs only the header.
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = header_text(headers, "Content-Type")?.unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::invalid_parameter(format!(
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_parameter(format!(
             "A signed POST must have Content-Type application/json; got `{content_type}`."
-        )));
+        )))
     }
+}
+
+/// A verified v3 POST body: a JSON object, at most [`MAX_JSON_DEPTH`] deep and with at most
+/// [`MAX_PARAM_ELEMENTS`] elements (checked on the raw text before any tree is built); an empty
+/// body is `{}`.
+fn parse_json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.is_empty() {
         return Ok(Map::new());
     }
+    check_json_shape(body)?;
     match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::invalid_parameter(
@@ -383,6 +472,64 @@ fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value
             "The request body is not valid JSON: {e}."
         ))),
     }
+}
+
+/// Walks JSON text without building anything and refuses it when arrays and objects nest deeper
+/// than [`MAX_JSON_DEPTH`] (`InvalidParameter`) or when it holds more than
+/// [`MAX_PARAM_ELEMENTS`] elements (`RequestSizeLimitExceeded`). Elements are counted as the
+/// commas and the opening brackets outside strings: an upper bound of the array elements and
+/// object members, so of the tree the parser would build. Malformed text is left to the parser.
+fn check_json_shape(text: &[u8]) -> Result<(), ApiError> {
+    let (mut depth, mut elements) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                elements += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(ApiError::invalid_parameter(format!(
+                        "The request body nests arrays and objects more than {MAX_JSON_DEPTH} \
+                         levels deep."
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => elements += 1,
+            _ => continue,
+        }
+        if elements > MAX_PARAM_ELEMENTS {
+            return Err(too_many_elements("request body"));
+        }
+    }
+    Ok(())
+}
+
+fn too_many_elements(what: &str) -> ApiError {
+    ApiError::request_size_limit_exceeded(format!(
+        "The {what} holds more than {MAX_PARAM_ELEMENTS} parameter elements."
+    ))
+}
+
+/// Decodes form text after checking that it holds at most [`MAX_PARAM_ELEMENTS`] pairs, so that
+/// decoding (which allocates per pair) is bounded before it starts.
+fn decode_form_bounded(text: &str, what: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs = text.split('&').filter(|pair| !pair.is_empty()).count();
+    if pairs > MAX_PARAM_ELEMENTS {
+        return Err(too_many_elements(what));
+    }
+    form::decode(text)
 }
 
 // ---- v1 --------------------------------------------------------------------------------------
@@ -402,7 +549,11 @@ const V1_COMMON_PARAMS: [&str; 11] = [
     "RequestClient",
 ];
 
-fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRequest, ApiError> {
+fn parse_v1<'a>(
+    raw: &RawRequest<'a>,
+    is_post: bool,
+    query: &str,
+) -> Result<ParsedRequest<'a>, ApiError> {
     let no_credentials = || {
         ApiError::invalid_authorization(
             "The request carries neither an Authorization header (TC3-HMAC-SHA256) nor a \
@@ -421,9 +572,9 @@ fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRe
         }
         let body = std::str::from_utf8(raw.body)
             .map_err(|_| ApiError::invalid_parameter("The form body is not valid UTF-8."))?;
-        form::decode(body)?
+        decode_form_bounded(body, "form body")?
     } else {
-        form::decode(query)?
+        decode_form_bounded(query, "query string")?
     };
     if !all_params.iter().any(|(name, _)| name == "Signature") {
         return Err(no_credentials());
@@ -487,7 +638,7 @@ fn parse_v1(raw: &RawRequest<'_>, is_post: bool, query: &str) -> Result<ParsedRe
         token,
         nonce: Some(nonce),
         method,
-        params: ParamSource::Form(params),
+        params: PendingParams::Form(params),
         proof: Proof::V1 { source, signature },
     })
 }
@@ -506,7 +657,7 @@ fn decode_v1_signature(raw: &str) -> Result<Vec<u8>, ApiError> {
 
 // ---- verification ----------------------------------------------------------------------------
 
-impl ParsedRequest {
+impl<'a> ParsedRequest<'a> {
     /// The signature the request carries (TC3: its 32 bytes; v1: the decoded bytes): what a
     /// replay of the same request repeats.
     pub fn signature(&self) -> &[u8] {
@@ -517,12 +668,24 @@ impl ParsedRequest {
     }
 
     /// Verifies the request with the secret key the server looked up for
-    /// [`secret_id`](Self::secret_id), at server time `now_unix`.
+    /// [`secret_id`](Self::secret_id), at server time `now_unix`, on the raw request: clock skew
+    /// first (`AuthFailure.SignatureExpire` beyond [`MAX_CLOCK_SKEW_SECS`]), then the signature,
+    /// compared in constant time (`AuthFailure.SignatureFailure`). Nothing of the body but its
+    /// hash is looked at; the answer, [`VerifiedRequest`], is the only way to the action
+    /// parameters.
     ///
-    /// Clock skew is checked first (`AuthFailure.SignatureExpire` beyond
-    /// [`MAX_CLOCK_SKEW_SECS`]), then the signature, compared in constant time
-    /// (`AuthFailure.SignatureFailure`).
-    pub fn verify(&self, secret_key: &str, now_unix: i64) -> Result<(), ApiError> {
+    /// TC3 accepts the signed header values in each form of Tencent's documentation and the
+    /// official clients (as received, lower-cased, `host` with or without its port; see
+    /// `sign::tc3_header_forms`), all over the same names, method, query, timestamp, credential
+    /// scope and raw payload. The forms are tried in a fixed order that depends only on the
+    /// request, each compared in constant time. The key derivation uses the service the
+    /// credential scope names (`lcic` from the Python and Go SDKs, the endpoint's first DNS label
+    /// from the Node.js and Java SDKs).
+    pub fn verify(
+        &self,
+        secret_key: &str,
+        now_unix: i64,
+    ) -> Result<VerifiedRequest<'_, 'a>, ApiError> {
         let skew = now_unix.abs_diff(self.timestamp);
         if skew > MAX_CLOCK_SKEW_SECS {
             return Err(ApiError::signature_expire(format!(
@@ -535,8 +698,11 @@ impl ParsedRequest {
             Proof::Tc3 {
                 credential_date,
                 service,
-                canonical_request_hash,
                 signature,
+                http_method,
+                canonical_query,
+                signed_headers,
+                payload,
             } => {
                 // The date is part of the key derivation, so the client must have used the date
                 // of the timestamp it sent.
@@ -547,31 +713,64 @@ impl ParsedRequest {
                          X-TC-Timestamp ({date})."
                     )));
                 }
-                let string_to_sign = sign::tc3_string_to_sign(
-                    self.timestamp,
-                    credential_date,
-                    service,
-                    canonical_request_hash,
-                );
-                if sign::tc3_verify(
-                    secret_key,
-                    credential_date,
-                    service,
-                    &string_to_sign,
-                    signature,
-                ) {
-                    Ok(())
-                } else {
-                    Err(signature_mismatch())
+                let payload_hash = sign::sha256_hex(payload);
+                let signing_key = sign::tc3_signing_key(secret_key, credential_date, service);
+                let matches = sign::tc3_header_forms(signed_headers)
+                    .into_iter()
+                    .any(|form| {
+                        let values: Vec<(&str, &[u8])> =
+                            form.iter().map(|(name, value)| (*name, &**value)).collect();
+                        let canonical = sign::tc3_canonical_request(
+                            http_method,
+                            canonical_query,
+                            &values,
+                            &payload_hash,
+                        );
+                        let string_to_sign = sign::tc3_string_to_sign(
+                            self.timestamp,
+                            credential_date,
+                            service,
+                            &sign::sha256_hex(&canonical),
+                        );
+                        sign::tc3_verify_with_key(&signing_key, &string_to_sign, signature)
+                    });
+                if !matches {
+                    return Err(signature_mismatch());
                 }
             }
             Proof::V1 { source, signature } => {
-                if sign::v1_verify(source, secret_key, self.method, signature) {
-                    Ok(())
-                } else {
-                    Err(signature_mismatch())
+                if !sign::v1_verify(source, secret_key, self.method, signature) {
+                    return Err(signature_mismatch());
                 }
             }
+        }
+        Ok(VerifiedRequest { request: self })
+    }
+}
+
+/// A request whose signature [`ParsedRequest::verify`] accepted. The server may run its cheap
+/// checks (version, action, rate limit) before paying for [`params`](Self::params).
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedRequest<'r, 'a> {
+    request: &'r ParsedRequest<'a>,
+}
+
+impl VerifiedRequest<'_, '_> {
+    /// The action parameters, parsed now (v1 common parameters removed).
+    ///
+    /// Errors: for a v3 POST, `InvalidParameter` for a body that is not a JSON object or nests
+    /// deeper than [`MAX_JSON_DEPTH`], `RequestSizeLimitExceeded` for more than
+    /// [`MAX_PARAM_ELEMENTS`] elements (both checked on the raw text, before any tree is built);
+    /// for a v3 GET, `InvalidParameter` for a query that does not decode,
+    /// `RequestSizeLimitExceeded` for more than [`MAX_PARAM_ELEMENTS`] pairs.
+    pub fn params(&self) -> Result<ParamSource, ApiError> {
+        match &self.request.params {
+            PendingParams::JsonBody(body) => Ok(ParamSource::Json(parse_json_body(body)?)),
+            PendingParams::Query(query) => Ok(ParamSource::Form(decode_form_bounded(
+                query,
+                "query string",
+            )?)),
+            PendingParams::Form(pairs) => Ok(ParamSource::Form(pairs.clone())),
         }
     }
 }
@@ -632,6 +831,22 @@ mod tests {
             let err = parse_tc3_authorization(case).unwrap_err();
             assert_eq!(err.code, crate::codes::INVALID_AUTHORIZATION, "{case}");
         }
+    }
+
+    #[test]
+    fn json_shape_tracks_strings_and_escapes() {
+        let nested = |prefix: &str, levels: usize| {
+            format!("{prefix}{}{}", "[".repeat(levels), "]".repeat(levels))
+        };
+        // After an escaped backslash the quote closes the string: the brackets after it count.
+        let deep = nested(r#"{"a":"\\","b":"#, MAX_JSON_DEPTH);
+        let err = check_json_shape(deep.as_bytes()).unwrap_err();
+        assert_eq!(err.code, crate::codes::INVALID_PARAMETER);
+        // After an escaped quote the string goes on: the brackets in it do not count.
+        let quoted = nested(r#"{"a":"\""#, MAX_JSON_DEPTH);
+        assert!(check_json_shape(quoted.as_bytes()).is_ok());
+        assert!(check_json_shape(nested("", MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(check_json_shape(nested("", MAX_JSON_DEPTH + 1).as_bytes()).is_err());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! and by client-side signing ([`Tc3Signer`], [`V1Signer`]) used by `roomlog call`, tests and
 //! benchmarks, so the two sides cannot drift apart.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha1::Sha1;
@@ -114,28 +116,89 @@ pub fn tc3_signature(secret_key: &str, date: &str, service: &str, string_to_sign
     )
 }
 
-/// Constant-time check of a decoded TC3 signature.
-pub(crate) fn tc3_verify(
-    secret_key: &str,
-    date: &str,
-    service: &str,
+/// The TC3 signing key: `kSigning` derived from `secret_key`, the credential date and the service
+/// of the credential scope.
+pub(crate) fn tc3_signing_key(secret_key: &str, date: &str, service: &str) -> Vec<u8> {
+    let k_date = hmac_sha256(format!("TC3{secret_key}").as_bytes(), date.as_bytes());
+    let k_service = hmac_sha256(&k_date, service.as_bytes());
+    hmac_sha256(&k_service, TC3_TERMINATOR.as_bytes())
+}
+
+/// Constant-time check of a decoded TC3 signature of `string_to_sign` under a signing key from
+/// [`tc3_signing_key`].
+pub(crate) fn tc3_verify_with_key(
+    signing_key: &[u8],
     string_to_sign: &str,
     signature: &[u8],
 ) -> bool {
-    tc3_mac(secret_key, date, service, string_to_sign)
-        .verify_slice(signature)
-        .is_ok()
+    let mut mac = new_mac::<HmacSha256>(signing_key);
+    mac.update(string_to_sign.as_bytes());
+    mac.verify_slice(signature).is_ok()
 }
 
-/// The HMAC over the string to sign, not yet finalised, so that verification can use
-/// [`Mac::verify_slice`] (constant time) instead of comparing hex strings.
+/// The HMAC over the string to sign, not yet finalised.
 fn tc3_mac(secret_key: &str, date: &str, service: &str, string_to_sign: &str) -> HmacSha256 {
-    let k_date = hmac_sha256(format!("TC3{secret_key}").as_bytes(), date.as_bytes());
-    let k_service = hmac_sha256(&k_date, service.as_bytes());
-    let k_signing = hmac_sha256(&k_service, TC3_TERMINATOR.as_bytes());
-    let mut mac = new_mac::<HmacSha256>(&k_signing);
+    let mut mac = new_mac::<HmacSha256>(&tc3_signing_key(secret_key, date, service));
     mac.update(string_to_sign.as_bytes());
     mac
+}
+
+/// One spelling of the signed headers: (lower-case name, value) in `SignedHeaders` order.
+pub(crate) type HeaderForm<'v> = Vec<(&'v str, Cow<'v, [u8]>)>;
+
+/// The spellings of the signed header values a verifier tries, in this order, each at most once:
+///
+/// 1. as received (trimmed): what the Python and Go SDKs, tccli and [`Tc3Signer`] sign;
+/// 2. the same with the port taken off `host` (`127.0.0.1:7600` becomes `127.0.0.1`): the Node.js
+///    SDK sends the port in `Host` but signs `URL.hostname`;
+/// 3. every value lower-cased: Tencent's signature v3 page says names and values are lower-cased,
+///    and its sample code (copied by hand-written clients) signs `x-tc-action:describeroom`;
+/// 4. lower-cased, and `host` without its port.
+///
+/// Every form hashes the same header names, in the order the client listed them, with the same
+/// values up to ASCII case and a host port, and the method, query, payload hash, timestamp and
+/// scope are never varied: a signature made for one request never verifies another body, query,
+/// timestamp, host name or (where the client signed it) action. What the forms give away is the
+/// case of signed values (actions are distinct under case folding, and the action dispatched is
+/// the one received, so a case variant is at worst `InvalidAction`) and, for a client that signed
+/// a host without its port, the port.
+pub(crate) fn tc3_header_forms<'v>(signed_headers: &[(&'v str, &'v [u8])]) -> Vec<HeaderForm<'v>> {
+    let mut forms: Vec<HeaderForm<'_>> = Vec::with_capacity(4);
+    for lower in [false, true] {
+        for without_port in [false, true] {
+            let form: HeaderForm<'_> = signed_headers
+                .iter()
+                .map(|&(name, value)| {
+                    let mut value = value.trim_ascii();
+                    if without_port && name == "host" {
+                        value = host_without_port(value).unwrap_or(value);
+                    }
+                    let value = if lower && value.iter().any(u8::is_ascii_uppercase) {
+                        Cow::Owned(value.to_ascii_lowercase())
+                    } else {
+                        Cow::Borrowed(value)
+                    };
+                    (name, value)
+                })
+                .collect();
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms
+}
+
+/// `host` without a trailing `:port` (decimal digits), for `name:port` and `[v6]:port`; `None`
+/// when there is no port, or when the value is not a plain authority (tccli's
+/// `http://127.0.0.1:7600` keeps its port: it signs exactly what it sends).
+fn host_without_port(host: &[u8]) -> Option<&[u8]> {
+    let colon = host.iter().rposition(|&b| b == b':')?;
+    let (name, port) = (&host[..colon], &host[colon + 1..]);
+    let numeric_port = !port.is_empty() && port.iter().all(u8::is_ascii_digit);
+    let plain_name = !name.is_empty()
+        && ((name.starts_with(b"[") && name.ends_with(b"]")) || !name.contains(&b':'));
+    (numeric_port && plain_name).then_some(name)
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -434,6 +497,69 @@ mod tests {
             String::from_utf8(canonical).unwrap(),
             "GET\n/\na=1&b=%20\ncontent-type:text/plain\nhost:h:1\n\ncontent-type;host\nabc"
         );
+    }
+
+    #[test]
+    fn host_without_port_takes_off_only_a_numeric_port() {
+        let strip = |host: &str| host_without_port(host.as_bytes()).map(|h| h.to_vec());
+        assert_eq!(strip("127.0.0.1:7600"), Some(b"127.0.0.1".to_vec()));
+        assert_eq!(strip("localhost:1"), Some(b"localhost".to_vec()));
+        assert_eq!(strip("[::1]:7600"), Some(b"[::1]".to_vec()));
+        for kept in [
+            "127.0.0.1",
+            "localhost:",
+            ":7600",
+            "host:76a0",
+            "http://127.0.0.1:7600",
+            "::1:7600",
+            "[::1]",
+        ] {
+            assert_eq!(strip(kept), None, "{kept}");
+        }
+    }
+
+    #[test]
+    fn header_forms_are_tried_as_received_first_and_each_once() {
+        let signed: [(&str, &[u8]); 3] = [
+            ("content-type", b" application/json"),
+            ("host", b"Example.com:7600"),
+            ("x-tc-action", b"GetRoomEvent"),
+        ];
+        let forms = tc3_header_forms(&signed);
+        let text = |form: &HeaderForm<'_>| -> Vec<String> {
+            form.iter()
+                .map(|(name, value)| format!("{name}:{}", String::from_utf8_lossy(value)))
+                .collect()
+        };
+        let rendered: Vec<Vec<String>> = forms.iter().map(text).collect();
+        assert_eq!(
+            rendered,
+            [
+                [
+                    "content-type:application/json",
+                    "host:Example.com:7600",
+                    "x-tc-action:GetRoomEvent"
+                ],
+                [
+                    "content-type:application/json",
+                    "host:Example.com",
+                    "x-tc-action:GetRoomEvent"
+                ],
+                [
+                    "content-type:application/json",
+                    "host:example.com:7600",
+                    "x-tc-action:getroomevent"
+                ],
+                [
+                    "content-type:application/json",
+                    "host:example.com",
+                    "x-tc-action:getroomevent"
+                ],
+            ]
+        );
+        // Already lower-case and portless: a single form.
+        let plain: [(&str, &[u8]); 2] = [("content-type", b"application/json"), ("host", b"h")];
+        assert_eq!(tc3_header_forms(&plain).len(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use base64::Engine as _;
 use common::{outcome, OwnedRequest, SECRET_ID, SECRET_KEY};
 use http::Method;
-use roomlog_protocol::{FieldType, ParamSource, ParsedRequest, Schema, SignatureMethod};
+use roomlog_protocol::{FieldType, ParamSource, Schema, SignatureMethod};
 use serde::Deserialize;
 
 /// The vectors as the official clients sent them (see `tests/vectors/README.md`).
@@ -61,7 +61,7 @@ fn find<'a>(cases: &'a [Case], label: &str) -> &'a Case {
         .unwrap_or_else(|| panic!("no vector labelled {label:?}"))
 }
 
-fn accepted(case: &Case) -> ParsedRequest {
+fn accepted(case: &Case) -> common::Checked<'_> {
     case.request
         .check(SECRET_KEY, case.vector.received_at_unix)
         .unwrap_or_else(|e| panic!("{}: {e}", case.vector.label))

@@ -334,8 +334,8 @@ proptest! {
         let method = if use_get { Method::GET } else { Method::POST };
         let request = v1_request(method, &signer, &params);
         let parsed = request.check(SECRET_KEY, TS).unwrap();
-        prop_assert_eq!(parsed.params, ParamSource::Form(params.clone()));
         prop_assert_eq!(parsed.method, alg);
+        prop_assert_eq!(parsed.params, ParamSource::Form(params.clone()));
 
         let (name, value) = &params[pick.index(params.len())];
         let changed = format!("{value}x");

@@ -1,6 +1,8 @@
-//! The one API endpoint. Order of checks: parse the request (size, method, common parameters),
-//! look up the key, verify the signature (skew first), check the version and the action, apply
-//! the account's rate limit, decode the action's typed parameters, run the action.
+//! The one API endpoint. Order of checks: parse the request (size, method, common parameters;
+//! the action parameters stay raw), look up the key, verify the signature over the raw request
+//! (skew first), check the version and the action, apply the account's rate limit, and only then
+//! parse the action parameters (bounded: see `VerifiedRequest::params`) and decode them with the
+//! action's schema, run the action.
 //!
 //! Whatever happens — a rejection, a storage failure, a panic in a handler — the client gets
 //! HTTP 200, `Content-Type: application/json` and `{"Response": {..., "RequestId"}}`.
@@ -213,6 +215,20 @@ pub fn json_response(body: Body) -> Response {
     response
 }
 
+/// The key of `secret_id` if it exists and is enabled, from a copy at most `cache::TTL` old.
+async fn enabled_key(
+    state: &AppState,
+    secret_id: &str,
+) -> Result<std::sync::Arc<roomlog_core::ApiKey>, ApiError> {
+    state
+        .lookups()
+        .key(state.store(), secret_id)
+        .await
+        .map_err(|e| ActionError::from(e).0)?
+        .filter(|key| key.enabled)
+        .ok_or_else(|| ApiError::secret_id_not_found("The SecretId is unknown or disabled."))
+}
+
 async fn handle(
     state: &AppState,
     request: Request,
@@ -220,6 +236,11 @@ async fn handle(
     labels: &mut Labels,
 ) -> Result<Reply, ApiError> {
     let (parts, body) = request.into_parts();
+    // An unknown or disabled key is refused before the body is read: it costs nothing but its
+    // headers. (A v1 request names its key in the body or query; the body limits bound it.)
+    if let Some(secret_id) = roomlog_protocol::tc3_secret_id(&parts.headers) {
+        enabled_key(state, secret_id).await?;
+    }
     let reading = http_body_util::Limited::new(body, MAX_BODY_BYTES).collect();
     let read = tokio::time::timeout(state.config().http.body_read_timeout, reading)
         .await
@@ -253,14 +274,8 @@ async fn handle(
 
     // Authenticate: the key decides the account every later check acts as. Enabled keys come
     // from a copy at most `cache::TTL` old (see `cache` for what that means for disabling).
-    let key = state
-        .lookups()
-        .key(state.store(), &parsed.secret_id)
-        .await
-        .map_err(|e| ActionError::from(e).0)?
-        .filter(|key| key.enabled)
-        .ok_or_else(|| ApiError::secret_id_not_found("The SecretId is unknown or disabled."))?;
-    parsed.verify(&key.secret_key, now_secs())?;
+    let key = enabled_key(state, &parsed.secret_id).await?;
+    let verified = parsed.verify(&key.secret_key, now_secs())?;
 
     if parsed.version != crate::API_VERSION {
         return Err(ApiError::no_such_version(&parsed.version));
@@ -314,6 +329,8 @@ async fn handle(
         }
     }
 
+    // Only an authenticated request within its rate limit gets its parameters parsed.
+    let params = verified.params()?;
     let ctx = Ctx {
         state,
         account_id: key.account_id,
@@ -321,7 +338,7 @@ async fn handle(
         now_ms: state.clock().now_ms(),
         headers: &parts.headers,
     };
-    actions::run(&ctx, &parsed.action, &parsed.params, &mut labels.sdk_app_id)
+    actions::run(&ctx, &parsed.action, &params, &mut labels.sdk_app_id)
         .await
         .map_err(|e| e.0)
 }

@@ -14,12 +14,12 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::external::{fnv1a64, run_checked, run_with_timeout, tail, DirLock};
 use support::TestServer;
 
 /// The rate limit of the server the RequestLimitExceeded test bursts against.
@@ -235,32 +235,12 @@ fn extra_pytest_args() -> Vec<String> {
 }
 
 fn repo_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let root = root.canonicalize().unwrap_or(root);
-    assert!(
-        root.join("tests/compat/requirements.txt").exists(),
-        "tests/compat/requirements.txt not found under {}",
-        root.display()
-    );
-    root
+    support::external::repo_root("tests/compat/requirements.txt")
 }
 
-/// `<workspace target dir>/compat-venv`: CARGO_TARGET_TMPDIR is `<target>/tmp`.
+/// `<workspace target dir>/compat-venv`, or `ROOMLOG_COMPAT_VENV`.
 fn venv_dir(repo: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("ROOMLOG_COMPAT_VENV") {
-        return PathBuf::from(dir);
-    }
-    let target = option_env!("CARGO_TARGET_TMPDIR")
-        .and_then(|tmp| Path::new(tmp).parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| repo.join("target"));
-    target.join("compat-venv")
-}
-
-/// FNV-1a, 64 bits: a stable fingerprint of the requirements (no dependency needed).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    support::external::install_dir(repo, "compat-venv", "ROOMLOG_COMPAT_VENV")
 }
 
 /// The venv with the pinned clients, created or re-created when the requirements changed.
@@ -288,7 +268,7 @@ fn ensure_venv(repo: &Path) -> PathBuf {
     );
 
     let venv = venv_dir(repo);
-    let _lock = VenvLock::acquire(&venv);
+    let _lock = DirLock::acquire(&venv, INSTALL_TIMEOUT);
     let venv_python = venv.join("bin").join("python");
     if fs::read_to_string(venv.join(STAMP_FILE)).ok().as_deref() == Some(stamp.as_str())
         && venv_python.exists()
@@ -360,107 +340,4 @@ fn ensure_venv(repo: &Path) -> PathBuf {
     );
     fs::write(venv.join(STAMP_FILE), stamp).expect("writing the venv stamp");
     venv
-}
-
-/// Serialises venv creation between concurrent test processes (a directory is created atomically).
-struct VenvLock(PathBuf);
-
-impl VenvLock {
-    fn acquire(venv: &Path) -> Self {
-        let lock = venv.with_extension("lock");
-        if let Some(parent) = lock.parent() {
-            fs::create_dir_all(parent)
-                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
-        }
-        let deadline = Instant::now() + INSTALL_TIMEOUT + Duration::from_secs(60);
-        loop {
-            match fs::create_dir(&lock) {
-                Ok(()) => return VenvLock(lock),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    // A lock older than any install can take was left by a killed run.
-                    let stale = fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| SystemTime::now().duration_since(t).ok())
-                        .is_some_and(|age| age > INSTALL_TIMEOUT + Duration::from_secs(60));
-                    if stale {
-                        let _ = fs::remove_dir(&lock);
-                        continue;
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "{} is held by another run; remove it if no other run is active",
-                        lock.display()
-                    );
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                Err(e) => panic!("creating the lock {}: {e}", lock.display()),
-            }
-        }
-    }
-}
-
-impl Drop for VenvLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir(&self.0);
-    }
-}
-
-/// Runs a command to completion; panics with `what`, the status and the output when it fails.
-fn run_checked(command: &mut Command, timeout: Duration, what: &str) -> Output {
-    let output = run_with_timeout(command, timeout, what);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        tail(&String::from_utf8_lossy(&output.stdout), 40),
-        tail(&String::from_utf8_lossy(&output.stderr), 40)
-    );
-    output
-}
-
-/// Runs a command with captured output, killing it (and failing) after `timeout`.
-fn run_with_timeout(command: &mut Command, timeout: Duration, what: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: could not start {:?}: {e}", command.get_program()));
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buffer = Vec::new();
-            let _ = pipe.read_to_end(&mut buffer);
-            buffer
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for a child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let out = stdout.join().unwrap_or_default();
-            panic!(
-                "{what} did not finish within {} s; killed. Output so far:\n{}",
-                timeout.as_secs(),
-                tail(&String::from_utf8_lossy(&out), 40)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

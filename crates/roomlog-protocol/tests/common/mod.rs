@@ -2,8 +2,10 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::ops::Deref;
+
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use roomlog_protocol::{parse_request, ApiError, ParsedRequest, RawRequest};
+use roomlog_protocol::{parse_request, ApiError, ParamSource, ParsedRequest, RawRequest};
 
 pub const SECRET_ID: &str = "AKIDharnessTEST0000000000000000000000";
 pub const SECRET_KEY: &str = "harnessSecretKey0123456789abcdef";
@@ -42,15 +44,16 @@ impl OwnedRequest {
         }
     }
 
-    pub fn parse(&self) -> Result<ParsedRequest, ApiError> {
+    pub fn parse(&self) -> Result<ParsedRequest<'_>, ApiError> {
         parse_request(&self.raw())
     }
 
-    /// Parse, then verify with `key` at server time `now`.
-    pub fn check(&self, key: &str, now: i64) -> Result<ParsedRequest, ApiError> {
-        let parsed = self.parse()?;
-        parsed.verify(key, now)?;
-        Ok(parsed)
+    /// Parse, verify with `key` at server time `now`, then parse the parameters: the server's
+    /// steps.
+    pub fn check(&self, key: &str, now: i64) -> Result<Checked<'_>, ApiError> {
+        let request = self.parse()?;
+        let params = request.verify(key, now)?.params()?;
+        Ok(Checked { request, params })
     }
 
     /// Replaces (or adds) a header.
@@ -59,6 +62,21 @@ impl OwnedRequest {
             HeaderName::from_bytes(name.as_bytes()).unwrap(),
             HeaderValue::from_str(value).unwrap(),
         );
+    }
+}
+
+/// A request that parsed and verified, with its parameters; derefs to the parsed request.
+#[derive(Debug)]
+pub struct Checked<'a> {
+    pub request: ParsedRequest<'a>,
+    pub params: ParamSource,
+}
+
+impl<'a> Deref for Checked<'a> {
+    type Target = ParsedRequest<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.request
     }
 }
 

@@ -2,6 +2,7 @@
 //! directory, driven over real sockets.
 #![allow(dead_code)]
 
+pub mod external;
 pub mod inprocess;
 pub mod postgres;
 pub mod sse;

@@ -25,7 +25,7 @@ use roomlog_protocol::{parse_request, ApiError, RawRequest};
 use serde_json::{Map, Value};
 
 use crate::actions;
-use crate::ratelimit::{FirstUse, Verdict};
+use crate::ratelimit::{SignatureUse, Verdict};
 use crate::state::AppState;
 
 /// The largest body read at all (v3 POST limit); the protocol layer applies the finer limits.
@@ -300,27 +300,28 @@ async fn handle(
     }
 
     // A signature is good for one use where it matters (see `replay`). Every accepted one is
-    // remembered, so a read's signature cannot be reused for an action that changes state.
-    let first_use = state
+    // remembered, so a read's signature cannot be reused later for an action that changes state.
+    let signature_use = state
         .limiter()
-        .first_use(
+        .use_signature(
             &crate::replay::fingerprint(parsed.signature()),
             parsed.timestamp + crate::replay::REMEMBER_SECS,
-            now_secs(),
+            state.clock().now_ms(),
         )
         .await;
     if actions::changes_state(&parsed.action) {
-        match first_use {
-            FirstUse::Yes => {}
-            FirstUse::Replayed => {
+        match signature_use {
+            SignatureUse::Again { since_first_ms }
+                if since_first_ms > crate::replay::REUSE_GRACE_MS =>
+            {
                 return Err(ApiError::signature_expire(format!(
-                    "This signed request was already accepted once: {} changes state, so a \
-                     signature is good for one call. Sign every call anew (an identical call \
-                     signed in the same second has the same signature: wait a second).",
+                    "This signed request was first accepted {since_first_ms} ms ago: {} changes \
+                     state, so a signature cannot be used again. Sign every call anew.",
                     parsed.action
                 )))
             }
-            FirstUse::Unavailable => {
+            SignatureUse::First | SignatureUse::Again { .. } => {}
+            SignatureUse::Unavailable => {
                 return Err(ApiError::service_unavailable(
                     "The replay check's shared store (Redis) is unavailable. The request may be \
                      retried.",

@@ -68,3 +68,62 @@ mod tests {
         two.mark_unchanged();
     }
 }
+
+/// Open live streams per account on this node: streams outlive the idle timeout, so they are
+/// counted instead (`http.max-streams-per-account`).
+#[derive(Default)]
+pub struct StreamSlots {
+    open: std::sync::Arc<Mutex<HashMap<roomlog_core::AccountId, usize>>>,
+}
+
+/// One open stream; its slot is freed when it is dropped (the stream ended or the client left).
+pub struct StreamSlot {
+    open: std::sync::Arc<Mutex<HashMap<roomlog_core::AccountId, usize>>>,
+    account: roomlog_core::AccountId,
+}
+
+impl StreamSlots {
+    /// A slot for one more stream of `account`, if it has fewer than `max` open.
+    pub fn try_open(&self, account: roomlog_core::AccountId, max: usize) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(account).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            open: std::sync::Arc::clone(&self.open),
+            account,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.account) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.account);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod stream_slot_tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_counted_per_account_and_freed_on_drop() {
+        let slots = StreamSlots::default();
+        let a1 = slots.try_open(1, 2).unwrap();
+        let _a2 = slots.try_open(1, 2).unwrap();
+        assert!(slots.try_open(1, 2).is_none());
+        let _b = slots
+            .try_open(2, 2)
+            .expect("another account has its own slots");
+        drop(a1);
+        assert!(slots.try_open(1, 2).is_some());
+    }
+}

@@ -52,13 +52,27 @@ return 1
 
 /// Whether a signature is used for the first time (see `replay`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstUse {
-    Yes,
-    /// Accepted before, within its window.
-    Replayed,
+pub enum SignatureUse {
+    First,
+    /// Accepted before, within its window, this many milliseconds ago.
+    Again {
+        since_first_ms: u64,
+    },
     /// The shared backend is unreachable and configured to refuse: `ServiceUnavailable`.
     Unavailable,
 }
+
+/// Remembers a signature in Redis with the time of its first use (Redis's clock, so nodes'
+/// clocks don't matter). KEYS[1]: the signature's key; ARGV[1]: seconds to keep it. Returns -1
+/// on its first use, else the milliseconds since then.
+const SIGNATURE_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local first = redis.call('GET', KEYS[1])
+if first then return now - tonumber(first) end
+redis.call('SET', KEYS[1], string.format('%d', now), 'EX', ARGV[1])
+return -1
+";
 
 /// The outcome of one limit check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,29 +112,28 @@ impl RateLimiter {
         }
     }
 
-    /// Remembers an accepted signature until `until` (unix seconds): was this its first use?
-    pub async fn first_use(
+    /// Remembers an accepted signature until `until` (unix seconds): its first use, or a use
+    /// how long after the first.
+    pub async fn use_signature(
         &self,
         signature: &crate::replay::Fingerprint,
         until: i64,
-        now: i64,
-    ) -> FirstUse {
-        let local = || {
-            if self.seen.first_use(signature, until, now) {
-                FirstUse::Yes
-            } else {
-                FirstUse::Replayed
-            }
+        now_ms: i64,
+    ) -> SignatureUse {
+        let local = || match self.seen.use_now(signature, until, now_ms) {
+            None => SignatureUse::First,
+            Some(since_first_ms) => SignatureUse::Again { since_first_ms },
         };
         let Some(redis) = &self.redis else {
             return local();
         };
-        match redis.remember(signature, (until - now).max(1)).await {
-            Some(true) => FirstUse::Yes,
-            Some(false) => FirstUse::Replayed,
+        let ttl = (until - now_ms.div_euclid(1000)).max(1);
+        match redis.remember(signature, ttl).await {
+            Some(None) => SignatureUse::First,
+            Some(Some(since_first_ms)) => SignatureUse::Again { since_first_ms },
             None => match redis.fallback {
                 RedisUnavailable::Local => local(),
-                RedisUnavailable::Refuse => FirstUse::Unavailable,
+                RedisUnavailable::Refuse => SignatureUse::Unavailable,
             },
         }
     }
@@ -203,6 +216,7 @@ struct RedisLimiter {
     /// Created on first use (it needs the runtime) and anew by each probe while down.
     manager: Mutex<Option<ConnectionManager>>,
     script: redis::Script,
+    signature_script: redis::Script,
     prefix: String,
     fallback: RedisUnavailable,
     health: Mutex<Health>,
@@ -227,6 +241,7 @@ impl RedisLimiter {
             addr,
             manager: Mutex::new(None),
             script: redis::Script::new(GCRA_SCRIPT),
+            signature_script: redis::Script::new(SIGNATURE_SCRIPT),
             prefix: prefix.to_owned(),
             fallback,
             health: Mutex::new(Health::Unknown),
@@ -252,13 +267,13 @@ impl RedisLimiter {
         }
     }
 
-    /// `SET {prefix}:sig:{hex} NX EX ttl`: `Some(true)` if it was not set, `None` if Redis is
-    /// unreachable.
+    /// [`SIGNATURE_SCRIPT`] on `{prefix}:sig:{hex}`: `Some(None)` on the first use,
+    /// `Some(Some(ms))` on a later one, `None` if Redis is unreachable.
     async fn remember(
         self: &Arc<Self>,
         signature: &crate::replay::Fingerprint,
         ttl_secs: i64,
-    ) -> Option<bool> {
+    ) -> Option<Option<u64>> {
         let health = *self.health.lock().unwrap_or_else(|e| e.into_inner());
         if let Health::Down { .. } = health {
             self.maybe_probe();
@@ -267,11 +282,11 @@ impl RedisLimiter {
         let outcome = async {
             let mut connection = self.connection()?;
             let key = format!("{}:sig:{}", self.prefix, hex::encode(signature));
-            let mut command = redis::cmd("SET");
-            command.arg(key).arg(1).arg("NX").arg("EX").arg(ttl_secs);
-            let set = command.query_async::<Option<String>>(&mut connection);
-            match tokio::time::timeout(REDIS_CHECK_DEADLINE, set).await {
-                Ok(Ok(set)) => Ok(set.is_some()),
+            let mut invocation = self.signature_script.key(key);
+            invocation.arg(ttl_secs);
+            let call = invocation.invoke_async::<i64>(&mut connection);
+            match tokio::time::timeout(REDIS_CHECK_DEADLINE, call).await {
+                Ok(Ok(since)) => Ok(u64::try_from(since).ok()),
                 Ok(Err(error)) => Err(error.to_string()),
                 Err(_) => Err(format!(
                     "no answer within {} ms",
@@ -281,9 +296,9 @@ impl RedisLimiter {
         }
         .await;
         match outcome {
-            Ok(first) => {
+            Ok(since) => {
                 self.mark_up();
-                Some(first)
+                Some(since)
             }
             Err(error) => {
                 self.mark_down(&error);

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use crate::cache::Lookups;
 use crate::config::ServeConfig;
-use crate::feed::RoomFeed;
+use crate::feed::{RoomFeed, StreamSlots};
 use crate::page_cache::PageCache;
 use crate::ratelimit::RateLimiter;
 
@@ -37,6 +37,8 @@ struct Inner {
     lookups: Lookups,
     /// GetRoomEvent pages already rendered (see `page_cache`).
     page_cache: Arc<PageCache>,
+    /// Open StreamRoomEvents streams per account.
+    stream_slots: StreamSlots,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
                 delivery_wakeup: Notify::new(),
                 lookups: Lookups::default(),
                 page_cache,
+                stream_slots: StreamSlots::default(),
             }),
         }
     }
@@ -103,6 +106,10 @@ impl AppState {
 
     pub fn lookups(&self) -> &Lookups {
         &self.inner.lookups
+    }
+
+    pub fn stream_slots(&self) -> &StreamSlots {
+        &self.inner.stream_slots
     }
 
     pub fn page_cache(&self) -> &Arc<PageCache> {

@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "../../roomlog-server/tests/support/redis_server.rs"]
+mod redis_server;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -12,6 +15,10 @@ use roomlog_protocol::sign::{sha256_hex, tc3_canonical_request, tc3_date, tc3_st
 use roomlog_protocol::tc3_signature;
 use serde_json::{json, Value};
 use support::{create_room, TestServer};
+
+/// A signature may be used again this soon after its first use (identical honest calls in one
+/// second); the tests replay later than this.
+const AFTER_GRACE: Duration = Duration::from_millis(roomlog_server::replay::REUSE_GRACE_MS + 200);
 
 /// Generous: the server is told 1 s; this only bounds a hang.
 const CLOSED_WITHIN: Duration = Duration::from_secs(20);
@@ -164,10 +171,15 @@ async fn a_captured_request_cannot_be_replayed_or_retargeted() {
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
 
-    // A captured read, sent again with a destructive action.
+    // Honest SDK calls with the same body in the same second share a signature: they pass.
     let (headers, body) = sdk_style_post(&server, &json!({"RoomId": room}));
     let read = send(&server, "DescribeRoom", &headers, &body).await;
     assert!(read.get("Error").is_none(), "{read}");
+    let started = send(&server, "StartRoom", &headers, &body).await;
+    assert!(started.get("Error").is_none(), "{started}");
+
+    // Sent again later: reads may be repeated; an action that changes state refuses it.
+    tokio::time::sleep(AFTER_GRACE).await;
     let again = send(&server, "DescribeRoom", &headers, &body).await;
     assert!(
         again.get("Error").is_none(),
@@ -178,12 +190,18 @@ async fn a_captured_request_cannot_be_replayed_or_retargeted() {
         swapped["Error"]["Code"], "AuthFailure.SignatureExpire",
         "{swapped}"
     );
-    client
+    let ended = send(&server, "EndRoom", &headers, &body).await;
+    assert_eq!(
+        ended["Error"]["Code"], "AuthFailure.SignatureExpire",
+        "{ended}"
+    );
+    let room_now = client
         .call("DescribeRoom", &json!({"RoomId": room}))
         .await
         .expect("the room is still there");
+    assert_eq!(room_now["Status"], 1, "still in class: {room_now}");
 
-    // A captured CreateRoom sent three times creates one room.
+    // A captured CreateRoom sent twice more, later, creates one room.
     let now = roomlog_core::time::now_secs();
     let (headers, body) = sdk_style_post(
         &server,
@@ -192,6 +210,7 @@ async fn a_captured_request_cannot_be_replayed_or_retargeted() {
     );
     let first = send(&server, "CreateRoom", &headers, &body).await;
     assert!(first["RoomId"].is_u64(), "{first}");
+    tokio::time::sleep(AFTER_GRACE).await;
     for _ in 0..2 {
         let replay = send(&server, "CreateRoom", &headers, &body).await;
         assert_eq!(
@@ -209,10 +228,6 @@ async fn a_captured_request_cannot_be_replayed_or_retargeted() {
     assert_eq!(rooms["Total"], 2, "{rooms}");
 
     // ReportRoomEvents may be resent: its EventIds make that harmless.
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
     let (headers, body) = sdk_style_post(
         &server,
         &json!({"SdkAppId": app, "RoomId": room,
@@ -220,8 +235,35 @@ async fn a_captured_request_cannot_be_replayed_or_retargeted() {
     );
     let first = send(&server, "ReportRoomEvents", &headers, &body).await;
     assert_eq!(first["Accepted"], 1, "{first}");
+    tokio::time::sleep(AFTER_GRACE).await;
     let resent = send(&server, "ReportRoomEvents", &headers, &body).await;
     assert_eq!(resent["Duplicates"], 1, "{resent}");
+}
+
+#[tokio::test]
+async fn with_redis_the_memory_of_signatures_outlives_a_node() {
+    let url = redis_server::shared_redis_url();
+    let prefix = redis_server::unique_prefix("replay");
+    let mut server = TestServer::start(&["--rate-limit", &url, "--rate-limit-key-prefix", &prefix]);
+    let room = create_room(&server.client(), server.sdk_app_id()).await;
+    let (headers, body) = sdk_style_post(&server, &json!({"RoomId": room}));
+    let read = send(&server, "DescribeRoom", &headers, &body).await;
+    assert!(read.get("Error").is_none(), "{read}");
+
+    // Another process (a restart here; another node alike) knows the signature from Redis.
+    server.terminate();
+    server.restart();
+    tokio::time::sleep(AFTER_GRACE).await;
+    let swapped = send(&server, "DeleteRoom", &headers, &body).await;
+    assert_eq!(
+        swapped["Error"]["Code"], "AuthFailure.SignatureExpire",
+        "{swapped}"
+    );
+    server
+        .client()
+        .call("DescribeRoom", &json!({"RoomId": room}))
+        .await
+        .expect("the room is still there");
 }
 
 #[tokio::test]

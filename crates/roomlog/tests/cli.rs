@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use support::{create_room, TestServer};
+use support::{start_class, TestServer};
 
 /// Runs `roomlog ARGS` against `server`, with its bootstrap credentials (the data directory).
 fn roomlog(server: &TestServer, args: &[&str]) -> Output {
@@ -140,11 +140,7 @@ async fn call_follows_a_stream_until_the_class_ends() {
     let server = TestServer::start(&[]);
     let client = server.client();
     let app = server.sdk_app_id();
-    let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let room = start_class(&client, app).await;
     support::report_events(
         &client,
         app,
@@ -329,24 +325,13 @@ async fn metrics_have_help_units_and_event_count_buckets() {
     let server = TestServer::start(&[]);
     let client = server.client();
     let app = server.sdk_app_id();
-    let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let room = start_class(&client, app).await;
     let events: Vec<Value> = (0..3)
         .map(|i| json!({"EventId": format!("m{i}"), "EventType": "MemberJoin", "UserId": format!("u{i}")}))
         .collect();
     support::report_events(&client, app, room, &events).await;
 
-    let text = roomlog::client::http_client()
-        .get(format!("{}/metrics", server.endpoint))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::metrics_text(&server).await;
     let families: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -393,11 +378,7 @@ async fn log_lines_cannot_be_forged_and_a_normal_class_logs_no_error() {
     // A class from start to deletion, attendance included.
     let client = server.client();
     let app = server.sdk_app_id();
-    let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let room = start_class(&client, app).await;
     client
         .call("EndRoom", &json!({"RoomId": room}))
         .await

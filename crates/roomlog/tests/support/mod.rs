@@ -200,17 +200,33 @@ pub async fn create_room(client: &Client, sdk_app_id: u64) -> u64 {
         .expect("RoomId")
 }
 
-/// A counter or gauge without labels from a server's /metrics (0 if absent).
-pub async fn metric(server: &TestServer, name: &str) -> f64 {
-    let text = roomlog::client::http_client()
+/// A server's /metrics text.
+pub async fn metrics_text(server: &TestServer) -> String {
+    roomlog::client::http_client()
         .get(format!("{}/metrics", server.endpoint))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// A one-hour class, created and started now: its RoomId.
+pub async fn start_class(client: &Client, sdk_app_id: u64) -> u64 {
+    let room = create_room(client, sdk_app_id).await;
+    client
+        .call("StartRoom", &json!({ "RoomId": room }))
+        .await
+        .expect("StartRoom");
+    room
+}
+
+/// A counter or gauge without labels from a server's /metrics (0 if absent).
+pub async fn metric(server: &TestServer, name: &str) -> f64 {
+    metrics_text(server)
+        .await
+        .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
 }

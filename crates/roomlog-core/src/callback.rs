@@ -17,6 +17,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use url::Url;
 
 use crate::account::SdkAppId;
 use crate::error::DomainError;
@@ -238,23 +239,26 @@ pub struct AttemptOutcome {
     pub retry_at_ms: Option<i64>,
 }
 
-/// A callback URL must be http(s) with a host, at most 1024 bytes. (Whether its host resolves
-/// to a private address is checked by the server, at configuration and at delivery time.)
-pub fn validate_callback_url(url: &str) -> Result<(), DomainError> {
+/// Parses a callback URL: http(s) with a host and no credentials, at most 1024 bytes.
+///
+/// Parsed once, the WHATWG way (the `url` crate, as the HTTP client does): the server checks
+/// the returned URL's host and sends the request with this very `Url`, so no second parser can
+/// read another host out of the same text (`http://127.0.0.1\x.evil.test/` is 127.0.0.1,
+/// `%31%32%37.0.0.1`, full-width digits, `0x7f.1` and `2130706433` too). Whether the host is a
+/// permitted destination is checked by the server, at configuration and at delivery time.
+pub fn parse_callback_url(url: &str) -> Result<Url, DomainError> {
     let bad = |why: &str| DomainError::invalid_value(format!("Callback {why}."));
     if url.len() > 1024 {
         return Err(bad("must be at most 1024 bytes"));
     }
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| bad("must be an http:// or https:// URL"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
-    {
+    let parsed = Url::parse(url).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("must be an http:// or https:// URL"));
+    }
+    if parsed.host().is_none() || !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad("must name a host (without credentials)"));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -318,16 +322,50 @@ mod tests {
 
     #[test]
     fn callback_urls() {
-        assert!(validate_callback_url("https://hooks.example.com/lcic?x=1").is_ok());
-        assert!(validate_callback_url("http://127.0.0.1:9000/").is_ok());
+        let ok = parse_callback_url("https://hooks.example.com/lcic?x=1").unwrap();
+        assert_eq!(ok.host_str(), Some("hooks.example.com"));
+        assert!(parse_callback_url("http://127.0.0.1:9000/").is_ok());
         for bad in [
             "ftp://x",
             "https://",
             "https://user:pw@host/",
+            "http://user@host/",
             "javascript:alert(1)",
             "http://a b/",
+            "/hook",
         ] {
-            assert!(validate_callback_url(bad).is_err(), "{bad}");
+            let err = parse_callback_url(bad).unwrap_err();
+            assert_eq!(err.code, "InvalidParameterValue", "{bad}");
         }
+        let long = format!("https://example.com/{}", "a".repeat(1024));
+        assert!(parse_callback_url(&long).is_err());
+    }
+
+    /// What the destination check sees is what the HTTP client connects to: the host as the
+    /// WHATWG parser reads it, whatever spelling hid it.
+    #[test]
+    fn callback_hosts_are_parsed_as_the_http_client_parses_them() {
+        use url::Host;
+        let loopback = Host::Ipv4(std::net::Ipv4Addr::LOCALHOST);
+        for url in [
+            "http://127.0.0.1\\x.evil.test/hook",
+            "http://%31%32%37.0.0.1:9/hook",
+            "http://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}:9/hook",
+            "http://0x7f.1/",
+            "http://2130706433/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://127.0.0.1./",
+            "HTTP://127.0.0.1/",
+        ] {
+            let parsed = parse_callback_url(url).unwrap();
+            assert_eq!(parsed.host(), Some(loopback.clone()), "{url}");
+        }
+        let parsed = parse_callback_url("http://[::ffff:127.0.0.1]:9/").unwrap();
+        assert_eq!(
+            parsed.host(),
+            Some(Host::Ipv6("::ffff:7f00:1".parse().unwrap()))
+        );
+        assert_eq!(parsed.port_or_known_default(), Some(9));
     }
 }

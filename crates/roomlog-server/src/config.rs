@@ -136,7 +136,7 @@ pub enum LogFormat {
 }
 
 /// Callback delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CallbackConfig {
     /// Allow callback URLs that resolve to loopback, private or link-local addresses (tests,
@@ -144,6 +144,10 @@ pub struct CallbackConfig {
     pub allow_private: bool,
     #[serde(flatten)]
     pub retry: roomlog_core::callback::RetryPolicy,
+    /// Addresses of host names, used instead of DNS for the names listed (`*`: every other
+    /// name). Not a configuration key: tests use it to play a DNS server that answers anything.
+    #[serde(skip)]
+    pub host_overrides: BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 /// Requests per second, per account and action.

@@ -24,6 +24,7 @@
 
 mod connection;
 mod error;
+mod files;
 mod migrations;
 mod reader;
 mod rows;
@@ -138,18 +139,16 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it and its parent directory if needed) the database at `path` with the
-    /// default options, and brings its schema up to date.
+    /// default options, and brings its schema up to date. The directory is made 0700 and the
+    /// database and its `-wal` and `-shm` files 0600, whatever the umask (see `files`).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         Self::open_with(path, SqliteOptions::default())
     }
 
     /// [`SqliteStore::open`] with explicit options.
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Backend(format!("creating directory {}: {e}", parent.display()))
-            })?;
-        }
+        // Owner only (0700 directory, 0600 files): the database holds every secret key.
+        files::prepare(path)?;
         let mut conn = connection::open_writer(path, &options)?;
         migrations::migrate(&mut conn, now_secs(), &options.lifecycle)?;
         // The deadlines of rooms in class depend on the policy, which is configuration: bring

@@ -13,7 +13,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use roomlog::client::Client;
 use roomlog_core::callback;
+use roomlog_core::time::{now_ms, ManualClock};
+use roomlog_core::Store;
+use roomlog_server::ServeConfig;
 use serde_json::{json, Value};
+use support::inprocess::{eventually, InProcessServer};
 use support::{create_room, error_code, TestServer};
 
 /// What a receiver got: headers and body of each POST, in arrival order.
@@ -45,8 +49,10 @@ impl Receiver {
             }
             status
         }
+        // Whatever the path: a request that reached it at all is what a test must see.
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(hook))
+            .fallback(hook)
             .with_state(self.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -325,6 +331,13 @@ async fn private_destinations_are_refused_by_default() {
         "http://localhost/x",
         "http://169.254.169.254/latest/meta-data",
         "http://10.0.0.1/",
+        "http://198.18.0.1/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[2002:a9fe:a9fe::]/",
+        "http://[fec0::1]/",
+        "http://0x7f.1/",
+        "http://2130706433/",
+        "http://[::ffff:127.0.0.1]/",
         "ftp://example.com/",
     ] {
         assert_eq!(
@@ -437,4 +450,154 @@ async fn deliveries_outlive_the_event_purge() {
         .map(|b| b["EventType"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(types, ["RoomStart", "MicOn", "RoomEnd"]);
+}
+
+/// An in-process server whose DNS answers every name with a public address, as an attacker's
+/// (or a wildcard or search domain's) would.
+async fn server_with_hostile_dns(dir: &tempfile::TempDir, allow_private: bool) -> InProcessServer {
+    let mut config = ServeConfig::default();
+    config.rate_limits.default = 0;
+    config.rate_limits.actions.clear();
+    config.callbacks.allow_private = allow_private;
+    config
+        .callbacks
+        .host_overrides
+        .insert("*".into(), vec!["93.184.216.34".parse().unwrap()]);
+    InProcessServer::start(dir.path(), config, Arc::new(ManualClock::new(now_ms()))).await
+}
+
+/// Issue 11 item 4: the destination check and the HTTP client read the host out of the URL
+/// the same way (one parse, and the request is sent with the parsed URL), so no spelling of
+/// 127.0.0.1 gets a callback there. A check that read a host *name* out of one of these URLs
+/// would ask DNS, which here says "public", and let the URL through; the client would then
+/// connect to 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spellings_of_loopback_are_refused_and_never_delivered_to() {
+    let receiver = Receiver::new();
+    let addr = free_addr().await;
+    let _running = receiver.serve(addr).await;
+    let port = addr.port();
+    // Each of these reaches the receiver when private destinations are allowed (checked below).
+    let to_receiver = [
+        format!("http://127.0.0.1:{port}\\x.evil.test/hook"),
+        format!("http://%31%32%37.0.0.1:{port}/hook"),
+        format!("http://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}:{port}/hook"),
+        format!(
+            "http://\u{ff11}\u{ff12}\u{ff17}\u{ff0e}\u{ff10}\u{ff0e}\u{ff10}\u{ff0e}\u{ff11}:{port}/hook"
+        ),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://0x7f.1:{port}/hook"),
+        format!("http://2130706433:{port}/hook"),
+        format!("http://0177.0.0.1:{port}/hook"),
+        format!("http://127.1:{port}/hook"),
+        format!("http://127.0.0.1.:{port}/hook"),
+    ];
+    let mut urls = to_receiver.to_vec();
+    // The issue's own example: 127.0.0.1, port 80 (the backslash ends the host and port).
+    urls.push("http://127.0.0.1\\x.evil.test/hook".into());
+    urls.push(format!("http://127.0.0.1\\x.evil.test:{port}/hook"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_hostile_dns(&dir, false).await;
+    let client = server.client();
+    let app = server.sdk_app_id();
+    let mut not_refused_as_loopback = Vec::new();
+    for url in &urls {
+        let response = client
+            .call_raw(
+                "ModifyApp",
+                &json!({"SdkAppId": app, "Callback": url, "CallbackKey": KEY}),
+            )
+            .await
+            .expect("transport");
+        let refused = response["Error"]["Code"] == "InvalidParameterValue"
+            && response["Error"]["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("loopback"));
+        if !refused {
+            not_refused_as_loopback.push(format!("{url}: {response}"));
+        }
+    }
+    assert!(
+        not_refused_as_loopback.is_empty(),
+        "{not_refused_as_loopback:#?}"
+    );
+    let detail = client
+        .call(
+            "DescribeAppDetail",
+            &json!({"ApplicationId": app.to_string()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(detail["AppConfig"]["Callback"], "", "nothing was stored");
+
+    // Nor is such a URL delivered to when it is in the store anyway (configured while private
+    // destinations were allowed, say): every delivery checks again, and sends what it checked.
+    // One room per URL: a room's deliveries go in order, and a refused one is retried first.
+    let mut delivered_or_tried = Vec::new();
+    for url in &urls {
+        server
+            .store()
+            .set_app_callback(app, Some(url), Some(KEY))
+            .await
+            .unwrap();
+        let room = create_room(&client, app).await;
+        report(&client, app, room, &["e".into()]).await;
+        let attempt = eventually("the delivery attempt", || {
+            let client = client.clone();
+            async move {
+                let deliveries = client
+                    .call(
+                        "DescribeCallbackDeliveries",
+                        &json!({"SdkAppId": app, "RoomId": room}),
+                    )
+                    .await
+                    .unwrap();
+                let first = deliveries["Deliveries"][0].clone();
+                (first["Attempts"].as_u64() > Some(0)).then_some(first)
+            }
+        })
+        .await;
+        let refused = attempt["Status"] == "Pending"
+            && attempt["LastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("loopback"));
+        if !refused {
+            delivered_or_tried.push(format!("{url}: {attempt}"));
+        }
+    }
+    // Give a stray request time to arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.received.lock().unwrap().is_empty() && delivered_or_tried.is_empty(),
+        "the receiver on {addr} got {} callbacks; not refused at delivery: {delivered_or_tried:#?}",
+        receiver.received.lock().unwrap().len()
+    );
+    server.stop().await;
+
+    // The control: with private destinations allowed, the same URLs do reach the receiver (so
+    // the receiver above would have seen any that got through).
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_hostile_dns(&dir, true).await;
+    let client = server.client();
+    let app = server.sdk_app_id();
+    for url in &to_receiver {
+        client
+            .call(
+                "ModifyApp",
+                &json!({"SdkAppId": app, "Callback": url, "CallbackKey": KEY}),
+            )
+            .await
+            .unwrap();
+        let room = create_room(&client, app).await;
+        report(&client, app, room, &[format!("{room}")]).await;
+        wait_until(url, Duration::from_secs(10), || {
+            receiver
+                .bodies()
+                .iter()
+                .any(|b| b["EventData"]["RoomId"] == room)
+        })
+        .await;
+    }
+    server.stop().await;
 }

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::sse::{open, open_with, read_events, read_events_within};
+use support::sse::{open, open_resuming_from, open_with, read_events, read_events_within};
 use support::{create_room, TestServer};
 
 fn mic(id: &str) -> Value {
@@ -93,6 +93,114 @@ async fn live_stream_resumes_without_gaps_and_ends_with_the_class() {
     assert_eq!(missing.headers()["content-type"], "application/json");
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["Response"]["Error"]["Code"], "ResourceNotFound.Room");
+}
+
+/// Issue 11 item 10: `AfterSeq` or `Last-Event-ID` past the sequence range (u64::MAX used to
+/// wrap to 0 and replay the whole room) is an InvalidParameterValue, as is a `Last-Event-ID`
+/// that is no sequence number at all (it used to be ignored: a replay from the start). Large
+/// values within the range are fine: nothing follows them yet.
+#[tokio::test]
+async fn resume_points_past_the_sequence_range_are_refused_not_replayed() {
+    const U64_MAX: &str = "18446744073709551615";
+    const I64_MAX_PLUS_1: &str = "9223372036854775808";
+    let server = TestServer::start(&["--rate-limit-default", "0"]);
+    let client = server.client();
+    let app = server.sdk_app_id();
+    let room = create_room(&client, app).await;
+    client
+        .call("StartRoom", &json!({"RoomId": room}))
+        .await
+        .unwrap();
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": [mic("a"), mic("b")]}),
+        )
+        .await
+        .unwrap();
+
+    async fn refused(what: &str, mut response: reqwest::Response) {
+        if response.headers()["content-type"] != "application/json" {
+            // A stream (which does not end by itself): show what it sent first.
+            let first = tokio::time::timeout(Duration::from_secs(2), response.chunk()).await;
+            panic!(
+                "{what}: a stream ({}), not an error; it sent {first:?}",
+                response.status()
+            );
+        }
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["Response"]["Error"]["Code"], "InvalidParameterValue",
+            "{what}: {body}"
+        );
+    }
+    for after in [U64_MAX, I64_MAX_PLUS_1, "18446744073709551614"] {
+        let params = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": after});
+        refused(
+            &format!("AfterSeq={after}"),
+            open(&server, params, None).await,
+        )
+        .await;
+    }
+    for last in [U64_MAX, I64_MAX_PLUS_1, "-1", "3x", "1e3", "abc"] {
+        let params = json!({"SdkAppId": app, "RoomId": room});
+        let what = format!("Last-Event-ID: {last}");
+        refused(&what, open_resuming_from(&server, params, last).await).await;
+        // Also when AfterSeq is valid: the header is what a reconnecting client relies on.
+        let params = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": 1});
+        refused(&what, open_resuming_from(&server, params, last).await).await;
+    }
+
+    // The largest resume points in range: a stream, with nothing (yet) to send.
+    let max = i64::MAX.to_string();
+    let max_minus_1 = (i64::MAX - 1).to_string();
+    let mut streams = Vec::new();
+    for after in [max.as_str(), max_minus_1.as_str(), "1000000"] {
+        let params = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": after});
+        streams.push((
+            format!("AfterSeq={after}"),
+            open(&server, params, None).await,
+        ));
+        let params = json!({"SdkAppId": app, "RoomId": room});
+        streams.push((
+            format!("Last-Event-ID: {after}"),
+            open_resuming_from(&server, params, after).await,
+        ));
+    }
+    client
+        .call(
+            "ReportRoomEvents",
+            &json!({"SdkAppId": app, "RoomId": room, "Events": [mic("c")]}),
+        )
+        .await
+        .unwrap();
+    for (what, mut stream) in streams {
+        assert_eq!(stream.status(), 200, "{what}");
+        assert_eq!(
+            stream.headers()["content-type"],
+            "text/event-stream",
+            "{what}"
+        );
+        let sent = tokio::time::timeout(Duration::from_millis(500), stream.chunk()).await;
+        assert!(sent.is_err(), "{what}: nothing to send, got {sent:?}");
+    }
+    // An empty Last-Event-ID is no resume point (a stream from the start), and a valid one
+    // still resumes.
+    let params = json!({"SdkAppId": app, "RoomId": room});
+    let mut all = open_resuming_from(&server, params.clone(), "").await;
+    let ids: Vec<u64> = read_events(&mut all, &mut String::new(), 4)
+        .await
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    let mut resumed = open_resuming_from(&server, params, " 3 ").await;
+    let ids: Vec<u64> = read_events(&mut resumed, &mut String::new(), 1)
+        .await
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(ids, [4]);
 }
 
 /// `/proc/PID/status` field (Linux), e.g. `Threads`.

@@ -44,7 +44,7 @@ impl Action for ModifyApp {
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         ctx.owned_app(self.sdk_app_id).await?;
         if let Some(url) = self.callback.as_deref().filter(|u| !u.is_empty()) {
-            destination::check(url, ctx.state.config().callbacks.allow_private).await?;
+            destination::check(url, &ctx.state.config().callbacks).await?;
         }
         if self.callback_key.as_ref().is_some_and(|k| k.len() > 256) {
             return Err(

@@ -27,8 +27,7 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let config = state.config().callbacks;
-    let http = match client(&config) {
+    let http = match client(&state.config().callbacks) {
         Ok(http) => http,
         Err(err) => {
             tracing::error!(error = %err, "cannot build the callback HTTP client; callbacks are not delivered");
@@ -63,6 +62,7 @@ fn client(config: &crate::config::CallbackConfig) -> reqwest::Result<reqwest::Cl
         // DNS answer that changes between the check and the connect cannot slip through.
         .dns_resolver(Arc::new(destination::CheckedResolver {
             allow_private: config.allow_private,
+            host_overrides: config.host_overrides.clone(),
         }))
         // A redirect could lead anywhere, including private addresses: not followed.
         .redirect(reqwest::redirect::Policy::none())
@@ -168,15 +168,16 @@ async fn attempt(
     if config.url.is_empty() {
         return Err((None, "the app has no callback URL".into()));
     }
-    // Checked again at every delivery: DNS may have changed since the URL was configured.
-    destination::check(&config.url, state.config().callbacks.allow_private)
+    // Checked again at every delivery: DNS may have changed since the URL was configured. The
+    // request goes to the URL as the check parsed it, not to the text parsed again.
+    let destination = destination::check(&config.url, &state.config().callbacks)
         .await
         .map_err(|e| (None, e.message))?;
     let now_secs = state.clock().now_ms().div_euclid(1000);
     let body = callback::body(delivery.sdk_app_id, &delivery.event, &config.key, now_secs);
     let signature = callback::body_signature(&config.key, now_secs, &body);
     let request = http
-        .post(&config.url)
+        .post(destination.url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(callback::EVENT_ID_HEADER, &delivery.event.event_id)
         .header(callback::ROOM_ID_HEADER, delivery.room_id.to_string())

@@ -72,6 +72,11 @@ impl InProcessServer {
         .unwrap()
     }
 
+    /// The store itself, to set up what the API would refuse.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
     pub fn sdk_app_id(&self) -> u64 {
         self.credentials.sdk_app_id
     }

@@ -22,12 +22,36 @@ pub async fn open(
     .await
 }
 
+/// [`open`] with any `Last-Event-ID` header value.
+pub async fn open_resuming_from(
+    server: &TestServer,
+    params: Value,
+    last_event_id: &str,
+) -> reqwest::Response {
+    send(
+        &roomlog::client::http_client(),
+        server,
+        params,
+        Some(last_event_id.to_owned()),
+    )
+    .await
+}
+
 /// [`open`] with a given HTTP client (many streams share one).
 pub async fn open_with(
     http: &reqwest::Client,
     server: &TestServer,
     params: Value,
     last_event_id: Option<u64>,
+) -> reqwest::Response {
+    send(http, server, params, last_event_id.map(|id| id.to_string())).await
+}
+
+async fn send(
+    http: &reqwest::Client,
+    server: &TestServer,
+    params: Value,
+    last_event_id: Option<String>,
 ) -> reqwest::Response {
     let pairs = flatten_params(&params);
     let query = form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -49,7 +73,7 @@ pub async fn open_with(
         request = request.header(name, value);
     }
     if let Some(id) = last_event_id {
-        request = request.header("Last-Event-ID", id.to_string());
+        request = request.header("Last-Event-ID", id);
     }
     request.send().await.expect("open stream")
 }

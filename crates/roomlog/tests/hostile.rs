@@ -365,3 +365,40 @@ async fn https_with_the_given_certificate() {
     let (received, _) = read_until_closed(&mut plain);
     assert!(!String::from_utf8_lossy(&received).contains("200 OK"));
 }
+
+#[tokio::test]
+async fn live_streams_are_bounded_per_account() {
+    let server = TestServer::start(&["--max-streams-per-account", "2"]);
+    let app = server.sdk_app_id();
+    let room = support::start_class(&server.client(), app).await;
+    let params = json!({"SdkAppId": app, "RoomId": room});
+    let is_stream = |response: &reqwest::Response| {
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    };
+    let first = support::sse::open(&server, params.clone(), None).await;
+    let second = support::sse::open(&server, params.clone(), None).await;
+    assert!(is_stream(&first) && is_stream(&second));
+    let third = support::sse::open(&server, params.clone(), None).await;
+    assert!(!is_stream(&third));
+    let answer: Value = third.json().await.unwrap();
+    assert_eq!(
+        answer["Response"]["Error"]["Code"], "RequestLimitExceeded",
+        "{answer}"
+    );
+    // A stream that ends frees its slot (the server sees the client leave).
+    drop(first);
+    let deadline = Instant::now() + CLOSED_WITHIN;
+    loop {
+        let again = support::sse::open(&server, params.clone(), None).await;
+        if is_stream(&again) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was never freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(second);
+    still_serves(&server).await;
+}

@@ -8,11 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use roomlog_core::{ingest, DomainError, EventType, StoredEvent};
-use roomlog_protocol::{FieldType, Schema};
+use roomlog_protocol::{ApiError, FieldType, Schema};
 use serde::Deserialize;
 
 use super::{Action, ActionResult};
 use crate::dispatch::{Ctx, Reply};
+use crate::feed::StreamSlot;
 use crate::state::AppState;
 
 /// The largest sequence number a room's log can hold: the stores keep it in a signed 64-bit
@@ -59,8 +60,20 @@ impl Action for StreamRoomEvents {
             return Err(ingest::events_expired(&room, retention_ms).into());
         }
         let after = last_event_id.or(self.after_seq).unwrap_or(0);
+        // Streams are exempt from the idle timeout: they are counted per account instead.
+        let max = ctx.state.config().http.max_streams_per_account;
+        let slot = ctx
+            .state
+            .stream_slots()
+            .try_open(ctx.account_id, max)
+            .ok_or_else(|| {
+                ApiError::request_limit_exceeded(format!(
+                    "This account has {max} live streams open on this node, the most it may \
+                     (--max-streams-per-account): close one first."
+                ))
+            })?;
         Ok(Reply::EventStream(
-            stream(ctx.state.clone(), room.room_id, after).boxed(),
+            stream(ctx.state.clone(), room.room_id, after, slot).boxed(),
         ))
     }
 }
@@ -87,14 +100,16 @@ fn last_event_id(headers: &http::HeaderMap) -> Result<Option<u64>, DomainError> 
     }
 }
 
+/// The stream holds `slot` for as long as it lives (until it ends or the client leaves).
 fn stream(
     state: AppState,
     room_id: u64,
     after: u64,
+    slot: StreamSlot,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     // Subscribe before the first read so nothing committed in between is missed.
     let changes = state.feed().subscribe(room_id);
-    futures_util::stream::unfold(
+    let stream = futures_util::stream::unfold(
         (state, changes, after, false),
         move |(state, mut changes, mut after, done)| async move {
             if done {
@@ -132,7 +147,11 @@ fn stream(
                 }
             }
         },
-    )
+    );
+    stream.map(move |item| {
+        let _held = &slot;
+        item
+    })
 }
 
 /// One SSE message: `id: <seq>`, `event: <EventType>`, `data: <EventInfo + EventId + Seq>`.

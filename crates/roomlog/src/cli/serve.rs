@@ -257,8 +257,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     init_tracing(config.log_format);
 
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    super::store::create_private_dir(&config.data_dir)?;
     let location = StoreLocation::new(
         config.store.as_deref(),
         config.store_schema.as_deref(),

@@ -104,6 +104,18 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Creates `dir` (and its parents) if missing; the directory itself 0700 on Unix: it holds the
+/// store's secrets (the store tightens an existing one when it opens).
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,16 +134,4 @@ mod tests {
         assert!(StoreLocation::new(Some("mysql://h/db"), None, dir).is_err());
         assert!(StoreLocation::new(None, Some("s"), dir).is_err());
     }
-}
-
-/// Creates `dir` (and its parents) if missing; the directory itself 0700 on Unix: it holds the
-/// store's secrets (the store tightens an existing one when it opens).
-pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
 }

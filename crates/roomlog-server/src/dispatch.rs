@@ -21,15 +21,14 @@ use http_body_util::BodyExt;
 use roomlog_core::time::now_secs;
 use roomlog_core::{AccountId, DomainError, StoreError};
 use roomlog_protocol::envelope;
-use roomlog_protocol::{parse_request, ApiError, RawRequest};
+use roomlog_protocol::{
+    parse_request, ApiError, RawRequest, MAX_V1_POST_BODY_BYTES, MAX_V3_POST_BODY_BYTES,
+};
 use serde_json::{Map, Value};
 
 use crate::actions;
 use crate::ratelimit::{SignatureUse, Verdict};
 use crate::state::AppState;
-
-/// The largest body read at all (v3 POST limit); the protocol layer applies the finer limits.
-const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// What an action answers.
 pub enum Reply {
@@ -215,6 +214,51 @@ pub fn json_response(body: Body) -> Response {
     response
 }
 
+/// The body, if it arrives within `timeout` and holds at most `keep` bytes. Beyond `keep`,
+/// the rest is still read (and dropped, up to the v3 limit) before the error is answered:
+/// closing a connection with unread data resets it, and the client would never see the answer.
+async fn read_body(
+    mut body: Body,
+    keep: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    let reading = async {
+        // Sized by a declared length up front (no doubling past what is kept).
+        let declared =
+            usize::try_from(axum::body::HttpBody::size_hint(&body).lower()).unwrap_or(usize::MAX);
+        let mut kept = bytes::BytesMut::with_capacity(declared.min(keep));
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| {
+                ApiError::invalid_parameter(format!("The request body could not be read: {err}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen <= keep {
+                kept.extend_from_slice(&data);
+            } else if seen > MAX_V3_POST_BODY_BYTES {
+                break;
+            }
+        }
+        Ok((kept.freeze(), seen))
+    };
+    let (kept, seen) = tokio::time::timeout(timeout, reading).await.map_err(|_| {
+        ApiError::invalid_parameter(format!(
+            "The request body did not arrive within {}.",
+            humantime::format_duration(timeout)
+        ))
+    })??;
+    if seen > keep {
+        return Err(ApiError::request_size_limit_exceeded(format!(
+            "The request body exceeds {keep} bytes (10 MiB for a TC3 request by a known key, \
+             1 MiB otherwise)."
+        )));
+    }
+    Ok(kept)
+}
+
 /// The key of `secret_id` if it exists and is enabled, from a copy at most `cache::TTL` old.
 async fn enabled_key(
     state: &AppState,
@@ -236,33 +280,22 @@ async fn handle(
     labels: &mut Labels,
 ) -> Result<Reply, ApiError> {
     let (parts, body) = request.into_parts();
-    // An unknown or disabled key is refused before the body is read: it costs nothing but its
-    // headers. (A v1 request names its key in the body or query; the body limits bound it.)
-    if let Some(secret_id) = roomlog_protocol::tc3_secret_id(&parts.headers) {
-        enabled_key(state, secret_id).await?;
-    }
-    let reading = http_body_util::Limited::new(body, MAX_BODY_BYTES).collect();
-    let read = tokio::time::timeout(state.config().http.body_read_timeout, reading)
-        .await
-        .map_err(|_| {
-            ApiError::invalid_parameter(format!(
-                "The request body did not arrive within {}.",
-                humantime::format_duration(state.config().http.body_read_timeout)
-            ))
-        })?;
-    let body = match read {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return Err(ApiError::request_size_limit_exceeded(format!(
-                "The request body exceeds {MAX_BODY_BYTES} bytes."
-            )))
-        }
-        Err(err) => {
-            return Err(ApiError::invalid_parameter(format!(
-                "The request body could not be read: {err}"
-            )))
-        }
+    // An unknown or disabled key is refused before the body is buffered: it costs its bytes,
+    // read and dropped, and nothing more. Only a TC3 request naming an enabled key may send the
+    // v3 limit; anything else (v1, which names its key in the body or query, or headers that
+    // name none) is held to the v1 limit.
+    let timeout = state.config().http.body_read_timeout;
+    let body_limit = match roomlog_protocol::tc3_secret_id(&parts.headers) {
+        Some(secret_id) => match enabled_key(state, secret_id).await {
+            Ok(_) => MAX_V3_POST_BODY_BYTES,
+            Err(refused) => {
+                let _ = read_body(body, 0, timeout).await;
+                return Err(refused);
+            }
+        },
+        None => MAX_V1_POST_BODY_BYTES,
     };
+    let body = read_body(body, body_limit, timeout).await?;
     let raw = RawRequest {
         method: &parts.method,
         query: parts.uri.query(),

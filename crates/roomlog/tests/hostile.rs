@@ -402,3 +402,47 @@ async fn live_streams_are_bounded_per_account() {
     drop(second);
     still_serves(&server).await;
 }
+
+#[tokio::test]
+async fn only_a_known_tc3_key_may_send_a_large_body() {
+    let server = TestServer::start(&[]);
+    let http = roomlog::client::http_client();
+    let large = vec![b' '; 2 << 20];
+    // No key at all (a v1 request would name it in the body): held to the v1 limit, 1 MiB.
+    let answer: Value = http
+        .post(format!("{}/", server.endpoint))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(large.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["Response"]["Error"]["Code"], "RequestSizeLimitExceeded",
+        "{answer}"
+    );
+    // An unknown TC3 key: refused before the body is read.
+    let answer: Value = http
+        .post(format!("{}/", server.endpoint))
+        .header("Content-Type", "application/json")
+        .header("X-TC-Action", "DescribeRoom")
+        .header(
+            "Authorization",
+            "TC3-HMAC-SHA256 Credential=AKIDnobody/2026-01-01/lcic/tc3_request, \
+             SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+        )
+        .body(large)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["Response"]["Error"]["Code"], "AuthFailure.SecretIdNotFound",
+        "{answer}"
+    );
+    still_serves(&server).await;
+}

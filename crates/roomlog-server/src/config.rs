@@ -94,6 +94,9 @@ pub struct HttpConfig {
     /// Open StreamRoomEvents streams per account on this node (streams are exempt from the idle
     /// timeout, so they are counted instead).
     pub max_streams_per_account: usize,
+    /// MiB of request bodies over 64 KiB held at once, all requests together; a large body
+    /// that does not fit is answered ServiceUnavailable.
+    pub max_body_buffer_mib: u32,
     /// PEM certificate chain and private key: serve HTTPS (rustls) instead of HTTP.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -106,6 +109,7 @@ impl Default for HttpConfig {
             body_read_timeout: Duration::from_secs(60),
             max_connections: 4096,
             max_streams_per_account: 100,
+            max_body_buffer_mib: 256,
             tls_cert: None,
             tls_key: None,
         }

@@ -214,19 +214,36 @@ pub fn json_response(body: Body) -> Response {
     response
 }
 
+/// Bodies up to this size are read without asking the body budget (most requests).
+const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+/// A body as read: its bytes and the share of the body budget they hold (see [`read_body`]).
+struct ReadBody {
+    bytes: Bytes,
+    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 /// The body, if it arrives within `timeout` and holds at most `keep` bytes. Beyond `keep`,
 /// the rest is still read (and dropped, up to the v3 limit) before the error is answered:
 /// closing a connection with unread data resets it, and the client would never see the answer.
+///
+/// Past [`SMALL_BODY_BYTES`], the bytes kept take KiB permits from `budget` (all requests'
+/// large bodies together, `http.max-body-buffer-mib`); when it is spent, the request is answered
+/// `ServiceUnavailable` instead of growing the process.
 async fn read_body(
     mut body: Body,
     keep: usize,
     timeout: std::time::Duration,
-) -> Result<Bytes, ApiError> {
+    budget: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<ReadBody, ApiError> {
     let reading = async {
-        // Sized by a declared length up front (no doubling past what is kept).
+        // A declared length is the client's word: reserve at most a small body up front.
         let declared =
             usize::try_from(axum::body::HttpBody::size_hint(&body).lower()).unwrap_or(usize::MAX);
-        let mut kept = bytes::BytesMut::with_capacity(declared.min(keep));
+        let mut kept = bytes::BytesMut::with_capacity(declared.min(keep).min(SMALL_BODY_BYTES));
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        let mut held_kib = 0usize;
+        let mut busy = false;
         let mut seen = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|err| {
@@ -236,27 +253,58 @@ async fn read_body(
                 continue;
             };
             seen = seen.saturating_add(data.len());
-            if seen <= keep {
-                kept.extend_from_slice(&data);
-            } else if seen > MAX_V3_POST_BODY_BYTES {
+            if seen > MAX_V3_POST_BODY_BYTES {
                 break;
             }
+            if seen > keep || busy {
+                continue;
+            }
+            if seen > SMALL_BODY_BYTES {
+                let needed_kib = seen.div_ceil(1024);
+                let more = u32::try_from(needed_kib - held_kib).unwrap_or(u32::MAX);
+                match budget.clone().try_acquire_many_owned(more) {
+                    Ok(permit) => {
+                        held_kib = needed_kib;
+                        match &mut held {
+                            Some(held) => held.merge(permit),
+                            None => held = Some(permit),
+                        }
+                    }
+                    Err(_) => {
+                        busy = true;
+                        kept = bytes::BytesMut::new();
+                        held = None;
+                        continue;
+                    }
+                }
+            }
+            kept.extend_from_slice(&data);
         }
-        Ok((kept.freeze(), seen))
+        Ok((kept.freeze(), seen, busy, held))
     };
-    let (kept, seen) = tokio::time::timeout(timeout, reading).await.map_err(|_| {
-        ApiError::invalid_parameter(format!(
-            "The request body did not arrive within {}.",
-            humantime::format_duration(timeout)
-        ))
-    })??;
+    let (kept, seen, busy, held) =
+        tokio::time::timeout(timeout, reading).await.map_err(|_| {
+            ApiError::invalid_parameter(format!(
+                "The request body did not arrive within {}.",
+                humantime::format_duration(timeout)
+            ))
+        })??;
     if seen > keep {
         return Err(ApiError::request_size_limit_exceeded(format!(
             "The request body exceeds {keep} bytes (10 MiB for a TC3 request by a known key, \
              1 MiB otherwise)."
         )));
     }
-    Ok(kept)
+    if busy {
+        return Err(ApiError::service_unavailable(
+            "The server is reading too many large request bodies at once. The request may be \
+             retried.",
+        ));
+    }
+    Ok(ReadBody {
+        bytes: kept,
+        _budget: held,
+    })
 }
 
 /// The key of `secret_id` if it exists and is enabled, from a copy at most `cache::TTL` old.
@@ -289,18 +337,19 @@ async fn handle(
         Some(secret_id) => match enabled_key(state, secret_id).await {
             Ok(_) => MAX_V3_POST_BODY_BYTES,
             Err(refused) => {
-                let _ = read_body(body, 0, timeout).await;
+                let _ = read_body(body, 0, timeout, state.body_budget()).await;
                 return Err(refused);
             }
         },
         None => MAX_V1_POST_BODY_BYTES,
     };
-    let body = read_body(body, body_limit, timeout).await?;
+    let read = read_body(body, body_limit, timeout, state.body_budget()).await?;
+    let body = &read.bytes;
     let raw = RawRequest {
         method: &parts.method,
         query: parts.uri.query(),
         headers: &parts.headers,
-        body: &body,
+        body,
     };
     let parsed = parse_request(&raw)?;
     labels.action = Some(parsed.action.clone());

@@ -39,6 +39,8 @@ struct Inner {
     page_cache: Arc<PageCache>,
     /// Open StreamRoomEvents streams per account.
     stream_slots: StreamSlots,
+    /// KiB of large request bodies that may be held at once (`http.max-body-buffer-mib`).
+    body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -50,6 +52,10 @@ impl AppState {
     pub fn with_clock(store: Arc<dyn Store>, config: ServeConfig, clock: Arc<dyn Clock>) -> Self {
         let limiter = RateLimiter::new(config.rate_limits.clone());
         let page_cache = Arc::new(PageCache::new(config.page_cache_bytes()));
+        let body_budget_kib = (config.http.max_body_buffer_mib as usize)
+            .saturating_mul(1024)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(body_budget_kib));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -64,6 +70,7 @@ impl AppState {
                 lookups: Lookups::default(),
                 page_cache,
                 stream_slots: StreamSlots::default(),
+                body_budget,
             }),
         }
     }
@@ -106,6 +113,10 @@ impl AppState {
 
     pub fn lookups(&self) -> &Lookups {
         &self.inner.lookups
+    }
+
+    pub fn body_budget(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.body_budget
     }
 
     pub fn stream_slots(&self) -> &StreamSlots {

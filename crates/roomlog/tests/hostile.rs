@@ -446,3 +446,43 @@ async fn only_a_known_tc3_key_may_send_a_large_body() {
     );
     still_serves(&server).await;
 }
+
+#[tokio::test]
+async fn large_bodies_share_one_budget() {
+    let server = TestServer::start(&["--max-body-buffer-mib", "1"]);
+    // A known key, a wrong signature: the body is buffered before the signature can be checked.
+    let post = |size: usize| {
+        let body = format!("{{\"Pad\":\"{}\"}}", "x".repeat(size));
+        roomlog::client::http_client()
+            .post(format!("{}/", server.endpoint))
+            .header("Content-Type", "application/json")
+            .header("X-TC-Action", "DescribeRoom")
+            .header("X-TC-Version", "2022-08-17")
+            .header("X-TC-Timestamp", roomlog_core::time::now_secs().to_string())
+            .header(
+                "Authorization",
+                format!(
+                    "TC3-HMAC-SHA256 Credential={}/2026-01-01/lcic/tc3_request, \
+                     SignedHeaders=content-type;host, Signature={}",
+                    server.credentials.secret_id,
+                    "0".repeat(64)
+                ),
+            )
+            .body(body)
+            .send()
+    };
+    let over: Value = post(2 << 20).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        over["Response"]["Error"]["Code"], "ServiceUnavailable",
+        "{over}"
+    );
+    let within: Value = post(512 << 10).await.unwrap().json().await.unwrap();
+    assert!(
+        within["Response"]["Error"]["Code"]
+            .as_str()
+            .unwrap()
+            .starts_with("AuthFailure"),
+        "{within}"
+    );
+    still_serves(&server).await;
+}

@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// Open StreamRoomEvents streams per account on this node [default: 100].
     #[arg(long, env = "ROOMLOG_MAX_STREAMS_PER_ACCOUNT", value_name = "N")]
     pub max_streams_per_account: Option<usize>,
+    /// MiB of request bodies over 64 KiB held at once, all requests together [default: 256].
+    #[arg(long, env = "ROOMLOG_MAX_BODY_BUFFER_MIB", value_name = "MIB")]
+    pub max_body_buffer_mib: Option<u32>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(
         long,
@@ -237,6 +240,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.max_streams_per_account {
             http.max_streams_per_account = n;
+        }
+        if let Some(mib) = self.max_body_buffer_mib {
+            http.max_body_buffer_mib = mib;
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             http.tls_cert = Some(cert.clone());

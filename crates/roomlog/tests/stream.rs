@@ -235,8 +235,14 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
     // Generous: nothing here depends on the machine's speed within these.
     const STALL: Duration = Duration::from_secs(120);
 
-    // No rate limits: 300 StreamRoomEvents calls in a burst would exceed the default.
-    let server = TestServer::start(&["--rate-limit-default", "0"]);
+    // No rate limits: 300 StreamRoomEvents calls in a burst would exceed the default; and 300
+    // streams of one account, more than the default 100 per account.
+    let server = TestServer::start(&[
+        "--rate-limit-default",
+        "0",
+        "--max-streams-per-account",
+        "1000",
+    ]);
     let client = server.client();
     let app = server.sdk_app_id();
     let pid = server.child.id();

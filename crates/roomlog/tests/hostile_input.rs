@@ -1218,14 +1218,15 @@ fn unknown_key_headers() -> Vec<(String, Vec<u8>)> {
 }
 
 /// Answers on one connection that are the expected codes in order; the connection may be
-/// closed early (fewer answers) but never answers what was not sent as a request.
-fn assert_answers_in_order(what: &str, exchange: &Exchange, expected: &[&str]) {
+/// closed early (fewer answers, at least `min`) but never answers what was not sent as a
+/// request.
+fn assert_answers_in_order(what: &str, exchange: &Exchange, expected: &[&str], min: usize) {
     assert!(
         exchange.closed,
         "{what}: not closed within {ANSWER_WITHIN:?}"
     );
     assert!(
-        !exchange.responses.is_empty() && exchange.responses.len() <= expected.len(),
+        (min..=expected.len()).contains(&exchange.responses.len()),
         "{what}: {} answers for {} requests: {exchange:?}",
         exchange.responses.len(),
         expected.len()
@@ -1261,7 +1262,6 @@ async fn pipelined_requests_and_bodies_that_look_like_requests() {
     ]
     .concat();
     let answers = exchange(&server, pipeline);
-    assert_eq!(answers.responses.len(), 4, "{answers:?}");
     assert_answers_in_order(
         "four pipelined requests",
         &answers,
@@ -1271,6 +1271,7 @@ async fn pipelined_requests_and_bodies_that_look_like_requests() {
             "InvalidParameter",
             "Success",
         ],
+        4,
     );
 
     // A body the server never reads (the key is unknown) that holds a request: it is skipped or
@@ -1286,22 +1287,27 @@ async fn pipelined_requests_and_bodies_that_look_like_requests() {
     chunked_headers.push(h("Transfer-Encoding", "chunked"));
     let big = smuggled.repeat(60_000);
     let follow_up = signed_post(&server, "GetRooms", &rooms);
-    for (what, first) in [
+    // (Closing on 2 MiB of unread body resets the connection, which may lose its answer.)
+    for (what, first, min) in [
         (
             "an unread body",
             wire_with(b"POST / HTTP/1.1", &unknown_key_headers(), &smuggled, false),
+            1,
         ),
         (
             "an unread chunked body",
             wire_with(b"POST / HTTP/1.1", &chunked_headers, &chunked, false),
+            1,
         ),
         (
             "a 2 MiB unread body",
             wire_with(b"POST / HTTP/1.1", &unknown_key_headers(), &big, false),
+            0,
         ),
     ] {
         let answers = exchange(&server, [first, follow_up.clone()].concat());
-        assert_answers_in_order(what, &answers, &["AuthFailure.SecretIdNotFound", "Success"]);
+        let expected = ["AuthFailure.SecretIdNotFound", "Success"];
+        assert_answers_in_order(what, &answers, &expected, min);
     }
     // A body read and refused (a method the API does not take) holding a request.
     let answers = exchange(
@@ -1316,6 +1322,7 @@ async fn pipelined_requests_and_bodies_that_look_like_requests() {
         "a refused body",
         &answers,
         &["UnsupportedProtocol", "Success"],
+        2,
     );
     // Content-Length and Transfer-Encoding together, disagreeing on where the body ends: the
     // chunked framing holds and the connection is closed after the answer.
@@ -1331,6 +1338,7 @@ async fn pipelined_requests_and_bodies_that_look_like_requests() {
         "Content-Length and Transfer-Encoding",
         &answers,
         &["AuthFailure.InvalidAuthorization"],
+        1,
     );
     // Two Content-Lengths: HTTP refuses the request.
     let two = wire(

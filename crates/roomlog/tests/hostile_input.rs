@@ -1034,6 +1034,29 @@ async fn tricks_on_the_request_line() {
             "AuthFailure.InvalidAuthorization",
         );
     }
+    // A query past the GET limit, and a v1 form body past its own: too large, said in the
+    // envelope; at the limit, the request goes on (to its missing credentials).
+    let limit = roomlog_protocol::MAX_GET_QUERY_BYTES;
+    for (length, expected) in [
+        (limit + 1, "RequestSizeLimitExceeded"),
+        (limit, "AuthFailure.InvalidAuthorization"),
+    ] {
+        let target = format!("/?a={}", "b".repeat(length - 2));
+        assert_code(
+            &format!("a query of {length} bytes"),
+            &exchange(&server, get(target.as_bytes())),
+            expected,
+        );
+    }
+    let form = format!("a={}", "b".repeat(roomlog_protocol::MAX_V1_POST_BODY_BYTES));
+    assert_code(
+        "a v1 form body past 1 MiB",
+        &exchange(
+            &server,
+            wire(b"POST / HTTP/1.1", &form_headers(&server), form.as_bytes()),
+        ),
+        "RequestSizeLimitExceeded",
+    );
     // Targets past what HTTP takes, or not a target at all.
     for target in [
         format!("/{}", "a".repeat(70_000)),

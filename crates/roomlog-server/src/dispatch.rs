@@ -114,6 +114,13 @@ struct Labels {
 }
 
 pub async fn api(State(state): State<AppState>, request: Request) -> Response {
+    // A 2xx answer to CONNECT means "tunnel open" (the envelope's body would be dropped): refuse
+    // it at the HTTP level instead.
+    if request.method() == http::Method::CONNECT {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        return response;
+    }
     let request_id = envelope::new_request_id();
     let started = Instant::now();
     let mut labels = Labels::default();
@@ -352,7 +359,6 @@ async fn handle(
         body,
     };
     let parsed = parse_request(&raw)?;
-    labels.action = Some(parsed.action.clone());
 
     // Authenticate: the key decides the account every later check acts as. Enabled keys come
     // from a copy at most `cache::TTL` old (see `cache` for what that means for disabling).
@@ -365,6 +371,9 @@ async fn handle(
     if !actions::is_known(&parsed.action) {
         return Err(ApiError::invalid_action(&parsed.action));
     }
+    // Only now is the action a label (metrics keep one series per label): an unauthenticated
+    // request could otherwise name a new, large action at every call.
+    labels.action = Some(parsed.action.clone());
     match state.limiter().check(key.account_id, &parsed.action).await {
         Verdict::Allowed => {}
         Verdict::Limited => {

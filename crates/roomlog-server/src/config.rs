@@ -94,6 +94,11 @@ pub struct HttpConfig {
     /// Open StreamRoomEvents streams per account on this node (streams are exempt from the idle
     /// timeout, so they are counted instead).
     pub max_streams_per_account: usize,
+    /// A signature may be used again this long after its first use by an action that changes
+    /// state (honest SDK calls with one body in one second share a signature); `0s` refuses
+    /// every second use.
+    #[serde(with = "humantime_serde")]
+    pub replay_grace: Duration,
     /// MiB of request bodies over 64 KiB held at once, all requests together; a large body
     /// that does not fit is answered ServiceUnavailable.
     pub max_body_buffer_mib: u32,
@@ -110,6 +115,7 @@ impl Default for HttpConfig {
             max_connections: 4096,
             max_streams_per_account: 100,
             max_body_buffer_mib: 256,
+            replay_grace: Duration::from_millis(crate::replay::REUSE_GRACE_MS),
             tls_cert: None,
             tls_key: None,
         }

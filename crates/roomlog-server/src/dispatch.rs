@@ -403,7 +403,7 @@ async fn handle(
     if actions::changes_state(&parsed.action) {
         match signature_use {
             SignatureUse::Again { since_first_ms }
-                if since_first_ms > crate::replay::REUSE_GRACE_MS =>
+                if u128::from(since_first_ms) >= state.config().http.replay_grace.as_millis() =>
             {
                 return Err(ApiError::signature_expire(format!(
                     "This signed request was first accepted {since_first_ms} ms ago: {} changes \

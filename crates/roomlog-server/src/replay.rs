@@ -1,7 +1,8 @@
 //! Replayed requests. A signed request stays valid for as long as its timestamp is within the
 //! allowed clock skew, and the SDKs do not sign `X-TC-Action`: whoever captures one request
 //! could send it again, or send its signature with another action. So every accepted signature
-//! is remembered for that window, and a use more than [`REUSE_GRACE_MS`] after the first is
+//! is remembered for that window, and a use more than the grace ([`REUSE_GRACE_MS`] unless
+//! `http.replay-grace` says otherwise) after the first is
 //! refused when the action changes state (`Action::CHANGES_STATE`). ReportRoomEvents is not
 //! among them: its EventIds already make a resend harmless, and the classroom runtime retries it.
 //!
@@ -22,7 +23,8 @@ use sha2::{Digest, Sha256};
 /// either side (a request signed at `t` is accepted until `t + 300`), plus a second.
 pub const REMEMBER_SECS: i64 = roomlog_protocol::MAX_CLOCK_SKEW_SECS as i64 + 1;
 
-/// A signature may be used again this long after its first use (see the module doc).
+/// By default a signature may be used again this long after its first use (see the module doc;
+/// `http.replay-grace` sets it, `0s` refuses every second use).
 pub const REUSE_GRACE_MS: u64 = 2000;
 
 /// A signature's fingerprint: what is stored (16 bytes, not the signature itself).

@@ -486,3 +486,17 @@ async fn large_bodies_share_one_budget() {
     );
     still_serves(&server).await;
 }
+
+#[tokio::test]
+async fn with_no_replay_grace_every_second_use_is_refused() {
+    let server = TestServer::start(&["--replay-grace", "0s"]);
+    let room = create_room(&server.client(), server.sdk_app_id()).await;
+    let (headers, body) = sdk_style_post(&server, &json!({"RoomId": room}));
+    let first = send(&server, "StartRoom", &headers, &body).await;
+    assert!(first.get("Error").is_none(), "{first}");
+    let at_once = send(&server, "EndRoom", &headers, &body).await;
+    assert_eq!(
+        at_once["Error"]["Code"], "AuthFailure.SignatureExpire",
+        "{at_once}"
+    );
+}

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Open StreamRoomEvents streams per account on this node [default: 100].
     #[arg(long, env = "ROOMLOG_MAX_STREAMS_PER_ACCOUNT", value_name = "N")]
     pub max_streams_per_account: Option<usize>,
+    /// A signature may come back this long after its first use by an action that changes state
+    /// (identical SDK calls in one second share one); `0s` refuses every second use [default: 2s].
+    #[arg(long, env = "ROOMLOG_REPLAY_GRACE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub replay_grace: Option<Duration>,
     /// MiB of request bodies over 64 KiB held at once, all requests together [default: 256].
     #[arg(long, env = "ROOMLOG_MAX_BODY_BUFFER_MIB", value_name = "MIB")]
     pub max_body_buffer_mib: Option<u32>,
@@ -240,6 +244,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.max_streams_per_account {
             http.max_streams_per_account = n;
+        }
+        if let Some(grace) = self.replay_grace {
+            http.replay_grace = grace;
         }
         if let Some(mib) = self.max_body_buffer_mib {
             http.max_body_buffer_mib = mib;

@@ -290,44 +290,10 @@ fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(out, value).expect("serialising a string or an integer cannot fail");
 }
 
-/// GetRoomEvent's page `page` (from 1) of size `limit` over a room whose sequence runs
-/// `1..=total`: the first sequence number and how many events to read, or `None` when the page
-/// lies past the end. Pages are sequence ranges, so reading one is an index seek.
-pub fn page_range(page: u64, limit: u64, total: u64) -> Option<(u64, u64)> {
-    if page == 0 || limit == 0 {
-        return None;
-    }
-    let skip = (page - 1).checked_mul(limit)?;
-    if skip >= total {
-        return None;
-    }
-    Some((skip + 1, limit.min(total - skip)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    proptest! {
-        /// Pages match chunking the whole log, and walking them visits every event once.
-        #[test]
-        fn pages_partition_the_log(total in 0u64..2000, limit in 1u64..=200, page in 1u64..30) {
-            let log: Vec<u64> = (1..=total).collect();
-            let expected: Vec<u64> = log.chunks(limit as usize).nth(page as usize - 1).map(|c| c.to_vec()).unwrap_or_default();
-            let got: Vec<u64> = page_range(page, limit, total)
-                .map(|(first, count)| (first..first + count).collect())
-                .unwrap_or_default();
-            prop_assert_eq!(got, expected);
-        }
-
-        #[test]
-        fn huge_pages_never_overflow(page in any::<u64>(), limit in 1u64..=200, total in any::<u64>()) {
-            if let Some((first, count)) = page_range(page, limit, total) {
-                prop_assert!(first >= 1 && count >= 1 && first - 1 + count <= total);
-            }
-        }
-    }
 
     fn arb_text() -> impl Strategy<Value = Option<String>> {
         // Quotes, backslashes, control characters and non-ASCII: everything JSON escapes.

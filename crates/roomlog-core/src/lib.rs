@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod ingest;
 pub mod lifecycle;
+pub mod page;
 pub mod presence;
 pub mod room;
 pub mod store;
@@ -23,6 +24,7 @@ pub mod conformance;
 pub use account::{Account, AccountId, ApiKey, App, SdkAppId};
 pub use error::DomainError;
 pub use event::{EventData, EventRef, EventType, NewEvent, StoredEvent};
+pub use page::Page;
 pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 pub use store::{
     Admission, AppendOutcome, CommitNotice, EventRange, KickBars, PresentMember, PurgeStats,

@@ -254,7 +254,10 @@ pub(crate) async fn current_members(
     .transpose()?;
     let total = total.unwrap_or(0).max(0) as u64;
     let mut members = Vec::new();
-    if let Some((first, count)) = roomlog_core::event::page_range(page, limit, total) {
+    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
+        .ok()
+        .and_then(|p| p.range(total))
+    {
         let found = query(
             &tx,
             PRESENT_IN_ORDER,

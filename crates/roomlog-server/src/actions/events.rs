@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use roomlog_core::event::page_range;
 use roomlog_core::ingest::{self, ReportedEvent};
 use roomlog_core::{DomainError, EventType, Room, StoreError};
 use roomlog_protocol::{FieldType, Schema};
@@ -76,7 +75,11 @@ impl Action for GetRoomEvent {
             .page_cache()
             .read_through(self.room_id, move |room| {
                 (paged && visible(room))
-                    .then(|| page_range(page, limit, room.last_seq))
+                    .then(|| {
+                        roomlog_core::Page::new(page, limit, u64::MAX)
+                            .ok()
+                            .and_then(|p| p.range(room.last_seq))
+                    })
                     .flatten()
             });
         let read = ctx

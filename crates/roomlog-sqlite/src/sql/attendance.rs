@@ -6,7 +6,6 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use roomlog_core::attendance::{MemberRecord, RoomAttendance};
-use roomlog_core::event::page_range;
 use roomlog_core::store::AttendancePage;
 use roomlog_core::{RoomId, StoreError};
 
@@ -116,8 +115,11 @@ pub(crate) fn page(
         .map_err(|e| json_error("reading an attendance summary", e))?;
     let total = total.max(0) as u64;
     let mut records = Vec::new();
-    if let Some((first, count)) = page_range(page, limit, total) {
-        // `page_range` counts from 1; `ord` from 0.
+    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
+        .ok()
+        .and_then(|p| p.range(total))
+    {
+        // `Page::range` counts from 1; `ord` from 0.
         let from = saturating_i64(first - 1);
         let mut stmt = tx.prepare_cached(RECORDS_PAGE).with_context(what)?;
         let rows = stmt

@@ -193,7 +193,10 @@ pub(crate) fn current_members(
         .context("counting the members present")?;
     let total = total.unwrap_or(0).max(0) as u64;
     let mut members = Vec::new();
-    if let Some((first, count)) = roomlog_core::event::page_range(page, limit, total) {
+    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
+        .ok()
+        .and_then(|p| p.range(total))
+    {
         let mut stmt = tx
             .prepare_cached(PRESENT_IN_ORDER)
             .context("listing the members present")?;

@@ -24,13 +24,13 @@ pub mod page_cache;
 pub mod purge;
 pub mod ratelimit;
 pub mod replay;
+pub mod reply;
 pub mod scheduler;
 pub mod startup;
 pub mod state;
+pub mod tls;
 
 pub use config::ServeConfig;
+pub use dispatch::API_VERSION;
 pub use startup::run;
 pub use state::AppState;
-
-/// The LCIC API version roomlog serves.
-pub const API_VERSION: &str = "2022-08-17";

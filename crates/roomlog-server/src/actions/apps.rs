@@ -7,9 +7,8 @@ use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{fields, Action, ActionResult};
+use super::{fields, Action, ActionResult, Ctx};
 use crate::callbacks::destination;
-use crate::dispatch::Ctx;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::{fields, Action, ActionError, ActionResult, Ctx, Reply};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use roomlog_core::ingest::{self, ReportedEvent};
@@ -9,9 +10,6 @@ use roomlog_core::{DomainError, EventType, Room, StoreError};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map};
-
-use super::{fields, Action, ActionResult};
-use crate::dispatch::{ActionError, Ctx, Reply};
 
 /// LCIC's page size limit for GetRoomEvent (its English documentation's figure).
 pub const MAX_LIMIT: u64 = 200;

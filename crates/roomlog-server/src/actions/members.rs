@@ -1,6 +1,7 @@
 //! Members: KickUserFromRoom, UnblockKickedUser, DescribeCurrentMemberList (who is in now) and
 //! DescribeRoomStatistics (attendance, computed once when the class ends).
 
+use super::{fields, Action, ActionResult, Ctx};
 use roomlog_core::attendance::MemberRecord;
 use roomlog_core::room::check_user_id;
 use roomlog_core::time::ms_to_secs;
@@ -8,9 +9,6 @@ use roomlog_core::{DomainError, EventData, EventType, NewEvent, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-use super::{fields, Action, ActionResult};
-use crate::dispatch::Ctx;
 
 /// Member lists are paged up to this many records (LCIC).
 const MAX_MEMBER_LIMIT: u64 = 1000;

@@ -11,12 +11,13 @@ mod users;
 
 use std::sync::Arc;
 
-use roomlog_core::{App, DomainError, Room, RoomId, SdkAppId};
+use roomlog_core::{AccountId, App, DomainError, Room, RoomId, SdkAppId};
 use roomlog_protocol::{ApiError, ParamSource, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::dispatch::{ActionError, Ctx, Reply};
+pub use crate::reply::{ActionError, Reply};
+use crate::state::AppState;
 
 pub type ActionResult = Result<Reply, ActionError>;
 
@@ -119,6 +120,17 @@ fn decode<A: Action>(
             A::NAME
         )))
     })
+}
+
+/// The per-request context an action runs with.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub account_id: AccountId,
+    pub request_id: &'a str,
+    /// Receipt time, unix milliseconds.
+    pub now_ms: i64,
+    /// The request's headers (StreamRoomEvents reads `Last-Event-ID`).
+    pub headers: &'a http::HeaderMap,
 }
 
 impl Ctx<'_> {

@@ -1,14 +1,12 @@
 //! Room actions: CreateRoom, BatchCreateRoom, DescribeRoom, ModifyRoom, DeleteRoom, StartRoom,
 //! EndRoom, GetRooms.
 
+use super::{fields, Action, ActionError, ActionResult, Ctx};
 use roomlog_core::time::ms_to_secs;
 use roomlog_core::{DomainError, EventType, NewEvent, Room, RoomQuery, RoomSpec, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-
-use super::{fields, Action, ActionResult};
-use crate::dispatch::{ActionError, Ctx};
 
 /// BatchCreateRoom takes at most this many rooms at once.
 const MAX_BATCH_ROOMS: usize = 1000;
@@ -161,7 +159,7 @@ impl Action for DescribeRoom {
         out.insert("Status".into(), room.status.code().into());
         out.insert("RecordUrl".into(), "".into());
         out.insert("VideoDuration".into(), 0.into());
-        Ok(crate::dispatch::Reply::Fields(out))
+        Ok(super::Reply::Fields(out))
     }
 }
 

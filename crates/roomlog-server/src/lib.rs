@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod replay;
 pub mod reply;
 pub mod scheduler;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod tls;

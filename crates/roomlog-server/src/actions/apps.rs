@@ -51,15 +51,13 @@ impl Action for ModifyApp {
             );
         }
         ctx.state
-            .store()
+            .service()
             .set_app_callback(
                 self.sdk_app_id,
                 self.callback.as_deref(),
                 self.callback_key.as_deref(),
             )
             .await?;
-        // Paused deliveries may go again.
-        ctx.state.delivery_wakeup().notify_one();
         Ok(fields(json!({})))
     }
 }
@@ -220,10 +218,9 @@ impl Action for ReplayCallbacks {
         let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
         let replayed = ctx
             .state
-            .store()
+            .service()
             .replay_deliveries(room.room_id, self.from_seq, self.event_ids, ctx.now_ms)
             .await?;
-        ctx.state.delivery_wakeup().notify_one();
         Ok(fields(json!({ "Replayed": replayed })))
     }
 }

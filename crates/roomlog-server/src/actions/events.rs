@@ -191,31 +191,16 @@ impl Action for ReportRoomEvents {
         // store refuses it if it was deleted since.
         let room_id = ctx.owned_room_id(self.room_id, self.sdk_app_id).await?;
         let batch = events.len();
-        // A quit may empty the room, which can bring its idle-end deadline forward.
-        let changes_presence = events.iter().any(|e| e.event_type == EventType::MemberQuit);
-        let (now_ms, retention_ms) = (ctx.now_ms, ctx.state.config().retention_ms());
         let started = Instant::now();
         let outcome = ctx
             .state
-            .store()
-            .append_events(
-                room_id,
-                events,
-                Box::new(move |room, new, bars| {
-                    ingest::admit(room, new, bars, now_ms, retention_ms)
-                }),
-            )
+            .service()
+            .report_events(room_id, events, ctx.now_ms)
             .await
             .map_err(|e| match e {
                 StoreError::RoomNotFound => DomainError::room_not_found(room_id).into(),
                 e => ActionError::from(e),
             })?;
-        if outcome.accepted > 0 {
-            ctx.state.room_changed(room_id);
-        }
-        if changes_presence {
-            ctx.state.schedule_wakeup().notify_one();
-        }
         crate::metrics::record_ingest(batch, started.elapsed());
         Ok(fields(json!({
             "Accepted": outcome.accepted,

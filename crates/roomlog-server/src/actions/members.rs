@@ -94,11 +94,9 @@ impl Action for KickUserFromRoom {
             },
         };
         ctx.state
-            .store()
+            .service()
             .kick_user(room.room_id, &self.user_id, until_ms, quit)
             .await?;
-        ctx.state.room_changed(room.room_id);
-        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({})))
     }
 }
@@ -125,7 +123,7 @@ impl Action for UnblockKickedUser {
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
         ctx.state
-            .store()
+            .service()
             .unblock_user(room.room_id, &self.user_id)
             .await?;
         Ok(fields(json!({})))
@@ -216,7 +214,7 @@ impl Action for DescribeRoomStatistics {
             Some(page) => page,
             None => {
                 // Asked before the background task got to it: compute (once) now.
-                crate::attendance::compute_and_save(ctx.state, room.room_id).await?;
+                ctx.state.service().compute_attendance(room.room_id).await?;
                 store
                     .attendance(room.room_id, self.page, self.limit)
                     .await?

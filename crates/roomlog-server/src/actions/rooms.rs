@@ -3,7 +3,7 @@
 
 use super::{fields, Action, ActionError, ActionResult, Ctx};
 use roomlog_core::time::ms_to_secs;
-use roomlog_core::{DomainError, EventType, NewEvent, Room, RoomQuery, RoomSpec, RoomStatus};
+use roomlog_core::{DomainError, Room, RoomQuery, RoomSpec, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -87,10 +87,9 @@ impl Action for CreateRoom {
         self.spec.validate()?;
         let ids = ctx
             .state
-            .store()
-            .create_rooms(&app, vec![self.spec], ms_to_secs(ctx.now_ms))
+            .service()
+            .create_rooms(&app, vec![self.spec], ctx.now_ms)
             .await?;
-        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({ "RoomId": ids[0] })))
     }
 }
@@ -131,10 +130,9 @@ impl Action for BatchCreateRoom {
         }
         let ids = ctx
             .state
-            .store()
-            .create_rooms(&app, self.room_infos, ms_to_secs(ctx.now_ms))
+            .service()
+            .create_rooms(&app, self.room_infos, ctx.now_ms)
             .await?;
-        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({ "RoomIds": ids })))
     }
 }
@@ -198,8 +196,7 @@ impl Action for ModifyRoom {
             ActionError(roomlog_protocol::ApiError::invalid_parameter(e.to_string()))
         })?;
         spec.validate()?;
-        ctx.state.store().modify_room(room.room_id, spec).await?;
-        ctx.state.schedule_wakeup().notify_one();
+        ctx.state.service().modify_room(room.room_id, spec).await?;
         Ok(fields(json!({})))
     }
 }
@@ -220,7 +217,7 @@ impl Action for DeleteRoom {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, None).await?;
-        ctx.state.store().delete_room(room.room_id).await?;
+        ctx.state.service().delete_room(room.room_id).await?;
         Ok(fields(json!({})))
     }
 }
@@ -241,10 +238,10 @@ impl Action for StartRoom {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, None).await?;
-        let event = NewEvent::lifecycle(EventType::RoomStart, ctx.now_ms);
-        ctx.state.store().start_room(room.room_id, event).await?;
-        ctx.state.room_changed(room.room_id);
-        ctx.state.schedule_wakeup().notify_one();
+        ctx.state
+            .service()
+            .start_room(room.room_id, ctx.now_ms)
+            .await?;
         Ok(fields(json!({})))
     }
 }
@@ -265,10 +262,10 @@ impl Action for EndRoom {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, None).await?;
-        let event = NewEvent::lifecycle(EventType::RoomEnd, ctx.now_ms);
-        ctx.state.store().end_room(room.room_id, event).await?;
-        ctx.state.room_changed(room.room_id);
-        ctx.state.class_ended();
+        ctx.state
+            .service()
+            .end_room(room.room_id, ctx.now_ms)
+            .await?;
         Ok(fields(json!({})))
     }
 }

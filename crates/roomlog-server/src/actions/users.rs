@@ -74,7 +74,11 @@ impl Action for RegisterUser {
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         ctx.owned_app(self.sdk_app_id).await?;
         let user = self.into_user(ctx)?;
-        let stored = ctx.state.store().register_users(vec![user], false).await?;
+        let stored = ctx
+            .state
+            .service()
+            .register_users(vec![user], false)
+            .await?;
         let user = &stored[0];
         Ok(fields(
             json!({ "UserId": user.user_id, "Token": user.token }),
@@ -120,7 +124,7 @@ impl Action for BatchRegister {
             );
         }
         // Existing users (same OriginId in the same app) are overwritten, keeping their UserId.
-        let stored = ctx.state.store().register_users(users, true).await?;
+        let stored = ctx.state.service().register_users(users, true).await?;
         let users: Vec<Value> = stored
             .iter()
             .map(|u| {
@@ -153,7 +157,7 @@ impl Action for LoginUser {
         let token = User::new_token();
         if !ctx
             .state
-            .store()
+            .service()
             .set_user_token(&user.user_id, &token, ctx.now_ms + TOKEN_TTL_MS)
             .await?
         {

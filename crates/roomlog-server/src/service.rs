@@ -38,12 +38,6 @@ impl Service<'_> {
         self.state.store()
     }
 
-    /// Ends every write: wakes whoever waits for `changes`, then answers `value`.
-    fn changed<T>(&self, value: T, changes: Changes) -> T {
-        self.state.wake(changes);
-        value
-    }
-
     pub async fn create_rooms(
         &self,
         app: &App,
@@ -52,20 +46,14 @@ impl Service<'_> {
     ) -> Result<Vec<RoomId>, StoreError> {
         let created_at = roomlog_core::time::ms_to_secs(now_ms);
         let ids = self.store().create_rooms(app, specs, created_at).await?;
-        let deadlines = Changes {
-            deadlines: true,
-            ..Changes::default()
-        };
-        Ok(self.changed(ids, deadlines))
+        self.state.wake(Changes::DEADLINES);
+        Ok(ids)
     }
 
     pub async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<(), StoreError> {
         self.store().modify_room(room_id, spec).await?;
-        let deadlines = Changes {
-            deadlines: true,
-            ..Changes::default()
-        };
-        Ok(self.changed((), deadlines))
+        self.state.wake(Changes::DEADLINES);
+        Ok(())
     }
 
     pub async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
@@ -80,7 +68,8 @@ impl Service<'_> {
             deadlines: true,
             ..Changes::events_in(room_id)
         };
-        Ok(self.changed((), changes))
+        self.state.wake(changes);
+        Ok(())
     }
 
     /// Ends the class (InClass -> Ended), recording its RoomEnd.
@@ -91,7 +80,8 @@ impl Service<'_> {
             class_ended: true,
             ..Changes::events_in(room_id)
         };
-        Ok(self.changed((), changes))
+        self.state.wake(changes);
+        Ok(())
     }
 
     /// A room that never started by its EndTime (NotStarted -> Expired); records no event.
@@ -116,9 +106,10 @@ impl Service<'_> {
         let changes = Changes {
             events_in: (outcome.accepted > 0).then_some(room_id),
             deadlines,
-            ..Changes::default()
+            ..Changes::NONE
         };
-        Ok(self.changed(outcome, changes))
+        self.state.wake(changes);
+        Ok(outcome)
     }
 
     /// Puts the user out of the room now (recording `quit`) and bars them until `until_ms`
@@ -137,7 +128,8 @@ impl Service<'_> {
             deadlines: true,
             ..Changes::events_in(room_id)
         };
-        Ok(self.changed((), changes))
+        self.state.wake(changes);
+        Ok(())
     }
 
     pub async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<(), StoreError> {
@@ -175,11 +167,8 @@ impl Service<'_> {
             .set_app_callback(sdk_app_id, callback, callback_key)
             .await?;
         // Paused deliveries may go again.
-        let deliveries = Changes {
-            deliveries: true,
-            ..Changes::default()
-        };
-        Ok(self.changed(callback, deliveries))
+        self.state.wake(Changes::DELIVERIES);
+        Ok(callback)
     }
 
     /// Delivers the room's callbacks again (from `from_seq`, or those of `event_ids`); how many.
@@ -194,11 +183,8 @@ impl Service<'_> {
             .store()
             .replay_deliveries(room_id, from_seq, event_ids, now_ms)
             .await?;
-        let deliveries = Changes {
-            deliveries: true,
-            ..Changes::default()
-        };
-        Ok(self.changed(replayed, deliveries))
+        self.state.wake(Changes::DELIVERIES);
+        Ok(replayed)
     }
 
     /// Folds the room's whole log (read in chunks) into its attendance and stores it.
@@ -232,11 +218,11 @@ impl Service<'_> {
         let names = store.user_names(room.sdk_app_id, &ids).await?;
         let attendance = builder.finish(&expected, &|user| names.get(user).cloned());
         store.save_attendance(room_id, &attendance).await?;
-        let saved = Changes {
+        self.state.wake(Changes {
             attendance_saved: true,
-            ..Changes::default()
-        };
-        Ok(self.changed(attendance, saved))
+            ..Changes::NONE
+        });
+        Ok(attendance)
     }
 
     /// Deletes the events of rooms that ended at or before `ended_at_or_before_ms`.

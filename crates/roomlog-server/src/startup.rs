@@ -94,7 +94,7 @@ async fn forward_commit_feed(state: AppState, mut shutdown: watch::Receiver<bool
                 Some(CommitNotice::Room(room_id)) => state.wake(Changes::events_in(room_id)),
                 Some(CommitNotice::MaybeMissed) => state.wake(Changes {
                     events_anywhere: true,
-                    ..Changes::default()
+                    ..Changes::NONE
                 }),
                 None => {
                     tracing::warn!("the store's commit feed ended; live streams on this node \

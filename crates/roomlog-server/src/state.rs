@@ -13,7 +13,7 @@ use crate::page_cache::PageCache;
 use crate::ratelimit::RateLimiter;
 
 /// What a write changed, as far as anyone on this node waits for it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Changes {
     /// New events were committed to this room: its live streams and the callback worker.
     pub events_in: Option<RoomId>,
@@ -30,11 +30,28 @@ pub struct Changes {
 }
 
 impl Changes {
+    pub const NONE: Changes = Changes {
+        events_in: None,
+        events_anywhere: false,
+        deadlines: false,
+        class_ended: false,
+        deliveries: false,
+        attendance_saved: false,
+    };
+    pub const DEADLINES: Changes = Changes {
+        deadlines: true,
+        ..Changes::NONE
+    };
+    pub const DELIVERIES: Changes = Changes {
+        deliveries: true,
+        ..Changes::NONE
+    };
+
     /// New events in `room_id`.
     pub fn events_in(room_id: RoomId) -> Self {
         Changes {
             events_in: Some(room_id),
-            ..Changes::default()
+            ..Changes::NONE
         }
     }
 }

@@ -2,7 +2,7 @@
 //! replay (DescribeCallbackDeliveries, ReplayCallbacks: roomlog's).
 
 use roomlog_core::callback::DeliveryStatus;
-use roomlog_core::DomainError;
+use roomlog_core::{DomainError, Page};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -175,16 +175,17 @@ impl Action for DescribeCallbackDeliveries {
                 DomainError::invalid_value("Status must be Pending, Delivered or Dead.")
             })?),
         };
-        let (page, limit) = (self.page.unwrap_or(1), self.limit.unwrap_or(20));
-        if page == 0 || limit == 0 || limit > 100 {
-            return Err(
-                DomainError::invalid_value("Page must be at least 1 and Limit 1 to 100.").into(),
-            );
-        }
+        let page = Page::new(self.page.unwrap_or(1), self.limit.unwrap_or(20), 100)?;
         let (total, deliveries) = ctx
             .state
             .store()
-            .list_deliveries(self.sdk_app_id, self.room_id, status, page, limit)
+            .list_deliveries(
+                self.sdk_app_id,
+                self.room_id,
+                status,
+                page.number(),
+                page.limit(),
+            )
             .await?;
         let deliveries: Vec<Value> = deliveries.iter().map(|d| d.describe()).collect();
         Ok(fields(json!({ "Total": total, "Deliveries": deliveries })))

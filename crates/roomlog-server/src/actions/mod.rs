@@ -158,14 +158,16 @@ impl Ctx<'_> {
         if let Some(app) = sdk_app_id {
             self.owned_app(app).await?;
         }
-        match self.state.store().get_room(room_id).await? {
-            Some(room)
-                if room.account_id == self.account_id
-                    && sdk_app_id.is_none_or(|app| app == room.sdk_app_id) =>
-            {
-                Ok(room)
-            }
-            _ => Err(DomainError::room_not_found(room_id).into()),
+        let room = self.state.store().get_room(room_id).await?;
+        self.owner(sdk_app_id).check(room_id, room)
+    }
+
+    /// Whose rooms this request may see: its account's (in `sdk_app_id` when given), once
+    /// [`Ctx::owned_app`] passed.
+    pub fn owner(&self, sdk_app_id: Option<SdkAppId>) -> Owner {
+        Owner {
+            account_id: self.account_id,
+            sdk_app_id,
         }
     }
 
@@ -189,6 +191,45 @@ impl Ctx<'_> {
                 Ok(room.room_id)
             }
         }
+    }
+}
+
+/// The owner of the rooms a request may see (see [`Ctx::owner`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    account_id: AccountId,
+    sdk_app_id: Option<SdkAppId>,
+}
+
+impl Owner {
+    pub fn owns(self, room: &Room) -> bool {
+        room.account_id == self.account_id
+            && self.sdk_app_id.is_none_or(|app| app == room.sdk_app_id)
+    }
+
+    /// `found` (a room, or what was read with it) if this owner may see its room;
+    /// `ResourceNotFound.Room` otherwise, exactly like a room that never existed.
+    pub fn check<T: HoldsRoom>(self, room_id: RoomId, found: Option<T>) -> Result<T, ActionError> {
+        found
+            .filter(|found| self.owns(found.room()))
+            .ok_or_else(|| DomainError::room_not_found(room_id).into())
+    }
+}
+
+/// A room, or a read that holds one ([`Owner::check`]).
+pub trait HoldsRoom {
+    fn room(&self) -> &Room;
+}
+
+impl HoldsRoom for Room {
+    fn room(&self) -> &Room {
+        self
+    }
+}
+
+impl HoldsRoom for roomlog_core::RoomPage {
+    fn room(&self) -> &Room {
+        &self.room
     }
 }
 

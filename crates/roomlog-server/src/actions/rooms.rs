@@ -1,12 +1,13 @@
 //! Room actions: CreateRoom, BatchCreateRoom, DescribeRoom, ModifyRoom, DeleteRoom, StartRoom,
 //! EndRoom, GetRooms.
 
-use super::{fields, Action, ActionError, ActionResult, Ctx};
 use roomlog_core::time::ms_to_secs;
-use roomlog_core::{DomainError, Room, RoomQuery, RoomSpec, RoomStatus};
+use roomlog_core::{DomainError, Page, Room, RoomQuery, RoomSpec, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+
+use super::{fields, Action, ActionError, ActionResult, Ctx};
 
 /// BatchCreateRoom takes at most this many rooms at once.
 const MAX_BATCH_ROOMS: usize = 1000;
@@ -316,14 +317,7 @@ impl Action for GetRooms {
             )
             .into());
         }
-        let page = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(10);
-        if page == 0 {
-            return Err(DomainError::invalid_value("Page must be at least 1.").into());
-        }
-        if limit == 0 || limit > 100 {
-            return Err(DomainError::invalid_value("Limit must be between 1 and 100.").into());
-        }
+        let page = Page::new(self.page.unwrap_or(1), self.limit.unwrap_or(10), 100)?;
         let statuses = self
             .status
             .unwrap_or_default()
@@ -339,8 +333,8 @@ impl Action for GetRooms {
             window_start,
             window_end,
             statuses,
-            page,
-            limit,
+            page: page.number(),
+            limit: page.limit(),
         };
         let (total, rooms) = ctx.state.store().list_rooms(&query).await?;
         let rooms: Vec<Value> = rooms.iter().map(room_item).collect();

@@ -1,11 +1,12 @@
 //! Users: RegisterUser, BatchRegister, LoginUser, DescribeUser.
 
-use super::{fields, Action, ActionError, ActionResult, Ctx};
 use roomlog_core::user::TOKEN_TTL_MS;
 use roomlog_core::{DomainError, User};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use super::{fields, Action, ActionError, ActionResult, Ctx};
 
 /// BatchRegister takes at most this many users (LCIC).
 const MAX_BATCH_USERS: usize = 1000;

@@ -73,6 +73,20 @@ macro_rules! actions {
             )*
             Err(ApiError::invalid_action(name).into())
         }
+
+        /// `params` decoded as `name`'s parameter struct, shown with `Debug` (for the test that
+        /// ties every schema to its struct).
+        #[cfg(test)]
+        fn decoded(name: &str, params: &ParamSource) -> Result<String, ActionError> {
+            $(
+                if name == <$action as Action>::NAME {
+                    let schema = <$action as Action>::schema();
+                    let action: $action = decode(params, &schema, &mut None)?;
+                    return Ok(format!("{action:?}"));
+                }
+            )*
+            Err(ApiError::invalid_action(name).into())
+        }
     };
 }
 
@@ -238,5 +252,78 @@ fn fields(value: Value) -> Reply {
     match value {
         Value::Object(map) => Reply::Fields(map),
         _ => Reply::empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roomlog_protocol::FieldType;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    /// A value for every field of `schema` (only the required ones unless `all`), each scalar
+    /// distinct: numbers from 700000 up, strings `"v700001"`...
+    fn sample(schema: &Schema, all: bool, next: &mut u64) -> Map<String, Value> {
+        let mut object = Map::new();
+        for field in schema.fields.iter().filter(|f| all || f.required) {
+            object.insert(field.name.to_owned(), value(&field.ty, all, next));
+        }
+        object
+    }
+
+    fn value(ty: &FieldType, all: bool, next: &mut u64) -> Value {
+        *next += 1;
+        match ty {
+            FieldType::U64 | FieldType::I64 => Value::from(*next),
+            FieldType::String => Value::from(format!("v{next}")),
+            FieldType::Array(element) => Value::Array(vec![value(element, all, next)]),
+            FieldType::Object(schema) => Value::Object(sample(schema, all, next)),
+        }
+    }
+
+    fn scalars(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Number(n) => out.push(n.to_string()),
+            Value::String(s) => out.push(format!("{s:?}")),
+            Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
+            Value::Object(map) => map.values().for_each(|v| scalars(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Each action's schema and its parameter struct describe the same fields: every field of
+    /// the schema (nested ones too) reaches the struct, the struct has no field the schema
+    /// lacks (given every field, nothing is left `None`), and it requires nothing the schema
+    /// leaves optional.
+    #[test]
+    fn every_schema_field_reaches_its_struct_and_no_other() {
+        for &name in NAMES {
+            let schema = schema_of(name).unwrap();
+            let mut next = 700_000;
+            let full = Value::Object(sample(&schema, true, &mut next));
+            let params = ParamSource::Json(full.as_object().unwrap().clone());
+            let shown = decoded(name, &params)
+                .unwrap_or_else(|e| panic!("{name}: every field given: {}", e.0.message));
+            let mut expected = Vec::new();
+            scalars(&full, &mut expected);
+            for scalar in expected {
+                let reached = shown.match_indices(&scalar).any(|(at, _)| {
+                    let after = shown[at + scalar.len()..].chars().next();
+                    !after.is_some_and(|c| c.is_ascii_digit())
+                });
+                assert!(
+                    reached,
+                    "{name}: {scalar} did not reach the struct: {shown}"
+                );
+            }
+            assert!(
+                !shown.contains("None"),
+                "{name}: a field the schema lacks: {shown}"
+            );
+            let required = ParamSource::Json(sample(&schema, false, &mut next));
+            decoded(name, &required)
+                .unwrap_or_else(|e| panic!("{name}: only the required fields: {}", e.0.message));
+        }
     }
 }

@@ -66,7 +66,7 @@ struct Inner {
     config: ServeConfig,
     clock: Arc<dyn Clock>,
     limiter: RateLimiter,
-    /// Woken when a class ends, so the purger re-plans its next deadline.
+    /// Woken when a class ends or a room's attendance is stored, so the purger re-plans.
     purge_wakeup: Notify,
     /// Woken when a room's lifecycle deadline may have moved earlier (created, modified,
     /// started, emptied), so the scheduler re-plans.

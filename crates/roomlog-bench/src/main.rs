@@ -22,6 +22,7 @@ mod postgres;
 mod rawsql;
 mod report;
 mod server;
+mod suite;
 mod workloads;
 
 use std::path::PathBuf;
@@ -158,7 +159,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(workloads::run_all(&plan));
+    let outcome = runtime.block_on(suite::run_all(&plan));
     if plan.options.keep {
         eprintln!("data kept in {}", plan.run_dir.display());
     } else {

@@ -3,7 +3,8 @@
 
 use crate::load::LoadResult;
 use crate::server::Machine;
-use crate::workloads::{mb, Results};
+use crate::suite::Results;
+use crate::workloads::mb;
 use crate::Plan;
 
 /// Goals from the product issue.

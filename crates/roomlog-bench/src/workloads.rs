@@ -1,6 +1,6 @@
-//! The workloads, in the order they run: ingest (its own fresh server, then the raw SQLite
-//! baseline), callbacks (their own fresh server and receiver), then the large room (fill, GetRoomEvent against roomlog and the HTTP baseline,
-//! Keyword, RSS, restart).
+//! The embedded store's workloads: ingest (its own fresh server, then the raw SQLite baseline)
+//! and the large room (fill, GetRoomEvent against roomlog and the HTTP baseline, Keyword, RSS,
+//! restart); their building blocks serve the other workloads too (`callbacks`, `postgres`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,14 +9,11 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::callbacks::CallbackResults;
 use crate::events::{self, KEYWORD};
 use crate::http::{count_occurrences, is_api_error, now_ms, now_secs, Conn, Prepared};
 use crate::load::{self, LoadResult, LoadSpec, Source};
 use crate::rawsql::{self, RawResult};
-use crate::server::{
-    filesystem_of, other_load, proc_status_bytes, start_baseline, Roomlog, RssSampler,
-};
+use crate::server::{proc_status_bytes, start_baseline, Roomlog, RssSampler};
 use crate::Plan;
 
 /// Events per ReportRoomEvents call when filling the large room (the API's maximum).
@@ -25,17 +22,6 @@ const FILL_BATCH: u64 = 1000;
 const INGEST_BATCH: u64 = 100;
 /// Distinct pre-signed pages cycled through by the random-page read workload.
 const RANDOM_PAGES: u64 = 1000;
-
-#[derive(Debug, Default)]
-pub struct Results {
-    pub data_fs: String,
-    /// Cores other processes used during the second before the run.
-    pub other_before: f64,
-    pub ingest: Option<IngestResults>,
-    pub callbacks: Option<CallbackResults>,
-    pub read: Option<ReadResults>,
-    pub postgres: Option<crate::postgres::PostgresResults>,
-}
 
 #[derive(Debug)]
 pub struct IngestResults {
@@ -176,45 +162,6 @@ pub struct Rss {
     pub hwm_after_restart: u64,
 }
 
-pub async fn run_all(plan: &Plan) -> anyhow::Result<Results> {
-    let mut results = Results {
-        data_fs: filesystem_of(&plan.run_dir),
-        other_before: other_load(Duration::from_secs(1))?,
-        ..Results::default()
-    };
-    if results.other_before > 0.1 {
-        eprintln!(
-            "WARNING: other processes are using {:.2} cores: the figures will be lower and noisier \
-             than on a quiet machine",
-            results.other_before
-        );
-    }
-    eprintln!(
-        "roomlog-bench: {} events, {:.1} s per load after {:.1} s warm-up; data in {} [{}]",
-        plan.events,
-        plan.duration.as_secs_f64(),
-        plan.warmup.as_secs_f64(),
-        plan.run_dir.display(),
-        results.data_fs
-    );
-    if results.data_fs.starts_with("tmpfs") {
-        eprintln!("WARNING: the data directory is on tmpfs: fsync is free there, so the durable ingest figures mean nothing (use --work-dir)");
-    }
-    if !plan.options.skip_ingest {
-        results.ingest = Some(ingest(plan).await?);
-    }
-    if !plan.options.skip_callbacks {
-        results.callbacks = Some(crate::callbacks::run(plan).await?);
-    }
-    if !plan.options.skip_read {
-        results.read = Some(read(plan).await?);
-    }
-    if !plan.options.skip_postgres {
-        results.postgres = Some(crate::postgres::run(plan, &plan.options.postgres).await?);
-    }
-    Ok(results)
-}
-
 fn spec(plan: &Plan, concurrency: usize) -> LoadSpec {
     LoadSpec {
         concurrency,
@@ -314,7 +261,7 @@ fn ingest_queues(
         .collect()
 }
 
-async fn ingest(plan: &Plan) -> anyhow::Result<IngestResults> {
+pub(crate) async fn ingest(plan: &Plan) -> anyhow::Result<IngestResults> {
     let options = &plan.options;
     eprintln!("ingest: starting a fresh roomlog");
     let server = Roomlog::start(&plan.roomlog_bin, &plan.run_dir.join("ingest"))?;
@@ -608,7 +555,7 @@ fn db_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
+pub(crate) async fn read(plan: &Plan) -> anyhow::Result<ReadResults> {
     let options = &plan.options;
     let limit = options.limit;
     let data_dir = plan.run_dir.join("read");

@@ -25,8 +25,8 @@ pub use envelope::{error_body, new_request_id, success_body, CONTENT_TYPE};
 pub use error::{codes, ApiError};
 pub use params::{Field, FieldType, ParamSource, Schema};
 pub use request::{
-    parse_request, tc3_secret_id, ParsedRequest, RawRequest, SignatureMethod, VerifiedRequest,
-    MAX_CLOCK_SKEW_SECS, MAX_GET_QUERY_BYTES, MAX_JSON_DEPTH, MAX_PARAM_ELEMENTS,
-    MAX_V1_POST_BODY_BYTES, MAX_V3_POST_BODY_BYTES,
+    parse_request, tc3_secret_id, ParsedRequest, RawRequest, VerifiedRequest, MAX_CLOCK_SKEW_SECS,
+    MAX_GET_QUERY_BYTES, MAX_JSON_DEPTH, MAX_PARAM_ELEMENTS, MAX_V1_POST_BODY_BYTES,
+    MAX_V3_POST_BODY_BYTES,
 };
-pub use sign::{flatten_params, tc3_signature, v1_signature, Tc3Signer, V1Signer};
+pub use sign::{flatten_params, tc3_signature, v1_signature, SignatureMethod, Tc3Signer, V1Signer};

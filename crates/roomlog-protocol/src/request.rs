@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::form;
 use crate::params::ParamSource;
-use crate::sign::{self, TC3_ALGORITHM, TC3_TERMINATOR, UNSIGNED_PAYLOAD};
+use crate::sign::{self, SignatureMethod, TC3_ALGORITHM, TC3_TERMINATOR, UNSIGNED_PAYLOAD};
 
 /// Longest accepted GET query string.
 pub const MAX_GET_QUERY_BYTES: usize = 32 * 1024;
@@ -39,17 +39,6 @@ pub struct RawRequest<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
-}
-
-/// How a request is signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SignatureMethod {
-    /// API 3.0: `Authorization: TC3-HMAC-SHA256 ...`.
-    Tc3HmacSha256,
-    /// v1 with `SignatureMethod` absent or anything but `HmacSHA256`.
-    HmacSha1,
-    /// v1 with `SignatureMethod=HmacSHA256`.
-    HmacSha256,
 }
 
 /// A request whose shape has been checked and whose common parameters have been extracted, but

@@ -12,7 +12,17 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::form;
-use crate::request::SignatureMethod;
+
+/// How a request is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureMethod {
+    /// API 3.0: `Authorization: TC3-HMAC-SHA256 ...`.
+    Tc3HmacSha256,
+    /// v1 with `SignatureMethod` absent or anything but `HmacSHA256`.
+    HmacSha1,
+    /// v1 with `SignatureMethod=HmacSHA256`.
+    HmacSha256,
+}
 
 type HmacSha256 = Hmac<Sha256>;
 type HmacSha1 = Hmac<Sha1>;

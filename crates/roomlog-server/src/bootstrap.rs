@@ -9,7 +9,7 @@ use roomlog_core::time::now_secs;
 use roomlog_core::{ApiKey, Store};
 use serde::{Deserialize, Serialize};
 
-pub const CREDENTIALS_FILE: &str = "credentials.json";
+pub use crate::config::CREDENTIALS_FILE;
 
 /// What `credentials.json` holds; `roomlog call` and `roomlog simulate` read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -250,6 +250,9 @@ pub fn is_redis_url(s: &str) -> bool {
     s.starts_with("redis://") || s.starts_with("rediss://")
 }
 
+/// The 0600 file in the data directory holding the credentials created on first start.
+pub const CREDENTIALS_FILE: &str = "credentials.json";
+
 impl ServeConfig {
     /// The SQLite database inside the data directory.
     pub fn database_path(&self) -> PathBuf {
@@ -258,7 +261,7 @@ impl ServeConfig {
 
     /// The 0600 file holding the credentials created on first start.
     pub fn credentials_path(&self) -> PathBuf {
-        self.data_dir.join(crate::bootstrap::CREDENTIALS_FILE)
+        self.data_dir.join(CREDENTIALS_FILE)
     }
 
     pub fn lifecycle_policy(&self) -> roomlog_core::lifecycle::LifecyclePolicy {

@@ -14,97 +14,22 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
-use http::header::CONTENT_TYPE;
+use futures_util::FutureExt;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use roomlog_core::time::now_secs;
-use roomlog_core::{AccountId, DomainError, StoreError};
 use roomlog_protocol::envelope;
 use roomlog_protocol::{
     parse_request, ApiError, RawRequest, MAX_V1_POST_BODY_BYTES, MAX_V3_POST_BODY_BYTES,
 };
-use serde_json::{Map, Value};
 
-use crate::actions;
+use crate::actions::{self, Ctx};
 use crate::ratelimit::{SignatureUse, Verdict};
+use crate::reply::{error_response, ActionError, Reply};
 use crate::state::AppState;
 
-/// What an action answers.
-pub enum Reply {
-    /// Output fields; `RequestId` is added.
-    Fields(Map<String, Value>),
-    /// Output fields already written as JSON object members without the braces
-    /// (`"Total":5,"Events":[...]`), in parts that are concatenated; `RequestId` is added. For
-    /// large answers built straight from stored data, without a `Value` tree.
-    Members(Vec<Bytes>),
-    /// A large answer streamed without buffering: `fields` first, then the array named
-    /// `array_field` whose elements (already serialised JSON values) come from `items`.
-    Stream {
-        fields: Map<String, Value>,
-        array_field: &'static str,
-        items: futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
-    },
-    /// A Server-Sent Events stream (`text/event-stream`), for StreamRoomEvents.
-    EventStream(futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>),
-}
-
-impl Reply {
-    pub fn empty() -> Self {
-        Reply::Fields(Map::new())
-    }
-}
-
-/// Errors an action can end with; all become an LCIC error in the envelope.
-#[derive(Debug)]
-pub struct ActionError(pub ApiError);
-
-impl From<ApiError> for ActionError {
-    fn from(e: ApiError) -> Self {
-        ActionError(e)
-    }
-}
-
-impl From<DomainError> for ActionError {
-    fn from(e: DomainError) -> Self {
-        ActionError(ApiError::new(e.code, e.message))
-    }
-}
-
-impl From<StoreError> for ActionError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::RoomNotFound => {
-                DomainError::new("ResourceNotFound.Room", "The room does not exist.").into()
-            }
-            StoreError::WrongStatus(status) => status.conflict().into(),
-            StoreError::Rejected(e) => e.into(),
-            StoreError::AppNotFound => {
-                DomainError::new("InvalidParameter.SdkAppId", "The SdkAppId does not exist.").into()
-            }
-            StoreError::AccountNotFound => ActionError(ApiError::invalid_parameter_value(
-                "The account does not exist.",
-            )),
-            StoreError::Backend(detail) => {
-                tracing::error!(%detail, "storage failure");
-                ActionError(ApiError::internal_error(
-                    "Internal error: the storage backend failed. The request may be retried.",
-                ))
-            }
-        }
-    }
-}
-
-/// The per-request context an action runs with.
-pub struct Ctx<'a> {
-    pub state: &'a AppState,
-    pub account_id: AccountId,
-    pub request_id: &'a str,
-    /// Receipt time, unix milliseconds.
-    pub now_ms: i64,
-    /// The request's headers (StreamRoomEvents reads `Last-Event-ID`).
-    pub headers: &'a http::HeaderMap,
-}
+/// The LCIC API version roomlog serves.
+pub const API_VERSION: &str = "2022-08-17";
 
 /// What the request log and metrics need to know about a request.
 #[derive(Default)]
@@ -153,39 +78,10 @@ pub async fn api(State(state): State<AppState>, request: Request) -> Response {
         }
     }
 
-    let body = match outcome {
-        Ok(Reply::Fields(fields)) => Body::from(envelope::success_body(fields, &request_id)),
-        Ok(Reply::Members(parts)) => {
-            Body::from(envelope::success_body_members(&parts, &request_id))
-        }
-        Ok(Reply::Stream {
-            fields,
-            array_field,
-            items,
-        }) => {
-            let prefix = envelope::streaming_prefix(&fields, array_field);
-            let suffix = envelope::streaming_suffix(&request_id);
-            let stream = futures_util::stream::once(async move { Ok(prefix) })
-                .chain(items)
-                .chain(futures_util::stream::once(async move { Ok(suffix) }));
-            Body::from_stream(stream)
-        }
-        Ok(Reply::EventStream(events)) => {
-            let mut response = Response::new(Body::from_stream(events));
-            let headers = response.headers_mut();
-            headers.insert(
-                CONTENT_TYPE,
-                http::HeaderValue::from_static("text/event-stream"),
-            );
-            headers.insert(
-                http::header::CACHE_CONTROL,
-                http::HeaderValue::from_static("no-cache"),
-            );
-            return response;
-        }
-        Err(err) => Body::from(envelope::error_body(&err, &request_id)),
-    };
-    json_response(body)
+    match outcome {
+        Ok(reply) => reply.into_response(&request_id),
+        Err(err) => error_response(&err, &request_id),
+    }
 }
 
 /// Runs a request's handling; a panic becomes `InternalError` in the envelope instead of a
@@ -208,17 +104,6 @@ async fn guarded(
                 "Internal error. The request may be retried.",
             ))
         })
-}
-
-/// HTTP 200 with exactly `Content-Type: application/json` (the Python SDK needs it exact).
-pub fn json_response(body: Body) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        http::HeaderValue::from_static(envelope::CONTENT_TYPE),
-    );
-    response
 }
 
 /// Bodies up to this size are read without asking the body budget (most requests).
@@ -365,7 +250,7 @@ async fn handle(
     let key = enabled_key(state, &parsed.secret_id).await?;
     let verified = parsed.verify(&key.secret_key, now_secs())?;
 
-    if parsed.version != crate::API_VERSION {
+    if parsed.version != API_VERSION {
         return Err(ApiError::no_such_version(&parsed.version));
     }
     if !actions::is_known(&parsed.action) {

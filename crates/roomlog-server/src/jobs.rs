@@ -4,7 +4,7 @@
 use tokio::sync::futures::Notified;
 use tokio::sync::watch;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Waits until `next` (unix ms by the state's clock; `None`: no deadline), `wakeup` fires, or
 /// shutdown is signalled. Returns false on shutdown. Create `wakeup` before the round of work

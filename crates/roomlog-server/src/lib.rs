@@ -2,10 +2,15 @@
 //!
 //! - [`startup`]: `run(listener, state, shutdown)`, the entry point (graceful shutdown included).
 //! - [`dispatch`]: one path `/`; parses and verifies the Tencent Cloud request, applies the rate
-//!   limit, decodes typed parameters and calls the action; always answers the 200 JSON envelope.
-//! - [`actions`]: one thin handler per action, over `roomlog_core` rules and the [`Store`].
+//!   limit, decodes typed parameters and calls the action; [`reply`] turns what the action
+//!   answers into the 200 JSON envelope.
+//! - [`actions`]: one thin handler per action, over `roomlog_core` rules, the [`service`] (every
+//!   write) and the [`Store`] (reads).
+//! - [`service`]: the use cases the actions and the background jobs share; each write wakes
+//!   whoever waits for what it changed ([`AppState::wake`]).
+//! - [`scheduler`], [`purge`], [`attendance`]: the background jobs (room deadlines, retention,
+//!   attendance); [`callbacks`]: where callbacks may go and the worker that delivers them.
 //! - [`page_cache`]: GetRoomEvent pages kept rendered in memory (bounded).
-//! - [`purge`]: the background task that deletes events past their retention.
 //!
 //! [`Store`]: roomlog_core::Store
 
@@ -24,13 +29,14 @@ pub mod page_cache;
 pub mod purge;
 pub mod ratelimit;
 pub mod replay;
+pub mod reply;
 pub mod scheduler;
+pub mod service;
 pub mod startup;
 pub mod state;
+pub mod tls;
 
 pub use config::ServeConfig;
+pub use dispatch::API_VERSION;
 pub use startup::run;
 pub use state::AppState;
-
-/// The LCIC API version roomlog serves.
-pub const API_VERSION: &str = "2022-08-17";

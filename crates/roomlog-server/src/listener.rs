@@ -26,7 +26,7 @@ const FULL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// The TLS acceptor for `--tls-cert` / `--tls-key` (PEM files: the chain, then the key).
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    crate::callbacks::install_tls_provider();
+    crate::tls::install_tls_provider();
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;

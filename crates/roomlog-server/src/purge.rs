@@ -44,7 +44,7 @@ async fn purge_due(state: &AppState, retention_ms: i64) -> Result<Option<i64>, S
         .await?
         .is_some_and(|ended| ended <= cutoff)
     {
-        let stats = store.purge_events(cutoff).await?;
+        let stats = state.service().purge_events(cutoff).await?;
         crate::metrics::record_purge(stats.rooms, stats.events);
         tracing::info!(
             rooms = stats.rooms,
@@ -53,7 +53,8 @@ async fn purge_due(state: &AppState, retention_ms: i64) -> Result<Option<i64>, S
         );
     }
     let keep_for = state.config().callbacks.retry.keep_for.as_millis() as i64;
-    let forgotten = store
+    let forgotten = state
+        .service()
         .purge_deliveries(state.clock().now_ms().saturating_sub(keep_for))
         .await?;
     if forgotten > 0 {

@@ -224,7 +224,7 @@ struct RedisLimiter {
 
 impl RedisLimiter {
     fn new(url: &str, prefix: &str, fallback: RedisUnavailable) -> Self {
-        crate::callbacks::install_tls_provider(); // rediss://
+        crate::tls::install_tls_provider(); // rediss://
         let client = match redis::Client::open(url) {
             Ok(client) => Some(client),
             Err(error) => {

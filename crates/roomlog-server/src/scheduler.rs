@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use roomlog_core::lifecycle::{next_deadline, Due};
-use roomlog_core::{EventType, NewEvent, Room, StoreError};
+use roomlog_core::{Room, StoreError};
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -51,7 +51,7 @@ pub async fn run_due(state: &AppState) -> Result<Option<i64>, StoreError> {
 }
 
 async fn transition(state: &AppState, room: &Room, now: i64) -> Result<(), StoreError> {
-    let store = state.store();
+    let service = state.service();
     let policy = state.config().lifecycle_policy();
     let Some((_, due)) = next_deadline(room, room.occupancy, &policy) else {
         return Ok(());
@@ -60,29 +60,22 @@ async fn transition(state: &AppState, room: &Room, now: i64) -> Result<(), Store
     match due {
         // Down past both StartTime and EndTime: the class never took place.
         Due::AutoStart if now >= end_ms => {
-            store.expire_room(room.room_id).await?;
+            service.expire_room(room.room_id).await?;
             tracing::info!(
                 room_id = room.room_id,
                 "room expired (auto start missed its window)"
             );
         }
         Due::AutoStart => {
-            store
-                .start_room(room.room_id, NewEvent::lifecycle(EventType::RoomStart, now))
-                .await?;
-            state.room_changed(room.room_id);
+            service.start_room(room.room_id, now).await?;
             tracing::info!(room_id = room.room_id, "class started by schedule");
         }
         Due::Expire => {
-            store.expire_room(room.room_id).await?;
+            service.expire_room(room.room_id).await?;
             tracing::info!(room_id = room.room_id, "room expired: never started");
         }
         Due::AutoEnd => {
-            store
-                .end_room(room.room_id, NewEvent::lifecycle(EventType::RoomEnd, now))
-                .await?;
-            state.room_changed(room.room_id);
-            state.class_ended();
+            service.end_room(room.room_id, now).await?;
             tracing::info!(room_id = room.room_id, "class ended by schedule");
         }
     }

@@ -8,7 +8,7 @@ use roomlog_core::CommitNotice;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::state::AppState;
+use crate::state::{AppState, Changes};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -91,8 +91,11 @@ async fn forward_commit_feed(state: AppState, mut shutdown: watch::Receiver<bool
     loop {
         tokio::select! {
             notice = commits.recv() => match notice {
-                Some(CommitNotice::Room(room_id)) => state.room_changed(room_id),
-                Some(CommitNotice::MaybeMissed) => state.any_room_may_have_changed(),
+                Some(CommitNotice::Room(room_id)) => state.wake(Changes::events_in(room_id)),
+                Some(CommitNotice::MaybeMissed) => state.wake(Changes {
+                    events_anywhere: true,
+                    ..Changes::NONE
+                }),
                 None => {
                     tracing::warn!("the store's commit feed ended; live streams on this node \
                         see other nodes' events only when their own room changes");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use roomlog_core::time::{Clock, SystemClock};
-use roomlog_core::Store;
+use roomlog_core::{RoomId, Store};
 use tokio::sync::Notify;
 
 use crate::cache::Lookups;
@@ -11,6 +11,50 @@ use crate::config::ServeConfig;
 use crate::feed::{RoomFeed, StreamSlots};
 use crate::page_cache::PageCache;
 use crate::ratelimit::RateLimiter;
+
+/// What a write changed, as far as anyone on this node waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    /// New events were committed to this room: its live streams and the callback worker.
+    pub events_in: Option<RoomId>,
+    /// Events may have been committed to any room (the store's commit feed lost notices).
+    pub events_anywhere: bool,
+    /// A room's lifecycle deadline may have moved earlier: the scheduler re-plans.
+    pub deadlines: bool,
+    /// A class ended: its attendance is computed and its purge planned.
+    pub class_ended: bool,
+    /// Callback deliveries may have become due: the callback worker.
+    pub deliveries: bool,
+    /// A room's attendance was stored: its events' purge may be due.
+    pub attendance_saved: bool,
+}
+
+impl Changes {
+    pub const NONE: Changes = Changes {
+        events_in: None,
+        events_anywhere: false,
+        deadlines: false,
+        class_ended: false,
+        deliveries: false,
+        attendance_saved: false,
+    };
+    pub const DEADLINES: Changes = Changes {
+        deadlines: true,
+        ..Changes::NONE
+    };
+    pub const DELIVERIES: Changes = Changes {
+        deliveries: true,
+        ..Changes::NONE
+    };
+
+    /// New events in `room_id`.
+    pub fn events_in(room_id: RoomId) -> Self {
+        Changes {
+            events_in: Some(room_id),
+            ..Changes::NONE
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,7 +66,7 @@ struct Inner {
     config: ServeConfig,
     clock: Arc<dyn Clock>,
     limiter: RateLimiter,
-    /// Woken when a class ends, so the purger re-plans its next deadline.
+    /// Woken when a class ends or a room's attendance is stored, so the purger re-plans.
     purge_wakeup: Notify,
     /// Woken when a room's lifecycle deadline may have moved earlier (created, modified,
     /// started, emptied), so the scheduler re-plans.
@@ -127,24 +171,27 @@ impl AppState {
         &self.inner.page_cache
     }
 
-    /// New events were committed to the room (by any action or job of this node): wake its
-    /// live streams and the callback worker.
-    pub fn room_changed(&self, room_id: roomlog_core::RoomId) {
-        self.inner.feed.publish(room_id);
-        self.inner.delivery_wakeup.notify_one();
-    }
-
-    /// Events may have been committed to any room without this node hearing of it (the
-    /// store's commit feed lost notices): wake every live stream and the callback worker, which
-    /// read the log and find whatever is new.
-    pub fn any_room_may_have_changed(&self) {
-        self.inner.feed.publish_all();
-        self.inner.delivery_wakeup.notify_one();
-    }
-
-    /// A class ended (by EndRoom or by schedule): compute its attendance, plan its purge.
-    pub fn class_ended(&self) {
-        self.inner.attendance_wakeup.notify_one();
-        self.inner.purge_wakeup.notify_one();
+    /// Wakes whoever waits for `changes`: the one place writes turn into wake-ups (see
+    /// `service`; the store's commit feed reports other nodes' writes here too).
+    pub fn wake(&self, changes: Changes) {
+        let inner = &self.inner;
+        if let Some(room_id) = changes.events_in {
+            inner.feed.publish(room_id);
+        }
+        if changes.events_anywhere {
+            inner.feed.publish_all();
+        }
+        if changes.events_in.is_some() || changes.events_anywhere || changes.deliveries {
+            inner.delivery_wakeup.notify_one();
+        }
+        if changes.deadlines {
+            inner.schedule_wakeup.notify_one();
+        }
+        if changes.class_ended {
+            inner.attendance_wakeup.notify_one();
+        }
+        if changes.class_ended || changes.attendance_saved {
+            inner.purge_wakeup.notify_one();
+        }
     }
 }

@@ -2,14 +2,13 @@
 //! replay (DescribeCallbackDeliveries, ReplayCallbacks: roomlog's).
 
 use roomlog_core::callback::DeliveryStatus;
-use roomlog_core::DomainError;
+use roomlog_core::{DomainError, Page};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{fields, Action, ActionResult};
+use super::{fields, Action, ActionResult, Ctx};
 use crate::callbacks::destination;
-use crate::dispatch::Ctx;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -52,15 +51,13 @@ impl Action for ModifyApp {
             );
         }
         ctx.state
-            .store()
+            .service()
             .set_app_callback(
                 self.sdk_app_id,
                 self.callback.as_deref(),
                 self.callback_key.as_deref(),
             )
             .await?;
-        // Paused deliveries may go again.
-        ctx.state.delivery_wakeup().notify_one();
         Ok(fields(json!({})))
     }
 }
@@ -178,16 +175,17 @@ impl Action for DescribeCallbackDeliveries {
                 DomainError::invalid_value("Status must be Pending, Delivered or Dead.")
             })?),
         };
-        let (page, limit) = (self.page.unwrap_or(1), self.limit.unwrap_or(20));
-        if page == 0 || limit == 0 || limit > 100 {
-            return Err(
-                DomainError::invalid_value("Page must be at least 1 and Limit 1 to 100.").into(),
-            );
-        }
+        let page = Page::new(self.page.unwrap_or(1), self.limit.unwrap_or(20), 100)?;
         let (total, deliveries) = ctx
             .state
             .store()
-            .list_deliveries(self.sdk_app_id, self.room_id, status, page, limit)
+            .list_deliveries(
+                self.sdk_app_id,
+                self.room_id,
+                status,
+                page.number(),
+                page.limit(),
+            )
             .await?;
         let deliveries: Vec<Value> = deliveries.iter().map(|d| d.describe()).collect();
         Ok(fields(json!({ "Total": total, "Deliveries": deliveries })))
@@ -221,10 +219,9 @@ impl Action for ReplayCallbacks {
         let room = ctx.owned_room(self.room_id, Some(self.sdk_app_id)).await?;
         let replayed = ctx
             .state
-            .store()
+            .service()
             .replay_deliveries(room.room_id, self.from_seq, self.event_ids, ctx.now_ms)
             .await?;
-        ctx.state.delivery_wakeup().notify_one();
         Ok(fields(json!({ "Replayed": replayed })))
     }
 }

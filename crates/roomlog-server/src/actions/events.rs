@@ -3,20 +3,18 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use roomlog_core::ingest::{self, ReportedEvent};
-use roomlog_core::{DomainError, EventType, Room, StoreError};
+use roomlog_core::store::EventRange;
+use roomlog_core::{DomainError, EventType, Page, Room, StoreError};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{fields, Action, ActionResult};
-use crate::dispatch::{ActionError, Ctx, Reply};
+use super::{fields, Action, ActionError, ActionResult, Ctx, Reply};
+use crate::page_cache::Lookup;
 
 /// LCIC's page size limit for GetRoomEvent (its English documentation's figure).
 pub const MAX_LIMIT: u64 = 200;
-/// Keyword results are read from the store this many at a time while streaming.
-const KEYWORD_CHUNK: u64 = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -42,15 +40,8 @@ impl Action for GetRoomEvent {
     }
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
-        if self.page == 0 {
-            return Err(DomainError::invalid_value("Page must be at least 1.").into());
-        }
-        if self.limit == 0 || self.limit > MAX_LIMIT {
-            return Err(DomainError::invalid_value(format!(
-                "Limit must be between 1 and {MAX_LIMIT}."
-            ))
-            .into());
-        }
+        // Validate.
+        let page = Page::new(self.page, self.limit, MAX_LIMIT)?;
         let keyword = match self.keyword.as_deref() {
             None | Some("") => None,
             Some(word) => Some(word.parse::<EventType>().map_err(|_| {
@@ -59,100 +50,66 @@ impl Action for GetRoomEvent {
                 ))
             })?),
         };
-        // The checks of `Ctx::owned_room`, in its order, with the room and the page read in one
-        // store call: the page is read only for a room the caller may see.
+
+        // Authorise, as `Ctx::owned_room` does, on the room read in the same store call as the
+        // page: the page is read only for a room the caller may see whose events are kept.
         ctx.owned_app(self.sdk_app_id).await?;
-        let retention_ms = ctx.state.config().retention_ms();
-        let (account_id, sdk_app_id, now_ms) = (ctx.account_id, self.sdk_app_id, ctx.now_ms);
-        let visible = move |room: &Room| {
-            room.account_id == account_id
-                && room.sdk_app_id == sdk_app_id
-                && !room.events_expired(now_ms, retention_ms)
+        let owner = ctx.owner(Some(self.sdk_app_id));
+        let wanted = match keyword {
+            Some(event_type) => Wanted::EventsOfType(event_type),
+            None => Wanted::Page(ctx.state.page_cache().lookup(self.room_id, page)),
         };
-        let (page, limit, paged) = (self.page, self.limit, keyword.is_none());
-        let (range, cached) = ctx
-            .state
-            .page_cache()
-            .read_through(self.room_id, move |room| {
-                (paged && visible(room))
-                    .then(|| {
-                        roomlog_core::Page::new(page, limit, u64::MAX)
-                            .ok()
-                            .and_then(|p| p.range(room.last_seq))
-                    })
-                    .flatten()
-            });
+        let (now_ms, retention_ms) = (ctx.now_ms, ctx.state.config().retention_ms());
+        let page_lookup = match &wanted {
+            Wanted::Page(lookup) => Some(lookup.clone()),
+            Wanted::EventsOfType(_) => None,
+        };
+        let range: EventRange = Box::new(move |room: &Room| {
+            if !owner.owns(room) || room.events_expired(now_ms, retention_ms) {
+                return None;
+            }
+            page_lookup?.to_read(room.last_seq)
+        });
         let read = ctx
             .state
             .store()
             .read_room_page(self.room_id, range)
             .await?;
-        let (room, events_json) = match read {
-            Some(page)
-                if page.room.account_id == account_id && page.room.sdk_app_id == sdk_app_id =>
-            {
-                (page.room, cached.events(page.count, page.events_json))
-            }
-            _ => return Err(DomainError::room_not_found(self.room_id).into()),
-        };
-        if room.events_expired(ctx.now_ms, retention_ms) {
-            return Err(ingest::events_expired(&room, retention_ms).into());
+        let read = owner.check(self.room_id, read)?;
+        if read.room.events_expired(now_ms, retention_ms) {
+            return Err(ingest::events_expired(&read.room, retention_ms).into());
         }
-        let total = room.last_seq;
+        let total = read.room.last_seq;
 
-        let Some(event_type) = keyword else {
-            // `{"Total":N,"Events":[...]}`'s members, the events as the store wrote them.
-            let head = format!(r#""Total":{total},"Events":["#);
-            return Ok(Reply::Members(vec![
-                Bytes::from(head),
-                events_json,
-                Bytes::from_static(b"]"),
-            ]));
-        };
-
-        // Every event of that type, streamed in chunks so the room is never buffered whole.
-        let mut head = Map::new();
-        head.insert("Total".into(), total.into());
-        let store = ctx.state.clone();
-        let room_id = room.room_id;
-        let items = futures_util::stream::unfold(Some(0u64), move |cursor| {
-            let state = store.clone();
-            async move {
-                let after = cursor?;
-                match state
-                    .store()
-                    .read_events_of_type(room_id, event_type, after, KEYWORD_CHUNK)
-                    .await
-                {
-                    Ok(chunk) if chunk.is_empty() => None,
-                    Ok(chunk) => {
-                        let next = chunk.last().map(|e| e.seq);
-                        let mut bytes = Vec::with_capacity(chunk.len() * 128);
-                        for (i, event) in chunk.iter().enumerate() {
-                            if after > 0 || i > 0 {
-                                bytes.push(b',');
-                            }
-                            event.write_event_info(&mut bytes);
-                        }
-                        let done = (chunk.len() as u64) < KEYWORD_CHUNK;
-                        Some((Ok(Bytes::from(bytes)), if done { None } else { next }))
-                    }
-                    Err(err) => {
-                        // Headers are gone already: cut the body so the client sees a broken
-                        // response rather than a silently truncated list.
-                        tracing::error!(error = %err, room_id, "keyword stream failed");
-                        Some((Err(std::io::Error::other(err.to_string())), None))
-                    }
-                }
+        // Read the page, or stream every event of the Keyword's type.
+        match wanted {
+            Wanted::Page(lookup) => {
+                let events = ctx.state.page_cache().events(&lookup, read);
+                // `{"Total":N,"Events":[...]}`'s members, the events as the store wrote them.
+                let head = format!(r#""Total":{total},"Events":["#);
+                Ok(Reply::Members(vec![
+                    Bytes::from(head),
+                    events,
+                    Bytes::from_static(b"]"),
+                ]))
             }
-        })
-        .boxed();
-        Ok(Reply::Stream {
-            fields: head,
-            array_field: "Events",
-            items,
-        })
+            Wanted::EventsOfType(event_type) => {
+                let events = ctx
+                    .state
+                    .service()
+                    .events_of_type(read.room.room_id, event_type);
+                let mut head = Map::new();
+                head.insert("Total".into(), total.into());
+                Ok(Reply::event_array(head, "Events", events))
+            }
+        }
     }
+}
+
+/// What GetRoomEvent answers with: a page, or (with a Keyword) every event of one type.
+enum Wanted {
+    Page(Lookup),
+    EventsOfType(EventType),
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,31 +150,16 @@ impl Action for ReportRoomEvents {
         // store refuses it if it was deleted since.
         let room_id = ctx.owned_room_id(self.room_id, self.sdk_app_id).await?;
         let batch = events.len();
-        // A quit may empty the room, which can bring its idle-end deadline forward.
-        let changes_presence = events.iter().any(|e| e.event_type == EventType::MemberQuit);
-        let (now_ms, retention_ms) = (ctx.now_ms, ctx.state.config().retention_ms());
         let started = Instant::now();
         let outcome = ctx
             .state
-            .store()
-            .append_events(
-                room_id,
-                events,
-                Box::new(move |room, new, bars| {
-                    ingest::admit(room, new, bars, now_ms, retention_ms)
-                }),
-            )
+            .service()
+            .report_events(room_id, events, ctx.now_ms)
             .await
             .map_err(|e| match e {
                 StoreError::RoomNotFound => DomainError::room_not_found(room_id).into(),
                 e => ActionError::from(e),
             })?;
-        if outcome.accepted > 0 {
-            ctx.state.room_changed(room_id);
-        }
-        if changes_presence {
-            ctx.state.schedule_wakeup().notify_one();
-        }
         crate::metrics::record_ingest(batch, started.elapsed());
         Ok(fields(json!({
             "Accepted": outcome.accepted,

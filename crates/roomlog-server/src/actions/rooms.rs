@@ -2,13 +2,12 @@
 //! EndRoom, GetRooms.
 
 use roomlog_core::time::ms_to_secs;
-use roomlog_core::{DomainError, EventType, NewEvent, Room, RoomQuery, RoomSpec, RoomStatus};
+use roomlog_core::{DomainError, Page, Room, RoomQuery, RoomSpec, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{fields, Action, ActionResult};
-use crate::dispatch::{ActionError, Ctx};
+use super::{fields, Action, ActionError, ActionResult, Ctx};
 
 /// BatchCreateRoom takes at most this many rooms at once.
 const MAX_BATCH_ROOMS: usize = 1000;
@@ -89,10 +88,9 @@ impl Action for CreateRoom {
         self.spec.validate()?;
         let ids = ctx
             .state
-            .store()
-            .create_rooms(&app, vec![self.spec], ms_to_secs(ctx.now_ms))
+            .service()
+            .create_rooms(&app, vec![self.spec], ctx.now_ms)
             .await?;
-        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({ "RoomId": ids[0] })))
     }
 }
@@ -133,10 +131,9 @@ impl Action for BatchCreateRoom {
         }
         let ids = ctx
             .state
-            .store()
-            .create_rooms(&app, self.room_infos, ms_to_secs(ctx.now_ms))
+            .service()
+            .create_rooms(&app, self.room_infos, ctx.now_ms)
             .await?;
-        ctx.state.schedule_wakeup().notify_one();
         Ok(fields(json!({ "RoomIds": ids })))
     }
 }
@@ -161,7 +158,7 @@ impl Action for DescribeRoom {
         out.insert("Status".into(), room.status.code().into());
         out.insert("RecordUrl".into(), "".into());
         out.insert("VideoDuration".into(), 0.into());
-        Ok(crate::dispatch::Reply::Fields(out))
+        Ok(super::Reply::Fields(out))
     }
 }
 
@@ -200,8 +197,7 @@ impl Action for ModifyRoom {
             ActionError(roomlog_protocol::ApiError::invalid_parameter(e.to_string()))
         })?;
         spec.validate()?;
-        ctx.state.store().modify_room(room.room_id, spec).await?;
-        ctx.state.schedule_wakeup().notify_one();
+        ctx.state.service().modify_room(room.room_id, spec).await?;
         Ok(fields(json!({})))
     }
 }
@@ -222,7 +218,7 @@ impl Action for DeleteRoom {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, None).await?;
-        ctx.state.store().delete_room(room.room_id).await?;
+        ctx.state.service().delete_room(room.room_id).await?;
         Ok(fields(json!({})))
     }
 }
@@ -243,10 +239,10 @@ impl Action for StartRoom {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, None).await?;
-        let event = NewEvent::lifecycle(EventType::RoomStart, ctx.now_ms);
-        ctx.state.store().start_room(room.room_id, event).await?;
-        ctx.state.room_changed(room.room_id);
-        ctx.state.schedule_wakeup().notify_one();
+        ctx.state
+            .service()
+            .start_room(room.room_id, ctx.now_ms)
+            .await?;
         Ok(fields(json!({})))
     }
 }
@@ -267,10 +263,10 @@ impl Action for EndRoom {
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         let room = ctx.owned_room(self.room_id, None).await?;
-        let event = NewEvent::lifecycle(EventType::RoomEnd, ctx.now_ms);
-        ctx.state.store().end_room(room.room_id, event).await?;
-        ctx.state.room_changed(room.room_id);
-        ctx.state.class_ended();
+        ctx.state
+            .service()
+            .end_room(room.room_id, ctx.now_ms)
+            .await?;
         Ok(fields(json!({})))
     }
 }
@@ -321,14 +317,7 @@ impl Action for GetRooms {
             )
             .into());
         }
-        let page = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(10);
-        if page == 0 {
-            return Err(DomainError::invalid_value("Page must be at least 1.").into());
-        }
-        if limit == 0 || limit > 100 {
-            return Err(DomainError::invalid_value("Limit must be between 1 and 100.").into());
-        }
+        let page = Page::new(self.page.unwrap_or(1), self.limit.unwrap_or(10), 100)?;
         let statuses = self
             .status
             .unwrap_or_default()
@@ -344,8 +333,8 @@ impl Action for GetRooms {
             window_start,
             window_end,
             statuses,
-            page,
-            limit,
+            page: page.number(),
+            limit: page.limit(),
         };
         let (total, rooms) = ctx.state.store().list_rooms(&query).await?;
         let rooms: Vec<Value> = rooms.iter().map(room_item).collect();

@@ -11,8 +11,7 @@ use roomlog_core::{ingest, DomainError, EventType, StoredEvent};
 use roomlog_protocol::{ApiError, FieldType, Schema};
 use serde::Deserialize;
 
-use super::{Action, ActionResult};
-use crate::dispatch::{Ctx, Reply};
+use super::{Action, ActionResult, Ctx, Reply};
 use crate::feed::StreamSlot;
 use crate::state::AppState;
 

@@ -6,8 +6,7 @@ use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{fields, Action, ActionResult};
-use crate::dispatch::{ActionError, Ctx};
+use super::{fields, Action, ActionError, ActionResult, Ctx};
 
 /// BatchRegister takes at most this many users (LCIC).
 const MAX_BATCH_USERS: usize = 1000;
@@ -76,7 +75,11 @@ impl Action for RegisterUser {
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
         ctx.owned_app(self.sdk_app_id).await?;
         let user = self.into_user(ctx)?;
-        let stored = ctx.state.store().register_users(vec![user], false).await?;
+        let stored = ctx
+            .state
+            .service()
+            .register_users(vec![user], false)
+            .await?;
         let user = &stored[0];
         Ok(fields(
             json!({ "UserId": user.user_id, "Token": user.token }),
@@ -122,7 +125,7 @@ impl Action for BatchRegister {
             );
         }
         // Existing users (same OriginId in the same app) are overwritten, keeping their UserId.
-        let stored = ctx.state.store().register_users(users, true).await?;
+        let stored = ctx.state.service().register_users(users, true).await?;
         let users: Vec<Value> = stored
             .iter()
             .map(|u| {
@@ -155,7 +158,7 @@ impl Action for LoginUser {
         let token = User::new_token();
         if !ctx
             .state
-            .store()
+            .service()
             .set_user_token(&user.user_id, &token, ctx.now_ms + TOKEN_TTL_MS)
             .await?
         {

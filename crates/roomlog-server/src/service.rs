@@ -1,0 +1,265 @@
+//! The service layer: the use cases the actions and the background jobs share, over the
+//! [`Store`]. Every write goes through [`Service`], which wakes whoever waits for what the write
+//! changed ([`Changes`], turned into wake-ups by [`AppState::wake`] alone): handlers and jobs
+//! never wake anyone themselves, so a new use case cannot forget to.
+//!
+//! [`Store`]: roomlog_core::Store
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use roomlog_core::attendance::{AttendanceBuilder, Expected, RoomAttendance};
+use roomlog_core::callback::AppCallback;
+use roomlog_core::ingest;
+use roomlog_core::store::{AppendOutcome, PurgeStats};
+use roomlog_core::{
+    App, EventType, NewEvent, RoomId, RoomSpec, SdkAppId, Store, StoreError, StoredEvent, User,
+};
+
+use crate::state::{AppState, Changes};
+
+/// Events read per round trip while folding a room's log into its attendance.
+const ATTENDANCE_CHUNK: u64 = 5000;
+/// Events of one type are read this many at a time while streaming them.
+const EVENTS_OF_TYPE_CHUNK: u64 = 1000;
+
+/// The use cases over the store, for the actions and the jobs (see the module documentation).
+pub struct Service<'a> {
+    state: &'a AppState,
+}
+
+impl AppState {
+    pub fn service(&self) -> Service<'_> {
+        Service { state: self }
+    }
+}
+
+impl Service<'_> {
+    fn store(&self) -> &dyn Store {
+        self.state.store()
+    }
+
+    pub async fn create_rooms(
+        &self,
+        app: &App,
+        specs: Vec<RoomSpec>,
+        now_ms: i64,
+    ) -> Result<Vec<RoomId>, StoreError> {
+        let created_at = roomlog_core::time::ms_to_secs(now_ms);
+        let ids = self.store().create_rooms(app, specs, created_at).await?;
+        self.state.wake(Changes::DEADLINES);
+        Ok(ids)
+    }
+
+    pub async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<(), StoreError> {
+        self.store().modify_room(room_id, spec).await?;
+        self.state.wake(Changes::DEADLINES);
+        Ok(())
+    }
+
+    pub async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
+        self.store().delete_room(room_id).await
+    }
+
+    /// Starts the class (NotStarted -> InClass), recording its RoomStart.
+    pub async fn start_room(&self, room_id: RoomId, now_ms: i64) -> Result<(), StoreError> {
+        let event = NewEvent::lifecycle(EventType::RoomStart, now_ms);
+        self.store().start_room(room_id, event).await?;
+        let changes = Changes {
+            deadlines: true,
+            ..Changes::events_in(room_id)
+        };
+        self.state.wake(changes);
+        Ok(())
+    }
+
+    /// Ends the class (InClass -> Ended), recording its RoomEnd.
+    pub async fn end_room(&self, room_id: RoomId, now_ms: i64) -> Result<(), StoreError> {
+        let event = NewEvent::lifecycle(EventType::RoomEnd, now_ms);
+        self.store().end_room(room_id, event).await?;
+        let changes = Changes {
+            class_ended: true,
+            ..Changes::events_in(room_id)
+        };
+        self.state.wake(changes);
+        Ok(())
+    }
+
+    /// A room that never started by its EndTime (NotStarted -> Expired); records no event.
+    pub async fn expire_room(&self, room_id: RoomId) -> Result<(), StoreError> {
+        self.store().expire_room(room_id).await.map(drop)
+    }
+
+    /// Records the reported events the room does not have yet, if the room admits them.
+    pub async fn report_events(
+        &self,
+        room_id: RoomId,
+        events: Vec<NewEvent>,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, StoreError> {
+        // A quit may empty the room, which can bring its idle-end deadline forward.
+        let deadlines = events.iter().any(|e| e.event_type == EventType::MemberQuit);
+        let retention_ms = self.state.config().retention_ms();
+        let admit = Box::new(move |room: &_, new: &[_], bars: &_| {
+            ingest::admit(room, new, bars, now_ms, retention_ms)
+        });
+        let outcome = self.store().append_events(room_id, events, admit).await?;
+        let changes = Changes {
+            events_in: (outcome.accepted > 0).then_some(room_id),
+            deadlines,
+            ..Changes::NONE
+        };
+        self.state.wake(changes);
+        Ok(outcome)
+    }
+
+    /// Puts the user out of the room now (recording `quit`) and bars them until `until_ms`
+    /// (`None`: for good).
+    pub async fn kick_user(
+        &self,
+        room_id: RoomId,
+        user_id: &str,
+        until_ms: Option<i64>,
+        quit: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.store()
+            .kick_user(room_id, user_id, until_ms, quit)
+            .await?;
+        let changes = Changes {
+            deadlines: true,
+            ..Changes::events_in(room_id)
+        };
+        self.state.wake(changes);
+        Ok(())
+    }
+
+    pub async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<(), StoreError> {
+        self.store().unblock_user(room_id, user_id).await.map(drop)
+    }
+
+    pub async fn register_users(
+        &self,
+        users: Vec<User>,
+        overwrite: bool,
+    ) -> Result<Vec<User>, StoreError> {
+        self.store().register_users(users, overwrite).await
+    }
+
+    /// Whether the user (still) exists to get the new token.
+    pub async fn set_user_token(
+        &self,
+        user_id: &str,
+        token: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.store()
+            .set_user_token(user_id, token, expires_ms)
+            .await
+    }
+
+    pub async fn set_app_callback(
+        &self,
+        sdk_app_id: SdkAppId,
+        callback: Option<&str>,
+        callback_key: Option<&str>,
+    ) -> Result<AppCallback, StoreError> {
+        let callback = self
+            .store()
+            .set_app_callback(sdk_app_id, callback, callback_key)
+            .await?;
+        // Paused deliveries may go again.
+        self.state.wake(Changes::DELIVERIES);
+        Ok(callback)
+    }
+
+    /// Delivers the room's callbacks again (from `from_seq`, or those of `event_ids`); how many.
+    pub async fn replay_deliveries(
+        &self,
+        room_id: RoomId,
+        from_seq: Option<u64>,
+        event_ids: Option<Vec<String>>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let replayed = self
+            .store()
+            .replay_deliveries(room_id, from_seq, event_ids, now_ms)
+            .await?;
+        self.state.wake(Changes::DELIVERIES);
+        Ok(replayed)
+    }
+
+    /// Folds the room's whole log (read in chunks) into its attendance and stores it.
+    pub async fn compute_attendance(&self, room_id: RoomId) -> Result<RoomAttendance, StoreError> {
+        let store = self.store();
+        let room = store
+            .get_room(room_id)
+            .await?
+            .ok_or(StoreError::RoomNotFound)?;
+        let mut builder = AttendanceBuilder::new();
+        let mut next_seq = 1;
+        loop {
+            let chunk = store
+                .read_events(room_id, next_seq, ATTENDANCE_CHUNK)
+                .await?;
+            for event in &chunk {
+                builder.push(event);
+            }
+            if (chunk.len() as u64) < ATTENDANCE_CHUNK {
+                break;
+            }
+            next_seq += ATTENDANCE_CHUNK;
+        }
+        let expected = Expected {
+            teacher_id: room.spec.teacher_id.clone(),
+            assistants: room.spec.assistants.clone().unwrap_or_default(),
+        };
+        let mut ids: Vec<String> = builder.user_ids().map(str::to_owned).collect();
+        ids.extend(expected.teacher_id.iter().cloned());
+        ids.extend(expected.assistants.iter().cloned());
+        let names = store.user_names(room.sdk_app_id, &ids).await?;
+        let attendance = builder.finish(&expected, &|user| names.get(user).cloned());
+        store.save_attendance(room_id, &attendance).await?;
+        self.state.wake(Changes {
+            attendance_saved: true,
+            ..Changes::NONE
+        });
+        Ok(attendance)
+    }
+
+    /// Deletes the events of rooms that ended at or before `ended_at_or_before_ms`.
+    pub async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
+        self.store().purge_events(ended_at_or_before_ms).await
+    }
+
+    /// Forgets finished deliveries older than `before_ms`; how many.
+    pub async fn purge_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.store().purge_deliveries(before_ms).await
+    }
+
+    /// Every event of one type in the room, in order, read in chunks as the stream is polled.
+    pub fn events_of_type(
+        &self,
+        room_id: RoomId,
+        event_type: EventType,
+    ) -> BoxStream<'static, Result<Vec<StoredEvent>, StoreError>> {
+        let state = self.state.clone();
+        futures_util::stream::try_unfold(Some(0u64), move |after| {
+            let state = state.clone();
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let chunk = state
+                    .store()
+                    .read_events_of_type(room_id, event_type, after, EVENTS_OF_TYPE_CHUNK)
+                    .await?;
+                let next = match chunk.last() {
+                    Some(last) if chunk.len() as u64 == EVENTS_OF_TYPE_CHUNK => Some(last.seq),
+                    Some(_) => None,
+                    None => return Ok(None),
+                };
+                Ok(Some((chunk, next)))
+            }
+        })
+        .boxed()
+    }
+}

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use roomlog_core::callback::{AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::conformance::{accept, attendance_with, event, presence_event, spec};
+use roomlog_core::store::prelude::*;
 use roomlog_core::{
-    Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, Store, User,
+    Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, User,
 };
 use roomlog_postgres::{PgStore, TABLES};
 use roomlog_sqlite::SqliteStore;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use roomlog_core::callback::AttemptOutcome;
 use roomlog_core::conformance::{accept, attendance_with, event, spec};
+use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
 use roomlog_core::{
-    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, Store, StoreError, User,
+    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, StoreError, User,
 };
 use roomlog_postgres::PgStore;
 

@@ -84,7 +84,7 @@ impl PageCache {
         self.lock().insert(key, page, self.capacity);
     }
 
-    /// Wraps `range` (which events of a room to read, as [`roomlog_core::Store::read_room_page`]
+    /// Wraps `range` (which events of a room to read, as [`roomlog_core::EventLog::read_room_page`]
     /// takes it) so that the store is not asked for a page kept here. After the read,
     /// [`PageRead::events`] gives the page's events, from here or from the store.
     pub fn read_through(

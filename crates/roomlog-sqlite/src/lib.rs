@@ -44,12 +44,13 @@ use std::collections::HashMap;
 use roomlog_core::attendance::RoomAttendance;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
+use roomlog_core::store::prelude::*;
 use roomlog_core::store::AttendancePage;
 use roomlog_core::time::now_secs;
 use roomlog_core::{
-    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventRange, EventType, NewEvent,
-    PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec, SdkAppId, Store,
-    StoreError, StoredEvent, User,
+    Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventRange, EventType,
+    NewEvent, PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec, SdkAppId,
+    Store, StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -261,11 +262,7 @@ fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn close(&self) {
-        SqliteStore::close(self).await;
-    }
-
+impl Accounts for SqliteStore {
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
         let name = name.to_owned();
         let now = now_secs();
@@ -275,6 +272,13 @@ impl Store for SqliteStore {
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.read(sql::accounts::list_accounts).await
+    }
+
+    async fn create_first_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let name = name.to_owned();
+        let now = now_secs();
+        self.write(move |c| sql::accounts::insert_first_account(c, &name, now))
+            .await
     }
 
     async fn create_app(&self, account: AccountId, name: &str) -> Result<App, StoreError> {
@@ -316,7 +320,10 @@ impl Store for SqliteStore {
         self.read(move |c| sql::accounts::get_key(c, &secret_id))
             .await
     }
+}
 
+#[async_trait]
+impl Rooms for SqliteStore {
     async fn create_rooms(
         &self,
         app: &App,
@@ -404,7 +411,94 @@ impl Store for SqliteStore {
         self.read(move |c| sql::rooms::due_rooms(c, now_ms, limit))
             .await
     }
+}
 
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn append_events(
+        &self,
+        room_id: RoomId,
+        events: Vec<NewEvent>,
+        admit: Admission,
+    ) -> Result<AppendOutcome, StoreError> {
+        let policy = self.policy();
+        self.write(move |c| sql::events::append(c, room_id, events, admit, &policy))
+            .await
+    }
+
+    async fn read_events(
+        &self,
+        room_id: RoomId,
+        first_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| sql::events::read_range(c, room_id, first_seq, limit))
+            .await
+    }
+
+    async fn read_room_page(
+        &self,
+        room_id: RoomId,
+        range: EventRange,
+    ) -> Result<Option<RoomPage>, StoreError> {
+        // One read transaction instead of two, run on the calling thread when a reader is free
+        // (see `ReadPool::read_short`): a room row and at most a page of events.
+        self.inner
+            .reader
+            .read_short(move |c| sql::events::read_room_page(c, room_id, range))
+            .await
+    }
+
+    async fn read_events_of_type(
+        &self,
+        room_id: RoomId,
+        event_type: EventType,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit))
+            .await
+    }
+
+    async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
+        let budget = self.batch();
+        let mut freed = 0;
+        // Leftovers of room deletions that were interrupted (not counted as purged rooms).
+        loop {
+            let step = self
+                .write(move |c| sql::purge::drain_deleted_rooms(c, budget))
+                .await?;
+            freed += step.events;
+            if step.done {
+                break;
+            }
+            no_progress(&step)?;
+        }
+        let mut stats = PurgeStats::default();
+        loop {
+            let step = self
+                .write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
+                .await?;
+            stats.rooms += step.rooms;
+            stats.events += step.events;
+            if step.done {
+                break;
+            }
+            no_progress(&step)?;
+        }
+        if stats.events + freed > 0 {
+            self.reclaim_space().await;
+        }
+        Ok(stats)
+    }
+
+    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
+        self.read(sql::purge::next_purge_candidate).await
+    }
+}
+
+#[async_trait]
+impl Presence for SqliteStore {
     async fn current_members(
         &self,
         room_id: RoomId,
@@ -433,7 +527,10 @@ impl Store for SqliteStore {
         self.write(move |c| sql::kicks::unblock(c, room_id, &user_id))
             .await
     }
+}
 
+#[async_trait]
+impl Attendance for SqliteStore {
     async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
         self.read(move |c| sql::attendance::awaiting(c, limit))
             .await
@@ -460,7 +557,10 @@ impl Store for SqliteStore {
         self.read(move |c| sql::attendance::page(c, room_id, page, limit))
             .await
     }
+}
 
+#[async_trait]
+impl Users for SqliteStore {
     async fn register_users(
         &self,
         users: Vec<User>,
@@ -505,7 +605,10 @@ impl Store for SqliteStore {
         self.read(move |c| sql::users::names(c, sdk_app_id, &user_ids))
             .await
     }
+}
 
+#[async_trait]
+impl Outbox for SqliteStore {
     async fn set_app_callback(
         &self,
         sdk_app_id: SdkAppId,
@@ -620,86 +723,22 @@ impl Store for SqliteStore {
         }
         Ok(forgotten)
     }
+}
 
-    async fn append_events(
-        &self,
-        room_id: RoomId,
-        events: Vec<NewEvent>,
-        admit: Admission,
-    ) -> Result<AppendOutcome, StoreError> {
-        let policy = self.policy();
-        self.write(move |c| sql::events::append(c, room_id, events, admit, &policy))
-            .await
+#[async_trait]
+impl Store for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 
-    async fn read_events(
-        &self,
-        room_id: RoomId,
-        first_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| sql::events::read_range(c, room_id, first_seq, limit))
-            .await
+    /// One process writes through this store (the admin CLI only briefly, beside it).
+    fn is_shared(&self) -> bool {
+        false
     }
 
-    async fn read_room_page(
-        &self,
-        room_id: RoomId,
-        range: EventRange,
-    ) -> Result<Option<RoomPage>, StoreError> {
-        // One read transaction instead of two, run on the calling thread when a reader is free
-        // (see `ReadPool::read_short`): a room row and at most a page of events.
-        self.inner
-            .reader
-            .read_short(move |c| sql::events::read_room_page(c, room_id, range))
-            .await
-    }
-
-    async fn read_events_of_type(
-        &self,
-        room_id: RoomId,
-        event_type: EventType,
-        after_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit))
-            .await
-    }
-
-    async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
-        let budget = self.batch();
-        let mut freed = 0;
-        // Leftovers of room deletions that were interrupted (not counted as purged rooms).
-        loop {
-            let step = self
-                .write(move |c| sql::purge::drain_deleted_rooms(c, budget))
-                .await?;
-            freed += step.events;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        let mut stats = PurgeStats::default();
-        loop {
-            let step = self
-                .write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
-                .await?;
-            stats.rooms += step.rooms;
-            stats.events += step.events;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        if stats.events + freed > 0 {
-            self.reclaim_space().await;
-        }
-        Ok(stats)
-    }
-
-    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
-        self.read(sql::purge::next_purge_candidate).await
+    /// None: the one process notifies its own streams.
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
+        None
     }
 }
 

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::callback::{AttemptOutcome, DeliveryStatus};
+use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
-use roomlog_core::{App, EventType, NewEvent, RoomId, Store};
+use roomlog_core::{App, EventType, NewEvent, RoomId};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const HOOK: &str = "http://127.0.0.1:9/hook";

@@ -9,9 +9,8 @@ use std::time::Duration;
 use common::*;
 use roomlog_core::attendance::{MemberRecord, RoomAttendance};
 use roomlog_core::lifecycle::LifecyclePolicy;
-use roomlog_core::{
-    Admission, EventData, EventType, KickBars, NewEvent, RoomId, RoomSpec, Store, User,
-};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{Admission, EventData, EventType, KickBars, NewEvent, RoomId, RoomSpec, User};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const END_MS: i64 = (T0 as i64 + 3600) * 1000;

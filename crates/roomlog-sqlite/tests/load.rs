@@ -10,7 +10,8 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use roomlog_core::{EventType, NewEvent, Store};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{EventType, NewEvent};
 use roomlog_sqlite::SqliteStore;
 
 fn rss_kib(field: &str) -> u64 {

@@ -8,7 +8,8 @@ use std::path::Path;
 use common::*;
 use roomlog_core::callback::AppCallback;
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
-use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus, Store};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
 
 const HOUR_MS: i64 = 3_600_000;

@@ -320,7 +320,7 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 /// stands and moves the head; an attempt of anything else is stale (its lease ran out and
 /// another attempt took over, or a replay moved the head meanwhile): it is counted and its
 /// result noted, but it neither finishes the delivery nor releases the room.
-/// Every leased head back to its delivery's planned attempt (see `Store::release_orphaned_leases`).
+/// Every leased head back to its delivery's planned attempt (see `Outbox::release_orphaned_leases`).
 pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached(
         "UPDATE delivery_heads SET leased_until_ms = NULL,

@@ -56,8 +56,8 @@ use roomlog_core::store::{AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventType, NewEvent,
-    PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store, StoreError,
-    StoredEvent, User,
+    Page, PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store,
+    StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -604,12 +604,11 @@ impl Presence for PgStore {
     async fn current_members(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-        self.run(move |mut c| async move {
-            sql::presence::current_members(&mut c, room_id, page, limit).await
-        })
+        self.run(
+            move |mut c| async move { sql::presence::current_members(&mut c, room_id, page).await },
+        )
         .await
     }
 
@@ -659,13 +658,10 @@ impl Attendance for PgStore {
     async fn attendance(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<Option<AttendancePage>, StoreError> {
-        self.run(
-            move |mut c| async move { sql::attendance::page(&mut c, room_id, page, limit).await },
-        )
-        .await
+        self.run(move |mut c| async move { sql::attendance::page(&mut c, room_id, page).await })
+            .await
     }
 }
 
@@ -785,11 +781,10 @@ impl Outbox for PgStore {
         sdk_app_id: SdkAppId,
         room_id: Option<RoomId>,
         status: Option<DeliveryStatus>,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
         self.run(move |mut c| async move {
-            sql::deliveries::list(&mut c, sdk_app_id, room_id, status, page, limit).await
+            sql::deliveries::list(&mut c, sdk_app_id, room_id, status, page).await
         })
         .await
     }

@@ -49,8 +49,8 @@ use roomlog_core::store::AttendancePage;
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventRange, EventType,
-    NewEvent, PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec, SdkAppId,
-    Store, StoreError, StoredEvent, User,
+    NewEvent, Page, PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec,
+    SdkAppId, Store, StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -502,10 +502,9 @@ impl Presence for SqliteStore {
     async fn current_members(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-        self.read(move |c| sql::presence::current_members(c, room_id, page, limit))
+        self.read(move |c| sql::presence::current_members(c, room_id, page))
             .await
     }
 
@@ -551,10 +550,9 @@ impl Attendance for SqliteStore {
     async fn attendance(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<Option<AttendancePage>, StoreError> {
-        self.read(move |c| sql::attendance::page(c, room_id, page, limit))
+        self.read(move |c| sql::attendance::page(c, room_id, page))
             .await
     }
 }
@@ -684,10 +682,9 @@ impl Outbox for SqliteStore {
         sdk_app_id: SdkAppId,
         room_id: Option<RoomId>,
         status: Option<DeliveryStatus>,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page, limit))
+        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page))
             .await
     }
 

@@ -10,6 +10,7 @@ mod common;
 use std::time::Instant;
 
 use common::*;
+use roomlog_core::conformance::page_of;
 use roomlog_core::store::prelude::*;
 use roomlog_core::{EventType, NewEvent};
 use roomlog_sqlite::SqliteStore;
@@ -239,7 +240,7 @@ async fn a_ten_thousand_member_class_ends_and_serves_attendance() {
     let mut read = 0;
     for page in 1..=10 {
         read += store
-            .attendance(room, page, 1000)
+            .attendance(room, page_of(page, 1000))
             .await
             .unwrap()
             .unwrap()

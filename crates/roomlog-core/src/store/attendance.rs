@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::attendance::{MemberRecord, RoomAttendance};
+use crate::page::Page;
 use crate::room::RoomId;
 
 /// One page of a room's stored attendance.
@@ -26,12 +27,10 @@ pub trait Attendance: Send + Sync {
         room_id: RoomId,
         attendance: &RoomAttendance,
     ) -> Result<(), StoreError>;
-    /// A page (`page` from 1) of the stored attendance, records in stored order; `None` if not
-    /// computed yet.
+    /// A page of the stored attendance, records in stored order; `None` if not computed yet.
     async fn attendance(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<Option<AttendancePage>, StoreError>;
 }

@@ -3,6 +3,7 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::account::SdkAppId;
 use crate::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use crate::page::Page;
 use crate::room::RoomId;
 
 /// The callbacks outbox.
@@ -58,8 +59,7 @@ pub trait Outbox: Send + Sync {
         sdk_app_id: SdkAppId,
         room_id: Option<RoomId>,
         status: Option<DeliveryStatus>,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<Delivery>), StoreError>;
     /// ReplayCallbacks: makes the room's kept deliveries with `seq >= from_seq` (all if
     /// `None`) and, if given, with an id in `event_ids`, pending again and due at `now_ms`

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::event::NewEvent;
+use crate::page::Page;
 use crate::room::RoomId;
 
 /// Kick bars on record for users: user id -> barred until (unix ms), `None` = permanently.
@@ -31,12 +32,11 @@ pub struct PresentMember {
 /// reflects it; `empty_since_ms` is set whenever nobody is present (from the room's creation).
 #[async_trait]
 pub trait Presence: Send + Sync {
-    /// Users present now, in order of arrival, paged (`page` from 1): `(total, page)`.
+    /// Users present now, in order of arrival, paged: `(total, page)`.
     async fn current_members(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<PresentMember>), StoreError>;
     /// Bars `user_id` from the room until `until_ms` (`None`: permanently) and, if the user is
     /// present, records `quit` (a MemberQuit with the kick's Reason, no Device) closing all

@@ -5,7 +5,7 @@
 
 use roomlog_core::attendance::{MemberRecord, RoomAttendance};
 use roomlog_core::store::AttendancePage;
-use roomlog_core::{RoomId, StoreError};
+use roomlog_core::{Page, RoomId, StoreError};
 
 use crate::error::{corrupt, saturating_i64, Context, Error};
 use crate::rows;
@@ -96,8 +96,7 @@ pub(crate) async fn save(
 pub(crate) async fn page(
     c: &mut Client,
     room_id: RoomId,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<Option<AttendancePage>, Error> {
     let Some(key) = room_key(room_id) else {
         return Ok(None);
@@ -126,10 +125,7 @@ pub(crate) async fn page(
         .map_err(|e| json_error("reading an attendance summary", e))?;
     let total = rows::get::<i64>(&stored, 1)?.max(0) as u64;
     let mut records = Vec::new();
-    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
-        .ok()
-        .and_then(|p| p.range(total))
-    {
+    if let Some((first, count)) = page.range(total) {
         // `Page::range` counts from 1; `ord` from 0.
         let from = saturating_i64(first - 1);
         let found = query(

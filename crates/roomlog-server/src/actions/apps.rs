@@ -2,7 +2,7 @@
 //! replay (DescribeCallbackDeliveries, ReplayCallbacks: roomlog's).
 
 use roomlog_core::callback::DeliveryStatus;
-use roomlog_core::DomainError;
+use roomlog_core::{DomainError, Page};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -187,7 +187,12 @@ impl Action for DescribeCallbackDeliveries {
         let (total, deliveries) = ctx
             .state
             .store()
-            .list_deliveries(self.sdk_app_id, self.room_id, status, page, limit)
+            .list_deliveries(
+                self.sdk_app_id,
+                self.room_id,
+                status,
+                Page::new(page, limit, 100)?,
+            )
             .await?;
         let deliveries: Vec<Value> = deliveries.iter().map(|d| d.describe()).collect();
         Ok(fields(json!({ "Total": total, "Deliveries": deliveries })))

@@ -4,7 +4,7 @@
 use roomlog_core::attendance::MemberRecord;
 use roomlog_core::room::check_user_id;
 use roomlog_core::time::ms_to_secs;
-use roomlog_core::{DomainError, EventData, EventType, NewEvent, RoomStatus};
+use roomlog_core::{DomainError, EventData, EventType, NewEvent, Page, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,18 +21,6 @@ fn room_page_schema() -> Schema {
         .required("RoomId", FieldType::U64)
         .required("Page", FieldType::U64)
         .required("Limit", FieldType::U64)
-}
-
-fn check_page(page: u64, limit: u64) -> Result<(), DomainError> {
-    if page == 0 {
-        return Err(DomainError::invalid_value("Page must be at least 1."));
-    }
-    if limit == 0 || limit > MAX_MEMBER_LIMIT {
-        return Err(DomainError::invalid_value(format!(
-            "Limit must be between 1 and {MAX_MEMBER_LIMIT}."
-        )));
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,15 +138,13 @@ impl Action for DescribeCurrentMemberList {
     }
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
-        check_page(self.page, self.limit)?;
+        let page = Page::new(self.page, self.limit, MAX_MEMBER_LIMIT)?;
         let room = ctx.owned_room(self.room_id, None).await?;
         if matches!(room.status, RoomStatus::Ended | RoomStatus::Expired) {
             return Err(room.status.conflict().into());
         }
         let store = ctx.state.store();
-        let (total, members) = store
-            .current_members(room.room_id, self.page, self.limit)
-            .await?;
+        let (total, members) = store.current_members(room.room_id, page).await?;
         let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
         let names = store.user_names(room.sdk_app_id, &ids).await?;
         let records: Vec<MemberRecord> = members
@@ -201,7 +187,7 @@ impl Action for DescribeRoomStatistics {
     }
 
     async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
-        check_page(self.page, self.limit)?;
+        let page = Page::new(self.page, self.limit, MAX_MEMBER_LIMIT)?;
         let room = ctx.owned_room(self.room_id, None).await?;
         if room.status != RoomStatus::Ended {
             return Err(DomainError::new(
@@ -211,24 +197,18 @@ impl Action for DescribeRoomStatistics {
             .into());
         }
         let store = ctx.state.store();
-        let page = match store
-            .attendance(room.room_id, self.page, self.limit)
-            .await?
-        {
-            Some(page) => page,
+        let attendance = match store.attendance(room.room_id, page).await? {
+            Some(attendance) => attendance,
             None => {
                 // Asked before the background task got to it: compute (once) now.
                 crate::attendance::compute_and_save(ctx.state, room.room_id).await?;
-                store
-                    .attendance(room.room_id, self.page, self.limit)
-                    .await?
-                    .ok_or_else(|| {
-                        roomlog_core::StoreError::Backend("attendance vanished after saving".into())
-                    })?
+                store.attendance(room.room_id, page).await?.ok_or_else(|| {
+                    roomlog_core::StoreError::Backend("attendance vanished after saving".into())
+                })?
             }
         };
-        let summary = page.summary;
-        let records: Vec<Value> = page
+        let summary = attendance.summary;
+        let records: Vec<Value> = attendance
             .records
             .iter()
             .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
@@ -236,7 +216,7 @@ impl Action for DescribeRoomStatistics {
         Ok(fields(json!({
             "PeakMemberNumber": summary.peak_member_number,
             "MemberNumber": summary.member_number,
-            "Total": page.total,
+            "Total": attendance.total,
             "MemberRecords": records,
             "RealStartTime": summary.real_start_time,
             "RealEndTime": summary.real_end_time,

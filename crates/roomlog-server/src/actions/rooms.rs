@@ -2,7 +2,7 @@
 //! EndRoom, GetRooms.
 
 use roomlog_core::time::ms_to_secs;
-use roomlog_core::{DomainError, EventType, NewEvent, Room, RoomQuery, RoomSpec, RoomStatus};
+use roomlog_core::{DomainError, EventType, NewEvent, Page, Room, RoomQuery, RoomSpec, RoomStatus};
 use roomlog_protocol::{FieldType, Schema};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -323,12 +323,7 @@ impl Action for GetRooms {
         }
         let page = self.page.unwrap_or(1);
         let limit = self.limit.unwrap_or(10);
-        if page == 0 {
-            return Err(DomainError::invalid_value("Page must be at least 1.").into());
-        }
-        if limit == 0 || limit > 100 {
-            return Err(DomainError::invalid_value("Limit must be between 1 and 100.").into());
-        }
+        let page = Page::new(page, limit, 100)?;
         let statuses = self
             .status
             .unwrap_or_default()
@@ -345,7 +340,6 @@ impl Action for GetRooms {
             window_end,
             statuses,
             page,
-            limit,
         };
         let (total, rooms) = ctx.state.store().list_rooms(&query).await?;
         let rooms: Vec<Value> = rooms.iter().map(room_item).collect();

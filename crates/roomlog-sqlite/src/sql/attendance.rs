@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use roomlog_core::attendance::{MemberRecord, RoomAttendance};
 use roomlog_core::store::AttendancePage;
-use roomlog_core::{RoomId, StoreError};
+use roomlog_core::{Page, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::sql::rooms::room_key;
@@ -88,8 +88,7 @@ pub(crate) fn save(
 pub(crate) fn page(
     conn: &Connection,
     room_id: RoomId,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<Option<AttendancePage>, StoreError> {
     let Some(key) = room_key(room_id) else {
         return Ok(None);
@@ -115,10 +114,7 @@ pub(crate) fn page(
         .map_err(|e| json_error("reading an attendance summary", e))?;
     let total = total.max(0) as u64;
     let mut records = Vec::new();
-    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
-        .ok()
-        .and_then(|p| p.range(total))
-    {
+    if let Some((first, count)) = page.range(total) {
         // `Page::range` counts from 1; `ord` from 0.
         let from = saturating_i64(first - 1);
         let mut stmt = tx.prepare_cached(RECORDS_PAGE).with_context(what)?;

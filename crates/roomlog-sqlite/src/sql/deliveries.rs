@@ -17,7 +17,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::time::now_ms;
-use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
+use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, delivery_columns, delivery_status_code, event_type_code, u64_bits};
@@ -525,14 +525,13 @@ fn keys_of_app(
     Ok(keys)
 }
 
-/// The store's `list_deliveries`: `(total, page)`, `page` from 1.
+/// The store's `list_deliveries`: `(total, page)`.
 pub(crate) fn list(
     conn: &Connection,
     sdk_app_id: SdkAppId,
     room_id: Option<RoomId>,
     status: Option<DeliveryStatus>,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<(u64, Vec<Delivery>), StoreError> {
     let Ok(app) = i64::try_from(sdk_app_id) else {
         return Ok((0, Vec::new()));
@@ -543,7 +542,7 @@ pub(crate) fn list(
         // No room has such an id.
         Some(None) => return Ok((0, Vec::new())),
     };
-    let offset = page.max(1).saturating_sub(1).saturating_mul(limit);
+    let (offset, limit) = (page.offset(), page.limit());
     let status = status.map(delivery_status_code);
     let (count_sql, page_sql, mut params) = match (room, status) {
         (None, None) => (COUNT_OF_APP, None, vec![app]),
@@ -563,7 +562,7 @@ pub(crate) fn list(
         .and_then(|mut stmt| stmt.query_row(params_from_iter(&params), |row| row.get(0)))
         .with_context(what)?;
     let mut deliveries = Vec::new();
-    if limit > 0 && total > 0 {
+    if total > 0 {
         match page_sql {
             Some(page_sql) => {
                 params.push(saturating_i64(limit));

@@ -64,41 +64,6 @@ macro_rules! user_columns {
 }
 pub(crate) use user_columns;
 
-/// The stable stored code of a delivery status (`deliveries.status`). Never renumber.
-pub(crate) fn delivery_status_code(status: DeliveryStatus) -> i64 {
-    match status {
-        DeliveryStatus::Pending => 0,
-        DeliveryStatus::Delivered => 1,
-        DeliveryStatus::Dead => 2,
-    }
-}
-
-/// The stable stored code of an event type (`events.event_type`). Never renumber: the SQLite
-/// store uses the same codes, and the `event_types` table documents them.
-pub(crate) fn event_type_code(event_type: EventType) -> i64 {
-    match event_type {
-        EventType::RoomStart => 1,
-        EventType::RoomEnd => 2,
-        EventType::MemberJoin => 3,
-        EventType::MemberQuit => 4,
-        EventType::RecordFinish => 5,
-        EventType::CameraOn => 6,
-        EventType::CameraOff => 7,
-        EventType::MicOn => 8,
-        EventType::MicOff => 9,
-        EventType::ScreenOn => 10,
-        EventType::ScreenOff => 11,
-        EventType::VisibleOn => 12,
-        EventType::VisibleOff => 13,
-    }
-}
-
-pub(crate) fn event_type_from_code(code: i64) -> Option<EventType> {
-    EventType::ALL
-        .into_iter()
-        .find(|t| event_type_code(*t) == code)
-}
-
 /// Optional u64 event fields (Duration, RecordSize, ...) are stored bit-for-bit as i64: the
 /// reporter may send any u64 and it must come back unchanged; nothing orders or sums them in SQL.
 pub(crate) fn u64_bits(value: Option<u64>) -> Option<i64> {
@@ -192,7 +157,7 @@ pub(crate) fn user(row: &Row) -> Result<User, Error> {
 /// A row selected with [`event_columns!`].
 pub(crate) fn stored_event(row: &Row) -> Result<StoredEvent, Error> {
     let code: i64 = get(row, 3)?;
-    let event_type = event_type_from_code(code)
+    let event_type = EventType::from_code(code)
         .ok_or_else(|| corrupt(format!("unknown event type code {code}")))?;
     Ok(StoredEvent {
         room_id: get_u64(row, 0)?,
@@ -217,7 +182,7 @@ pub(crate) fn stored_event(row: &Row) -> Result<StoredEvent, Error> {
 /// and event id are not selected: they read as 0 and `""`.
 pub(crate) fn event_info_ref(room_id: RoomId, row: &Row) -> Result<EventRef<'_>, Error> {
     let code: i64 = get(row, 0)?;
-    let event_type = event_type_from_code(code)
+    let event_type = EventType::from_code(code)
         .ok_or_else(|| corrupt(format!("unknown event type code {code}")))?;
     Ok(EventRef {
         room_id,
@@ -238,14 +203,8 @@ pub(crate) fn event_info_ref(room_id: RoomId, row: &Row) -> Result<EventRef<'_>,
 /// A row selected with [`delivery_columns!`].
 pub(crate) fn delivery(row: &Row) -> Result<Delivery, Error> {
     let code: i64 = get(row, 13)?;
-    let status = [
-        DeliveryStatus::Pending,
-        DeliveryStatus::Delivered,
-        DeliveryStatus::Dead,
-    ]
-    .into_iter()
-    .find(|status| delivery_status_code(*status) == code)
-    .ok_or_else(|| corrupt(format!("unknown delivery status {code}")))?;
+    let status = DeliveryStatus::from_code(code)
+        .ok_or_else(|| corrupt(format!("unknown delivery status {code}")))?;
     let attempts = get_u64(row, 14)?;
     let last_status = get::<Option<i64>>(row, 17)?
         .map(|code| {
@@ -305,18 +264,6 @@ pub(crate) fn all<T>(rows: &[Row], decode: fn(&Row) -> Result<T, Error>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_type_codes_round_trip_and_are_distinct() {
-        let mut codes: Vec<i64> = EventType::ALL.into_iter().map(event_type_code).collect();
-        for t in EventType::ALL {
-            assert_eq!(event_type_from_code(event_type_code(t)), Some(t));
-        }
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), EventType::ALL.len());
-        assert_eq!(event_type_from_code(0), None);
-    }
 
     #[test]
     fn u64_fields_survive_the_i64_column() {

@@ -52,41 +52,6 @@ macro_rules! delivery_columns {
 }
 pub(crate) use delivery_columns;
 
-/// The stable on-disk code of a delivery status (`deliveries.status`). Never renumber.
-pub(crate) fn delivery_status_code(status: DeliveryStatus) -> i64 {
-    match status {
-        DeliveryStatus::Pending => 0,
-        DeliveryStatus::Delivered => 1,
-        DeliveryStatus::Dead => 2,
-    }
-}
-
-/// The stable on-disk code of an event type. Never renumber: rows on disk carry these codes
-/// (the `event_types` table in the initial migration documents them for the sqlite3 shell).
-pub(crate) fn event_type_code(event_type: EventType) -> i64 {
-    match event_type {
-        EventType::RoomStart => 1,
-        EventType::RoomEnd => 2,
-        EventType::MemberJoin => 3,
-        EventType::MemberQuit => 4,
-        EventType::RecordFinish => 5,
-        EventType::CameraOn => 6,
-        EventType::CameraOff => 7,
-        EventType::MicOn => 8,
-        EventType::MicOff => 9,
-        EventType::ScreenOn => 10,
-        EventType::ScreenOff => 11,
-        EventType::VisibleOn => 12,
-        EventType::VisibleOff => 13,
-    }
-}
-
-pub(crate) fn event_type_from_code(code: i64) -> Option<EventType> {
-    EventType::ALL
-        .into_iter()
-        .find(|t| event_type_code(*t) == code)
-}
-
 /// Optional u64 event fields (Duration, RecordSize, ...) are stored bit-for-bit as i64: the
 /// reporter may send any u64 and it must come back unchanged; nothing orders or sums them in SQL.
 pub(crate) fn u64_bits(value: Option<u64>) -> Option<i64> {
@@ -201,7 +166,7 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
 /// A row selected with [`event_columns!`].
 pub(crate) fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let code: i64 = row.get(3)?;
-    let event_type = event_type_from_code(code)
+    let event_type = EventType::from_code(code)
         .ok_or_else(|| bad(3, Type::Integer, format!("unknown event type code {code}")))?;
     Ok(StoredEvent {
         room_id: get_u64(row, 0)?,
@@ -244,7 +209,7 @@ pub(crate) fn event_info_ref<'r>(
         value.ok_or_else(|| bad(column, Type::Null, "NULL where a value is required".into()))
     };
     let code = required(0, int(0)?)?;
-    let event_type = event_type_from_code(code)
+    let event_type = EventType::from_code(code)
         .ok_or_else(|| bad(0, Type::Integer, format!("unknown event type code {code}")))?;
     Ok(EventRef {
         room_id,
@@ -279,14 +244,8 @@ fn conversion(column: usize, value: ValueRef<'_>, error: FromSqlError) -> rusqli
 /// A row selected with [`delivery_columns!`].
 pub(crate) fn delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let code: i64 = row.get(13)?;
-    let status = [
-        DeliveryStatus::Pending,
-        DeliveryStatus::Delivered,
-        DeliveryStatus::Dead,
-    ]
-    .into_iter()
-    .find(|status| delivery_status_code(*status) == code)
-    .ok_or_else(|| bad(13, Type::Integer, format!("unknown delivery status {code}")))?;
+    let status = DeliveryStatus::from_code(code)
+        .ok_or_else(|| bad(13, Type::Integer, format!("unknown delivery status {code}")))?;
     let attempts = get_u64(row, 14)?;
     let last_status = row
         .get::<_, Option<i64>>(17)?
@@ -343,33 +302,6 @@ pub(crate) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_type_codes_round_trip_and_are_distinct() {
-        let mut codes: Vec<i64> = EventType::ALL.into_iter().map(event_type_code).collect();
-        for t in EventType::ALL {
-            assert_eq!(event_type_from_code(event_type_code(t)), Some(t));
-        }
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), EventType::ALL.len());
-        assert_eq!(event_type_from_code(0), None);
-        assert_eq!(event_type_from_code(99), None);
-    }
-
-    #[test]
-    fn delivery_status_codes_are_distinct() {
-        let codes: std::collections::HashSet<i64> = [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Dead,
-        ]
-        .into_iter()
-        .map(delivery_status_code)
-        .collect();
-        // The migration's CHECK (status IN (0, 1, 2)) and the partial indexes assume these.
-        assert_eq!(codes, [0, 1, 2].into());
-    }
 
     #[test]
     fn u64_fields_survive_the_i64_column() {

@@ -24,7 +24,7 @@ use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
-use crate::rows::{self, delivery_columns, delivery_status_code};
+use crate::rows::{self, delivery_columns};
 use crate::sql::events::EventColumns;
 use crate::sql::rooms::{lock_room, room_key};
 use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write, Client};
@@ -461,7 +461,7 @@ pub(crate) async fn record_attempt(
             &outcome.at_ms,
             &http_status,
             &outcome.error,
-            &delivery_status_code(status),
+            &status.code(),
             &next_attempt,
         ],
     )
@@ -547,7 +547,7 @@ pub(crate) async fn list(
     let (offset, limit) = (page.offset(), page.limit());
     let (sql_limit, sql_offset) = (saturating_i64(limit), saturating_i64(offset));
     let wanted = saturating_i64(offset.saturating_add(limit));
-    let status = status.map(delivery_status_code);
+    let status = status.map(DeliveryStatus::code);
     let (count_sql, page_sql, mut params): (&str, &str, Vec<i64>) = match (room, status) {
         (None, None) => (COUNT_OF_APP, PAGE_OF_APP, vec![app]),
         (Some(room), None) => (COUNT_OF_ROOM, PAGE_OF_ROOM, vec![room, app]),

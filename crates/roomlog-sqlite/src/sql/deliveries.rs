@@ -10,7 +10,7 @@
 //! - `paused` is 1 iff the app's callback URL is empty: paused heads are outside the partial
 //!   index the worker reads, so a paused app costs it nothing (and cannot make it spin).
 //!
-//! Status codes in SQL text are literals (0 pending; see `rows::delivery_status_code`) because
+//! Status codes in SQL text are literals (0 pending; see `DeliveryStatus::code`) because
 //! the partial indexes only match queries that repeat their conditions literally.
 
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
@@ -20,7 +20,7 @@ use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
-use crate::rows::{self, delivery_columns, delivery_status_code, event_type_code, u64_bits};
+use crate::rows::{self, delivery_columns, u64_bits};
 use crate::sql::rooms::{require_room, room_key};
 
 // --- callback settings ---------------------------------------------------------------------------
@@ -141,7 +141,7 @@ impl Outbox {
                 self.room,
                 saturating_i64(seq),
                 event.event_id,
-                event_type_code(event.event_type),
+                event.event_type.code(),
                 event.timestamp_ms,
                 data.user_id,
                 u64_bits(data.device),
@@ -390,7 +390,7 @@ pub(crate) fn record_attempt(
             outcome.at_ms,
             http_status,
             outcome.error,
-            delivery_status_code(status),
+            status.code(),
             next_attempt,
         ])
     })
@@ -490,7 +490,7 @@ fn keys_of_app(
     }
     let mut streams = Vec::with_capacity(statuses.len());
     for (statement, status) in statements.iter_mut().zip(statuses) {
-        let rows = statement.query_map((app, delivery_status_code(status), wanted), |row| {
+        let rows = statement.query_map((app, status.code(), wanted), |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
         })?;
         streams.push(rows.peekable());
@@ -543,7 +543,7 @@ pub(crate) fn list(
         Some(None) => return Ok((0, Vec::new())),
     };
     let (offset, limit) = (page.offset(), page.limit());
-    let status = status.map(delivery_status_code);
+    let status = status.map(DeliveryStatus::code);
     let (count_sql, page_sql, mut params) = match (room, status) {
         (None, None) => (COUNT_OF_APP, None, vec![app]),
         (Some(room), None) => (COUNT_OF_ROOM, Some(PAGE_OF_ROOM), vec![room, app]),

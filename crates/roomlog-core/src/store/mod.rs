@@ -26,7 +26,7 @@ use crate::error::DomainError;
 use crate::room::{RoomId, RoomStatus};
 
 pub use accounts::Accounts;
-pub use attendance::{Attendance, AttendancePage};
+pub use attendance::{attendance_json, Attendance, AttendancePage};
 pub use event_log::{Admission, AppendOutcome, EventLog, EventRange, PurgeStats, RoomPage};
 pub use outbox::Outbox;
 pub use presence::{KickBars, Presence, PresentMember};

@@ -18,6 +18,7 @@ mod event_log;
 mod outbox;
 mod presence;
 mod rooms;
+pub mod row;
 mod users;
 
 use async_trait::async_trait;

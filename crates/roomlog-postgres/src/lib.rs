@@ -52,7 +52,7 @@ use roomlog_core::attendance::RoomAttendance;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
-use roomlog_core::store::{AttendancePage, EventRange, RoomPage};
+use roomlog_core::store::{in_batches, AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventType, NewEvent,
@@ -334,16 +334,6 @@ impl PgStore {
     }
 }
 
-/// A batch that is not the last must have done something, or the caller would loop forever.
-fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
-    if step.rooms == 0 && step.events == 0 {
-        return Err(StoreError::Backend(
-            "a purge batch made no progress; stopping to avoid looping".into(),
-        ));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Accounts for PgStore {
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
@@ -566,31 +556,18 @@ impl EventLog for PgStore {
     async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
         let budget = self.batch();
         // Leftovers of room deletions that were interrupted (not counted as purged rooms).
-        loop {
-            let step =
-                self.run(move |mut c| async move {
-                    sql::purge::drain_deleted_rooms(&mut c, budget).await
-                })
-                .await?;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        let mut stats = PurgeStats::default();
-        loop {
-            let step = self
-                .run(move |mut c| async move {
-                    sql::purge::purge_some(&mut c, ended_at_or_before_ms, budget).await
-                })
-                .await?;
-            stats.rooms += step.rooms;
-            stats.events += step.events;
-            if step.done {
-                return Ok(stats);
-            }
-            no_progress(&step)?;
-        }
+        in_batches(|| {
+            self.run(
+                move |mut c| async move { sql::purge::drain_deleted_rooms(&mut c, budget).await },
+            )
+        })
+        .await?;
+        in_batches(|| {
+            self.run(move |mut c| async move {
+                sql::purge::purge_some(&mut c, ended_at_or_before_ms, budget).await
+            })
+        })
+        .await
     }
 
     async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {

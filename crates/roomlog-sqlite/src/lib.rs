@@ -45,7 +45,7 @@ use roomlog_core::attendance::RoomAttendance;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
-use roomlog_core::store::AttendancePage;
+use roomlog_core::store::{in_batches, AttendancePage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventRange, EventType,
@@ -251,16 +251,6 @@ impl SqliteStore {
     }
 }
 
-/// A batch that is not the last must have done something, or the caller would loop forever.
-fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
-    if step.rooms == 0 && step.events == 0 {
-        return Err(StoreError::Backend(
-            "a purge batch made no progress; stopping to avoid looping".into(),
-        ));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Accounts for SqliteStore {
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
@@ -462,31 +452,14 @@ impl EventLog for SqliteStore {
 
     async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
         let budget = self.batch();
-        let mut freed = 0;
         // Leftovers of room deletions that were interrupted (not counted as purged rooms).
-        loop {
-            let step = self
-                .write(move |c| sql::purge::drain_deleted_rooms(c, budget))
-                .await?;
-            freed += step.events;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        let mut stats = PurgeStats::default();
-        loop {
-            let step = self
-                .write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
-                .await?;
-            stats.rooms += step.rooms;
-            stats.events += step.events;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        if stats.events + freed > 0 {
+        let freed =
+            in_batches(|| self.write(move |c| sql::purge::drain_deleted_rooms(c, budget))).await?;
+        let stats = in_batches(|| {
+            self.write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
+        })
+        .await?;
+        if stats.events + freed.events > 0 {
             self.reclaim_space().await;
         }
         Ok(stats)

@@ -1,3 +1,5 @@
+use std::future::Future;
+
 use async_trait::async_trait;
 
 use super::{KickBars, StoreError};
@@ -62,6 +64,41 @@ pub struct PurgeStats {
     pub events: u64,
 }
 
+/// Progress of one bounded batch of deletions (the retention purge, a room's deletion): the
+/// backends delete in batches so that ingest into the rooms involved waits one batch at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PurgeStep {
+    /// Rooms finished by this batch (purge: marked purged; deletion: all rows gone).
+    pub rooms: u64,
+    /// Rows deleted: events (for deleted rooms, their callback deliveries too).
+    pub events: u64,
+    /// Nothing is left to do (for this process: rooms other nodes hold are theirs to finish).
+    pub done: bool,
+}
+
+/// Runs `batch` until one is done, adding up what they did. A batch that is not the last must
+/// have done something, or this would loop forever: that is an error.
+pub async fn in_batches<F, Fut>(mut batch: F) -> Result<PurgeStats, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<PurgeStep, StoreError>>,
+{
+    let mut total = PurgeStats::default();
+    loop {
+        let step = batch().await?;
+        total.rooms += step.rooms;
+        total.events += step.events;
+        if step.done {
+            return Ok(total);
+        }
+        if step.rooms == 0 && step.events == 0 {
+            return Err(StoreError::Backend(
+                "a purge batch made no progress; stopping to avoid looping".into(),
+            ));
+        }
+    }
+}
+
 /// Each room's log of events: recording, reading, and the retention purge.
 #[async_trait]
 pub trait EventLog: Send + Sync {
@@ -108,4 +145,34 @@ pub trait EventLog: Send + Sync {
     /// The earliest end time (unix ms) among ended rooms whose events are not purged yet: the
     /// purger sleeps until that plus the retention.
     async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn batches_run_until_done_and_must_progress() {
+        let steps = |steps: Vec<(u64, u64, bool)>| {
+            let mut steps = steps.into_iter();
+            move || {
+                let (rooms, events, done) = steps.next().expect("no batch after the last");
+                std::future::ready(Ok(PurgeStep {
+                    rooms,
+                    events,
+                    done,
+                }))
+            }
+        };
+        let total = in_batches(steps(vec![(0, 10, false), (1, 5, false), (2, 0, true)]));
+        assert_eq!(
+            total.await.unwrap(),
+            PurgeStats {
+                rooms: 3,
+                events: 15
+            }
+        );
+        let stuck = in_batches(steps(vec![(0, 10, false), (0, 0, false)]));
+        assert!(matches!(stuck.await, Err(StoreError::Backend(_))));
+    }
 }

@@ -28,7 +28,9 @@ use crate::room::{RoomId, RoomStatus};
 
 pub use accounts::Accounts;
 pub use attendance::{attendance_json, Attendance, AttendancePage};
-pub use event_log::{Admission, AppendOutcome, EventLog, EventRange, PurgeStats, RoomPage};
+pub use event_log::{
+    in_batches, Admission, AppendOutcome, EventLog, EventRange, PurgeStats, PurgeStep, RoomPage,
+};
 pub use outbox::Outbox;
 pub use presence::{KickBars, Presence, PresentMember};
 pub use rooms::Rooms;

@@ -424,28 +424,20 @@ impl Rooms for PgStore {
 
     async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
         let budget = self.batch();
-        let mut step = self
+        let first = self
             .run(move |mut c| async move { sql::purge::delete_room(&mut c, room_id, budget).await })
             .await?;
         // The room is gone (committed). Its remaining rows are deleted in bounded batches; if
         // that is interrupted, `deleted_rooms` remembers them and the next purge finishes.
-        while !step.done {
-            match self
-                .run(move |mut c| async move {
+        if !first.done {
+            let rest = in_batches(|| {
+                self.run(move |mut c| async move {
                     sql::purge::delete_orphaned_events(&mut c, room_id, budget).await
                 })
-                .await
-            {
-                Ok(next) if next.done || next.events > 0 => step = next,
-                Ok(_) => {
-                    tracing::warn!(room_id, "deleting a deleted room's events made no progress");
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::warn!(room_id, error = %e,
-                        "deleting a deleted room's events failed; the next purge retries");
-                    return Ok(());
-                }
+            });
+            if let Err(e) = rest.await {
+                tracing::warn!(room_id, error = %e,
+                    "deleting a deleted room's rows stopped; the next purge finishes");
             }
         }
         Ok(())

@@ -338,28 +338,21 @@ impl Rooms for SqliteStore {
 
     async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
         let budget = self.batch();
-        let mut step = self
+        let first = self
             .write(move |c| sql::purge::delete_room(c, room_id, budget))
             .await?;
         // The room is gone (committed). Its remaining events are deleted in bounded batches; if
         // that is interrupted, `deleted_rooms` remembers them and the next purge finishes.
-        let mut deleted = step.events;
-        while !step.done {
-            match self
-                .write(move |c| sql::purge::delete_orphaned_events(c, room_id, budget))
-                .await
-            {
-                Ok(next) if next.done || next.events > 0 => {
-                    deleted += next.events;
-                    step = next;
-                }
-                Ok(_) => {
-                    tracing::warn!(room_id, "deleting a deleted room's events made no progress");
-                    return Ok(());
-                }
+        let mut deleted = first.events;
+        if !first.done {
+            let rest = in_batches(|| {
+                self.write(move |c| sql::purge::delete_orphaned_events(c, room_id, budget))
+            });
+            match rest.await {
+                Ok(rest) => deleted += rest.events,
                 Err(e) => {
                     tracing::warn!(room_id, error = %e,
-                        "deleting a deleted room's events failed; the next purge retries");
+                        "deleting a deleted room's events stopped; the next purge finishes");
                     return Ok(());
                 }
             }

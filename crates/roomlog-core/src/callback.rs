@@ -172,6 +172,22 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 3] = [Self::Pending, Self::Delivered, Self::Dead];
+
+    /// The stable stored code (`deliveries.status`, the same in every backend; the SQL of the
+    /// outbox and its partial indexes spell these as literals). Never renumber.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Pending => 0,
+            Self::Delivered => 1,
+            Self::Dead => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.code() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "Pending",
@@ -181,9 +197,7 @@ impl DeliveryStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Delivered, Self::Dead]
-            .into_iter()
-            .find(|status| status.as_str() == s)
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 
@@ -264,6 +278,21 @@ pub fn parse_callback_url(url: &str) -> Result<Url, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_status_codes_are_fixed_and_round_trip() {
+        // The stores' CHECK (status IN (0, 1, 2)), literals and partial indexes assume these.
+        let codes: Vec<i64> = DeliveryStatus::ALL
+            .into_iter()
+            .map(DeliveryStatus::code)
+            .collect();
+        assert_eq!(codes, [0, 1, 2]);
+        for status in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::from_code(status.code()), Some(status));
+            assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(DeliveryStatus::from_code(3), None);
+    }
 
     #[test]
     fn lcic_known_answer() {

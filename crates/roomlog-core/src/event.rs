@@ -42,6 +42,30 @@ impl EventType {
         EventType::VisibleOff,
     ];
 
+    /// The stable stored code (`events.event_type`, the same in every backend; the SQLite
+    /// store's `event_types` table documents them). Never renumber: rows on disk carry these.
+    pub fn code(self) -> i64 {
+        match self {
+            EventType::RoomStart => 1,
+            EventType::RoomEnd => 2,
+            EventType::MemberJoin => 3,
+            EventType::MemberQuit => 4,
+            EventType::RecordFinish => 5,
+            EventType::CameraOn => 6,
+            EventType::CameraOff => 7,
+            EventType::MicOn => 8,
+            EventType::MicOff => 9,
+            EventType::ScreenOn => 10,
+            EventType::ScreenOff => 11,
+            EventType::VisibleOn => 12,
+            EventType::VisibleOff => 13,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.code() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::RoomStart => "RoomStart",
@@ -294,6 +318,18 @@ fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn event_type_codes_are_fixed_and_round_trip() {
+        let codes: Vec<i64> = EventType::ALL.into_iter().map(EventType::code).collect();
+        // Rows on disk and the `event_types` table carry exactly these.
+        assert_eq!(codes, (1..=13).collect::<Vec<i64>>());
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_code(t.code()), Some(t));
+        }
+        assert_eq!(EventType::from_code(0), None);
+        assert_eq!(EventType::from_code(14), None);
+    }
 
     fn arb_text() -> impl Strategy<Value = Option<String>> {
         // Quotes, backslashes, control characters and non-ASCII: everything JSON escapes.

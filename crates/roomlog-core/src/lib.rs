@@ -27,7 +27,7 @@ pub use event::{EventData, EventRef, EventType, NewEvent, StoredEvent};
 pub use page::Page;
 pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 pub use store::{
-    Admission, AppendOutcome, CommitNotice, EventRange, KickBars, PresentMember, PurgeStats,
-    RoomPage, Store, StoreError,
+    Accounts, Admission, AppendOutcome, Attendance, CommitNotice, EventLog, EventRange, KickBars,
+    Outbox, Presence, PresentMember, PurgeStats, RoomPage, Rooms, Store, StoreError, Users,
 };
 pub use user::User;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{AccountId, SdkAppId};
 use crate::error::DomainError;
+use crate::page::Page;
 
 pub type RoomId = u64;
 
@@ -285,9 +286,7 @@ pub struct RoomQuery {
     pub window_end: u64,
     /// Empty means every status.
     pub statuses: Vec<RoomStatus>,
-    /// From 1.
-    pub page: u64,
-    pub limit: u64,
+    pub page: Page,
 }
 
 #[cfg(test)]

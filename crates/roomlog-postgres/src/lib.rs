@@ -51,12 +51,13 @@ use deadpool_postgres::{Pool, PoolError};
 use roomlog_core::attendance::RoomAttendance;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
-use roomlog_core::store::{AttendancePage, EventRange, RoomPage};
+use roomlog_core::store::prelude::*;
+use roomlog_core::store::{in_batches, AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventType, NewEvent,
-    PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store, StoreError,
-    StoredEvent, User,
+    Page, PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store,
+    StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -230,26 +231,6 @@ impl PgStore {
         }
     }
 
-    /// Always true: other nodes may write to the same database, and their writes wake nothing
-    /// in this process (see [`PgStore::commit_feed`]).
-    pub fn is_shared(&self) -> bool {
-        true
-    }
-
-    /// The rooms events are committed to, by any node on this database and schema (this one
-    /// included), as they commit: a wake-up feed through LISTEN/NOTIFY, over a connection of
-    /// its own that reconnects by itself. Notifications sent while it reconnects are lost, and
-    /// the feed says [`CommitNotice::MaybeMissed`] once it listens again; a room may come more
-    /// than once (module `feed`). Each call opens its own listener, which stops when the
-    /// receiver is dropped or the store is closed.
-    pub async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
-        Some(feed::listen(
-            self.inner.config.clone(),
-            self.inner.channel.clone(),
-            self.inner.closed.subscribe(),
-        ))
-    }
-
     /// Tells the commit feed's listeners that `room_id` got events (after the commit: see
     /// module `feed`). Best effort: the events are committed whatever happens here.
     async fn announce(&self, room_id: RoomId) {
@@ -353,30 +334,8 @@ impl PgStore {
     }
 }
 
-/// A batch that is not the last must have done something, or the caller would loop forever.
-fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
-    if step.rooms == 0 && step.events == 0 {
-        return Err(StoreError::Backend(
-            "a purge batch made no progress; stopping to avoid looping".into(),
-        ));
-    }
-    Ok(())
-}
-
 #[async_trait]
-impl Store for PgStore {
-    async fn close(&self) {
-        PgStore::close(self).await;
-    }
-
-    fn is_shared(&self) -> bool {
-        PgStore::is_shared(self)
-    }
-
-    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
-        PgStore::commit_feed(self).await
-    }
-
+impl Accounts for PgStore {
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
         let now = now_secs();
         self.run(move |c| async move { sql::accounts::insert_account(&c, name, now).await })
@@ -433,7 +392,10 @@ impl Store for PgStore {
         self.run(move |c| async move { sql::accounts::get_key(&c, secret_id).await })
             .await
     }
+}
 
+#[async_trait]
+impl Rooms for PgStore {
     async fn create_rooms(
         &self,
         app: &App,
@@ -462,28 +424,20 @@ impl Store for PgStore {
 
     async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
         let budget = self.batch();
-        let mut step = self
+        let first = self
             .run(move |mut c| async move { sql::purge::delete_room(&mut c, room_id, budget).await })
             .await?;
         // The room is gone (committed). Its remaining rows are deleted in bounded batches; if
         // that is interrupted, `deleted_rooms` remembers them and the next purge finishes.
-        while !step.done {
-            match self
-                .run(move |mut c| async move {
+        if !first.done {
+            let rest = in_batches(|| {
+                self.run(move |mut c| async move {
                     sql::purge::delete_orphaned_events(&mut c, room_id, budget).await
                 })
-                .await
-            {
-                Ok(next) if next.done || next.events > 0 => step = next,
-                Ok(_) => {
-                    tracing::warn!(room_id, "deleting a deleted room's events made no progress");
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::warn!(room_id, error = %e,
-                        "deleting a deleted room's events failed; the next purge retries");
-                    return Ok(());
-                }
+            });
+            if let Err(e) = rest.await {
+                tracing::warn!(room_id, error = %e,
+                    "deleting a deleted room's rows stopped; the next purge finishes");
             }
         }
         Ok(())
@@ -531,217 +485,10 @@ impl Store for PgStore {
         self.run(move |c| async move { sql::rooms::due_rooms(&c, now_ms, limit).await })
             .await
     }
+}
 
-    async fn current_members(
-        &self,
-        room_id: RoomId,
-        page: u64,
-        limit: u64,
-    ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-        self.run(move |mut c| async move {
-            sql::presence::current_members(&mut c, room_id, page, limit).await
-        })
-        .await
-    }
-
-    async fn kick_user(
-        &self,
-        room_id: RoomId,
-        user_id: &str,
-        until_ms: Option<i64>,
-        quit: NewEvent,
-    ) -> Result<bool, StoreError> {
-        let (policy, quit) = (self.policy(), &quit);
-        let was_present = self
-            .run(move |mut c| async move {
-                sql::kicks::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy).await
-            })
-            .await?;
-        if was_present {
-            self.announce(room_id).await;
-        }
-        Ok(was_present)
-    }
-
-    async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {
-        self.run(move |c| async move { sql::kicks::unblock(&c, room_id, user_id).await })
-            .await
-    }
-
-    async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
-        self.run(move |c| async move { sql::attendance::awaiting(&c, limit).await })
-            .await
-    }
-
-    async fn save_attendance(
-        &self,
-        room_id: RoomId,
-        attendance: &RoomAttendance,
-    ) -> Result<(), StoreError> {
-        self.run(
-            move |mut c| async move { sql::attendance::save(&mut c, room_id, attendance).await },
-        )
-        .await
-    }
-
-    async fn attendance(
-        &self,
-        room_id: RoomId,
-        page: u64,
-        limit: u64,
-    ) -> Result<Option<AttendancePage>, StoreError> {
-        self.run(
-            move |mut c| async move { sql::attendance::page(&mut c, room_id, page, limit).await },
-        )
-        .await
-    }
-
-    async fn register_users(
-        &self,
-        users: Vec<User>,
-        overwrite: bool,
-    ) -> Result<Vec<User>, StoreError> {
-        let users = &users;
-        self.run(move |mut c| async move { sql::users::register(&mut c, users, overwrite).await })
-            .await
-    }
-
-    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        self.run(move |c| async move { sql::users::get(&c, user_id).await })
-            .await
-    }
-
-    async fn get_user_by_origin(
-        &self,
-        sdk_app_id: SdkAppId,
-        origin_id: &str,
-    ) -> Result<Option<User>, StoreError> {
-        self.run(move |c| async move { sql::users::get_by_origin(&c, sdk_app_id, origin_id).await })
-            .await
-    }
-
-    async fn set_user_token(
-        &self,
-        user_id: &str,
-        token: &str,
-        expires_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.run(
-            move |c| async move { sql::users::set_token(&c, user_id, token, expires_ms).await },
-        )
-        .await
-    }
-
-    async fn user_names(
-        &self,
-        sdk_app_id: SdkAppId,
-        user_ids: &[String],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        self.run(move |c| async move { sql::users::names(&c, sdk_app_id, user_ids).await })
-            .await
-    }
-
-    async fn set_app_callback(
-        &self,
-        sdk_app_id: SdkAppId,
-        callback: Option<&str>,
-        callback_key: Option<&str>,
-    ) -> Result<AppCallback, StoreError> {
-        self.run(move |mut c| async move {
-            sql::deliveries::set_app_callback(&mut c, sdk_app_id, callback, callback_key).await
-        })
-        .await
-    }
-
-    async fn app_callback(&self, sdk_app_id: SdkAppId) -> Result<AppCallback, StoreError> {
-        self.run(move |c| async move { sql::deliveries::app_callback(&c, sdk_app_id).await })
-            .await
-    }
-
-    async fn claim_due_deliveries(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: u64,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        // Most claims find nothing due (with no callbacks configured, none ever does): one
-        // statement answers those, instead of a transaction.
-        if limit == 0
-            || !self
-                .run(move |c| async move { sql::deliveries::any_due(&c, now_ms).await })
-                .await?
-        {
-            return Ok(Vec::new());
-        }
-        self.run(move |mut c| async move {
-            sql::deliveries::claim(&mut c, now_ms, lease_until_ms, limit).await
-        })
-        .await
-    }
-
-    async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        self.run(|c| async move { sql::deliveries::next_due(&c).await })
-            .await
-    }
-
-    async fn record_attempt(
-        &self,
-        room_id: RoomId,
-        seq: u64,
-        outcome: &AttemptOutcome,
-    ) -> Result<(), StoreError> {
-        self.run(move |mut c| async move {
-            sql::deliveries::record_attempt(&mut c, room_id, seq, outcome).await
-        })
-        .await
-    }
-
-    async fn list_deliveries(
-        &self,
-        sdk_app_id: SdkAppId,
-        room_id: Option<RoomId>,
-        status: Option<DeliveryStatus>,
-        page: u64,
-        limit: u64,
-    ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.run(move |mut c| async move {
-            sql::deliveries::list(&mut c, sdk_app_id, room_id, status, page, limit).await
-        })
-        .await
-    }
-
-    async fn replay_deliveries(
-        &self,
-        room_id: RoomId,
-        from_seq: Option<u64>,
-        event_ids: Option<Vec<String>>,
-        now_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let event_ids = &event_ids;
-        self.run(move |mut c| async move {
-            sql::deliveries::replay(&mut c, room_id, from_seq, event_ids.clone(), now_ms).await
-        })
-        .await
-    }
-
-    async fn purge_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let budget = self.batch();
-        let mut forgotten = 0;
-        // Bounded batches, each its own statement: ingest keeps flowing between them. A batch
-        // that may have left some deleted a full budget, so this loop always progresses.
-        loop {
-            let (deleted, more) =
-                self.run(move |c| async move {
-                    sql::deliveries::purge_some(&c, before_ms, budget).await
-                })
-                .await?;
-            forgotten += deleted;
-            if !more {
-                return Ok(forgotten);
-            }
-        }
-    }
-
+#[async_trait]
+impl EventLog for PgStore {
     async fn append_events(
         &self,
         room_id: RoomId,
@@ -801,35 +548,272 @@ impl Store for PgStore {
     async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
         let budget = self.batch();
         // Leftovers of room deletions that were interrupted (not counted as purged rooms).
-        loop {
-            let step =
-                self.run(move |mut c| async move {
-                    sql::purge::drain_deleted_rooms(&mut c, budget).await
-                })
-                .await?;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        let mut stats = PurgeStats::default();
-        loop {
-            let step = self
-                .run(move |mut c| async move {
-                    sql::purge::purge_some(&mut c, ended_at_or_before_ms, budget).await
-                })
-                .await?;
-            stats.rooms += step.rooms;
-            stats.events += step.events;
-            if step.done {
-                return Ok(stats);
-            }
-            no_progress(&step)?;
-        }
+        in_batches(|| {
+            self.run(
+                move |mut c| async move { sql::purge::drain_deleted_rooms(&mut c, budget).await },
+            )
+        })
+        .await?;
+        in_batches(|| {
+            self.run(move |mut c| async move {
+                sql::purge::purge_some(&mut c, ended_at_or_before_ms, budget).await
+            })
+        })
+        .await
     }
 
     async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
         self.run(|c| async move { sql::purge::next_purge_candidate(&c).await })
             .await
+    }
+}
+
+#[async_trait]
+impl Presence for PgStore {
+    async fn current_members(
+        &self,
+        room_id: RoomId,
+        page: Page,
+    ) -> Result<(u64, Vec<PresentMember>), StoreError> {
+        self.run(
+            move |mut c| async move { sql::presence::current_members(&mut c, room_id, page).await },
+        )
+        .await
+    }
+
+    async fn kick_user(
+        &self,
+        room_id: RoomId,
+        user_id: &str,
+        until_ms: Option<i64>,
+        quit: NewEvent,
+    ) -> Result<bool, StoreError> {
+        let (policy, quit) = (self.policy(), &quit);
+        let was_present = self
+            .run(move |mut c| async move {
+                sql::kicks::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy).await
+            })
+            .await?;
+        if was_present {
+            self.announce(room_id).await;
+        }
+        Ok(was_present)
+    }
+
+    async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {
+        self.run(move |c| async move { sql::kicks::unblock(&c, room_id, user_id).await })
+            .await
+    }
+}
+
+#[async_trait]
+impl Attendance for PgStore {
+    async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
+        self.run(move |c| async move { sql::attendance::awaiting(&c, limit).await })
+            .await
+    }
+
+    async fn save_attendance(
+        &self,
+        room_id: RoomId,
+        attendance: &RoomAttendance,
+    ) -> Result<(), StoreError> {
+        self.run(
+            move |mut c| async move { sql::attendance::save(&mut c, room_id, attendance).await },
+        )
+        .await
+    }
+
+    async fn attendance(
+        &self,
+        room_id: RoomId,
+        page: Page,
+    ) -> Result<Option<AttendancePage>, StoreError> {
+        self.run(move |mut c| async move { sql::attendance::page(&mut c, room_id, page).await })
+            .await
+    }
+}
+
+#[async_trait]
+impl Users for PgStore {
+    async fn register_users(
+        &self,
+        users: Vec<User>,
+        overwrite: bool,
+    ) -> Result<Vec<User>, StoreError> {
+        let users = &users;
+        self.run(move |mut c| async move { sql::users::register(&mut c, users, overwrite).await })
+            .await
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.run(move |c| async move { sql::users::get(&c, user_id).await })
+            .await
+    }
+
+    async fn get_user_by_origin(
+        &self,
+        sdk_app_id: SdkAppId,
+        origin_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.run(move |c| async move { sql::users::get_by_origin(&c, sdk_app_id, origin_id).await })
+            .await
+    }
+
+    async fn set_user_token(
+        &self,
+        user_id: &str,
+        token: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.run(
+            move |c| async move { sql::users::set_token(&c, user_id, token, expires_ms).await },
+        )
+        .await
+    }
+
+    async fn user_names(
+        &self,
+        sdk_app_id: SdkAppId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        self.run(move |c| async move { sql::users::names(&c, sdk_app_id, user_ids).await })
+            .await
+    }
+}
+
+#[async_trait]
+impl Outbox for PgStore {
+    async fn set_app_callback(
+        &self,
+        sdk_app_id: SdkAppId,
+        callback: Option<&str>,
+        callback_key: Option<&str>,
+    ) -> Result<AppCallback, StoreError> {
+        self.run(move |mut c| async move {
+            sql::deliveries::set_app_callback(&mut c, sdk_app_id, callback, callback_key).await
+        })
+        .await
+    }
+
+    async fn app_callback(&self, sdk_app_id: SdkAppId) -> Result<AppCallback, StoreError> {
+        self.run(move |c| async move { sql::deliveries::app_callback(&c, sdk_app_id).await })
+            .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // Most claims find nothing due (with no callbacks configured, none ever does): one
+        // statement answers those, instead of a transaction.
+        if limit == 0
+            || !self
+                .run(move |c| async move { sql::deliveries::any_due(&c, now_ms).await })
+                .await?
+        {
+            return Ok(Vec::new());
+        }
+        self.run(move |mut c| async move {
+            sql::deliveries::claim(&mut c, now_ms, lease_until_ms, limit).await
+        })
+        .await
+    }
+
+    /// Nodes share the leases: one starting cannot tell its own orphans from the leases of
+    /// nodes still delivering, so it leaves them to run out.
+    async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
+        self.run(|c| async move { sql::deliveries::next_due(&c).await })
+            .await
+    }
+
+    async fn record_attempt(
+        &self,
+        room_id: RoomId,
+        seq: u64,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        self.run(move |mut c| async move {
+            sql::deliveries::record_attempt(&mut c, room_id, seq, outcome).await
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        sdk_app_id: SdkAppId,
+        room_id: Option<RoomId>,
+        status: Option<DeliveryStatus>,
+        page: Page,
+    ) -> Result<(u64, Vec<Delivery>), StoreError> {
+        self.run(move |mut c| async move {
+            sql::deliveries::list(&mut c, sdk_app_id, room_id, status, page).await
+        })
+        .await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        room_id: RoomId,
+        from_seq: Option<u64>,
+        event_ids: Option<Vec<String>>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let event_ids = &event_ids;
+        self.run(move |mut c| async move {
+            sql::deliveries::replay(&mut c, room_id, from_seq, event_ids.clone(), now_ms).await
+        })
+        .await
+    }
+
+    async fn purge_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let budget = self.batch();
+        let mut forgotten = 0;
+        // Bounded batches, each its own statement: ingest keeps flowing between them. A batch
+        // that may have left some deleted a full budget, so this loop always progresses.
+        loop {
+            let (deleted, more) =
+                self.run(move |c| async move {
+                    sql::deliveries::purge_some(&c, before_ms, budget).await
+                })
+                .await?;
+            forgotten += deleted;
+            if !more {
+                return Ok(forgotten);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn close(&self) {
+        PgStore::close(self).await;
+    }
+
+    /// Always true: other nodes may write to the same database, and their writes wake nothing
+    /// in this process (see [`Store::commit_feed`]).
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    /// The rooms events are committed to, by any node on this database and schema (this one
+    /// included), as they commit: a wake-up feed through LISTEN/NOTIFY, over a connection of
+    /// its own that reconnects by itself. Notifications sent while it reconnects are lost, and
+    /// the feed says [`CommitNotice::MaybeMissed`] once it listens again; a room may come more
+    /// than once (module `feed`). Each call opens its own listener, which stops when the
+    /// receiver is dropped or the store is closed.
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
+        Some(feed::listen(
+            self.inner.config.clone(),
+            self.inner.channel.clone(),
+            self.inner.closed.subscribe(),
+        ))
     }
 }

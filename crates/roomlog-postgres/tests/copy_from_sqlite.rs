@@ -9,9 +9,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use roomlog_core::callback::{AttemptOutcome, Delivery, DeliveryStatus};
-use roomlog_core::conformance::{accept, attendance_with, event, presence_event, spec};
+use roomlog_core::conformance::{accept, attendance_with, event, page_of, presence_event, spec};
+use roomlog_core::store::prelude::*;
 use roomlog_core::{
-    Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, Store, User,
+    Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, User,
 };
 use roomlog_postgres::{PgStore, TABLES};
 use roomlog_sqlite::SqliteStore;
@@ -25,8 +26,7 @@ fn everything(sdk_app_id: u64) -> RoomQuery {
         window_start: 0,
         window_end: u64::MAX,
         statuses: Vec::new(),
-        page: 1,
-        limit: 1000,
+        page: page_of(1, 1000),
     }
 }
 
@@ -295,12 +295,12 @@ async fn same_answers(
         ] {
             assert_eq!(
                 deliveries(
-                    old.list_deliveries(id, None, status, 1, 1000)
+                    old.list_deliveries(id, None, status, page_of(1, 1000))
                         .await
                         .unwrap()
                 ),
                 deliveries(
-                    new.list_deliveries(id, None, status, 1, 1000)
+                    new.list_deliveries(id, None, status, page_of(1, 1000))
                         .await
                         .unwrap()
                 )
@@ -322,12 +322,12 @@ async fn same_answers(
                 new.read_events(r, 1, u64::MAX).await.unwrap()
             );
             assert_eq!(
-                old.current_members(r, 1, 100).await.unwrap(),
-                new.current_members(r, 1, 100).await.unwrap()
+                old.current_members(r, page_of(1, 100)).await.unwrap(),
+                new.current_members(r, page_of(1, 100)).await.unwrap()
             );
             assert_eq!(
-                old.attendance(r, 1, 100).await.unwrap(),
-                new.attendance(r, 1, 100).await.unwrap()
+                old.attendance(r, page_of(1, 100)).await.unwrap(),
+                new.attendance(r, page_of(1, 100)).await.unwrap()
             );
         }
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use roomlog_core::Store;
+use roomlog_core::store::prelude::*;
 use roomlog_postgres::{migrate, PgStore, SCHEMA_VERSION, SEQUENCES, TABLES};
 
 fn all_versions() -> Vec<i32> {

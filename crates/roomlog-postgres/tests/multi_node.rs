@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roomlog_core::callback::AttemptOutcome;
-use roomlog_core::conformance::{accept, attendance_with, event, spec};
+use roomlog_core::conformance::{accept, attendance_with, event, page_of, spec};
+use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
 use roomlog_core::{
-    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, Store, StoreError, User,
+    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, StoreError, User,
 };
 use roomlog_postgres::PgStore;
 
@@ -130,7 +131,7 @@ async fn appends_from_two_nodes_share_one_dense_sequence_and_record_each_id_once
         );
     }
     // Presence followed every join exactly once, whichever node recorded it.
-    let (present, _) = a.current_members(id, 1, 1).await.unwrap();
+    let (present, _) = a.current_members(id, page_of(1, 1)).await.unwrap();
     assert_eq!(present, unique);
 }
 

@@ -92,7 +92,7 @@ impl Lookup {
     }
 
     /// The events the store must read for a room whose events end at `last_seq`:
-    /// `(first, count)`, as [`roomlog_core::Store::read_room_page`]'s range takes them.
+    /// `(first, count)`, as [`roomlog_core::EventLog::read_room_page`]'s range takes them.
     pub fn to_read(&self, last_seq: u64) -> Option<(u64, u64)> {
         match self.decide(last_seq) {
             Decision::Miss { first, count } => Some((first, count)),

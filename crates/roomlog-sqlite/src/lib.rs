@@ -44,12 +44,13 @@ use std::collections::HashMap;
 use roomlog_core::attendance::RoomAttendance;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::lifecycle::LifecyclePolicy;
-use roomlog_core::store::AttendancePage;
+use roomlog_core::store::prelude::*;
+use roomlog_core::store::{in_batches, AttendancePage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
-    Account, AccountId, Admission, ApiKey, App, AppendOutcome, EventRange, EventType, NewEvent,
-    PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec, SdkAppId, Store,
-    StoreError, StoredEvent, User,
+    Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventRange, EventType,
+    NewEvent, Page, PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec,
+    SdkAppId, Store, StoreError, StoredEvent, User,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -250,22 +251,8 @@ impl SqliteStore {
     }
 }
 
-/// A batch that is not the last must have done something, or the caller would loop forever.
-fn no_progress(step: &sql::purge::Step) -> Result<(), StoreError> {
-    if step.rooms == 0 && step.events == 0 {
-        return Err(StoreError::Backend(
-            "a purge batch made no progress; stopping to avoid looping".into(),
-        ));
-    }
-    Ok(())
-}
-
 #[async_trait]
-impl Store for SqliteStore {
-    async fn close(&self) {
-        SqliteStore::close(self).await;
-    }
-
+impl Accounts for SqliteStore {
     async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
         let name = name.to_owned();
         let now = now_secs();
@@ -275,6 +262,13 @@ impl Store for SqliteStore {
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.read(sql::accounts::list_accounts).await
+    }
+
+    async fn create_first_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let name = name.to_owned();
+        let now = now_secs();
+        self.write(move |c| sql::accounts::insert_first_account(c, &name, now))
+            .await
     }
 
     async fn create_app(&self, account: AccountId, name: &str) -> Result<App, StoreError> {
@@ -316,7 +310,10 @@ impl Store for SqliteStore {
         self.read(move |c| sql::accounts::get_key(c, &secret_id))
             .await
     }
+}
 
+#[async_trait]
+impl Rooms for SqliteStore {
     async fn create_rooms(
         &self,
         app: &App,
@@ -341,28 +338,21 @@ impl Store for SqliteStore {
 
     async fn delete_room(&self, room_id: RoomId) -> Result<(), StoreError> {
         let budget = self.batch();
-        let mut step = self
+        let first = self
             .write(move |c| sql::purge::delete_room(c, room_id, budget))
             .await?;
         // The room is gone (committed). Its remaining events are deleted in bounded batches; if
         // that is interrupted, `deleted_rooms` remembers them and the next purge finishes.
-        let mut deleted = step.events;
-        while !step.done {
-            match self
-                .write(move |c| sql::purge::delete_orphaned_events(c, room_id, budget))
-                .await
-            {
-                Ok(next) if next.done || next.events > 0 => {
-                    deleted += next.events;
-                    step = next;
-                }
-                Ok(_) => {
-                    tracing::warn!(room_id, "deleting a deleted room's events made no progress");
-                    return Ok(());
-                }
+        let mut deleted = first.events;
+        if !first.done {
+            let rest = in_batches(|| {
+                self.write(move |c| sql::purge::delete_orphaned_events(c, room_id, budget))
+            });
+            match rest.await {
+                Ok(rest) => deleted += rest.events,
                 Err(e) => {
                     tracing::warn!(room_id, error = %e,
-                        "deleting a deleted room's events failed; the next purge retries");
+                        "deleting a deleted room's events stopped; the next purge finishes");
                     return Ok(());
                 }
             }
@@ -404,14 +394,83 @@ impl Store for SqliteStore {
         self.read(move |c| sql::rooms::due_rooms(c, now_ms, limit))
             .await
     }
+}
 
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn append_events(
+        &self,
+        room_id: RoomId,
+        events: Vec<NewEvent>,
+        admit: Admission,
+    ) -> Result<AppendOutcome, StoreError> {
+        let policy = self.policy();
+        self.write(move |c| sql::events::append(c, room_id, events, admit, &policy))
+            .await
+    }
+
+    async fn read_events(
+        &self,
+        room_id: RoomId,
+        first_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| sql::events::read_range(c, room_id, first_seq, limit))
+            .await
+    }
+
+    async fn read_room_page(
+        &self,
+        room_id: RoomId,
+        range: EventRange,
+    ) -> Result<Option<RoomPage>, StoreError> {
+        // One read transaction instead of two, run on the calling thread when a reader is free
+        // (see `ReadPool::read_short`): a room row and at most a page of events.
+        self.inner
+            .reader
+            .read_short(move |c| sql::events::read_room_page(c, room_id, range))
+            .await
+    }
+
+    async fn read_events_of_type(
+        &self,
+        room_id: RoomId,
+        event_type: EventType,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit))
+            .await
+    }
+
+    async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
+        let budget = self.batch();
+        // Leftovers of room deletions that were interrupted (not counted as purged rooms).
+        let freed =
+            in_batches(|| self.write(move |c| sql::purge::drain_deleted_rooms(c, budget))).await?;
+        let stats = in_batches(|| {
+            self.write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
+        })
+        .await?;
+        if stats.events + freed.events > 0 {
+            self.reclaim_space().await;
+        }
+        Ok(stats)
+    }
+
+    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
+        self.read(sql::purge::next_purge_candidate).await
+    }
+}
+
+#[async_trait]
+impl Presence for SqliteStore {
     async fn current_members(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-        self.read(move |c| sql::presence::current_members(c, room_id, page, limit))
+        self.read(move |c| sql::presence::current_members(c, room_id, page))
             .await
     }
 
@@ -433,7 +492,10 @@ impl Store for SqliteStore {
         self.write(move |c| sql::kicks::unblock(c, room_id, &user_id))
             .await
     }
+}
 
+#[async_trait]
+impl Attendance for SqliteStore {
     async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
         self.read(move |c| sql::attendance::awaiting(c, limit))
             .await
@@ -454,13 +516,15 @@ impl Store for SqliteStore {
     async fn attendance(
         &self,
         room_id: RoomId,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<Option<AttendancePage>, StoreError> {
-        self.read(move |c| sql::attendance::page(c, room_id, page, limit))
+        self.read(move |c| sql::attendance::page(c, room_id, page))
             .await
     }
+}
 
+#[async_trait]
+impl Users for SqliteStore {
     async fn register_users(
         &self,
         users: Vec<User>,
@@ -505,7 +569,10 @@ impl Store for SqliteStore {
         self.read(move |c| sql::users::names(c, sdk_app_id, &user_ids))
             .await
     }
+}
 
+#[async_trait]
+impl Outbox for SqliteStore {
     async fn set_app_callback(
         &self,
         sdk_app_id: SdkAppId,
@@ -581,10 +648,9 @@ impl Store for SqliteStore {
         sdk_app_id: SdkAppId,
         room_id: Option<RoomId>,
         status: Option<DeliveryStatus>,
-        page: u64,
-        limit: u64,
+        page: Page,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page, limit))
+        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page))
             .await
     }
 
@@ -620,86 +686,22 @@ impl Store for SqliteStore {
         }
         Ok(forgotten)
     }
+}
 
-    async fn append_events(
-        &self,
-        room_id: RoomId,
-        events: Vec<NewEvent>,
-        admit: Admission,
-    ) -> Result<AppendOutcome, StoreError> {
-        let policy = self.policy();
-        self.write(move |c| sql::events::append(c, room_id, events, admit, &policy))
-            .await
+#[async_trait]
+impl Store for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 
-    async fn read_events(
-        &self,
-        room_id: RoomId,
-        first_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| sql::events::read_range(c, room_id, first_seq, limit))
-            .await
+    /// One process writes through this store (the admin CLI only briefly, beside it).
+    fn is_shared(&self) -> bool {
+        false
     }
 
-    async fn read_room_page(
-        &self,
-        room_id: RoomId,
-        range: EventRange,
-    ) -> Result<Option<RoomPage>, StoreError> {
-        // One read transaction instead of two, run on the calling thread when a reader is free
-        // (see `ReadPool::read_short`): a room row and at most a page of events.
-        self.inner
-            .reader
-            .read_short(move |c| sql::events::read_room_page(c, room_id, range))
-            .await
-    }
-
-    async fn read_events_of_type(
-        &self,
-        room_id: RoomId,
-        event_type: EventType,
-        after_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit))
-            .await
-    }
-
-    async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
-        let budget = self.batch();
-        let mut freed = 0;
-        // Leftovers of room deletions that were interrupted (not counted as purged rooms).
-        loop {
-            let step = self
-                .write(move |c| sql::purge::drain_deleted_rooms(c, budget))
-                .await?;
-            freed += step.events;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        let mut stats = PurgeStats::default();
-        loop {
-            let step = self
-                .write(move |c| sql::purge::purge_some(c, ended_at_or_before_ms, budget))
-                .await?;
-            stats.rooms += step.rooms;
-            stats.events += step.events;
-            if step.done {
-                break;
-            }
-            no_progress(&step)?;
-        }
-        if stats.events + freed > 0 {
-            self.reclaim_space().await;
-        }
-        Ok(stats)
-    }
-
-    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
-        self.read(sql::purge::next_purge_candidate).await
+    /// None: the one process notifies its own streams.
+    async fn commit_feed(&self) -> Option<tokio::sync::mpsc::Receiver<CommitNotice>> {
+        None
     }
 }
 

@@ -225,7 +225,7 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), roomlog_core::EventType::ALL.len());
         for (code, name) in rows {
-            let t = crate::rows::event_type_from_code(code).unwrap();
+            let t = roomlog_core::EventType::from_code(code).unwrap();
             assert_eq!(t.as_str(), name);
         }
     }

@@ -9,8 +9,10 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::callback::{AttemptOutcome, DeliveryStatus};
+use roomlog_core::conformance::page_of;
+use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
-use roomlog_core::{App, EventType, NewEvent, RoomId, Store};
+use roomlog_core::{App, EventType, NewEvent, RoomId};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const HOOK: &str = "http://127.0.0.1:9/hook";
@@ -77,7 +79,7 @@ async fn the_outbox_and_its_leases_survive_reopen() {
     let later = now_ms() + 3_600_000;
     assert_eq!(claimed(&store, later, later + 60_000).await, vec![(id, 1)]);
     let before = store
-        .list_deliveries(app.sdk_app_id, None, None, 1, 10)
+        .list_deliveries(app.sdk_app_id, None, None, page_of(1, 10))
         .await
         .unwrap();
     drop(store);
@@ -85,7 +87,7 @@ async fn the_outbox_and_its_leases_survive_reopen() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store
-            .list_deliveries(app.sdk_app_id, None, None, 1, 10)
+            .list_deliveries(app.sdk_app_id, None, None, page_of(1, 10))
             .await
             .unwrap(),
         before
@@ -199,7 +201,7 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
     };
     store.record_attempt(id, 1, &late).await.unwrap();
     let (_, all) = store
-        .list_deliveries(app.sdk_app_id, Some(id), None, 1, 10)
+        .list_deliveries(app.sdk_app_id, Some(id), None, page_of(1, 10))
         .await
         .unwrap();
     assert_eq!(

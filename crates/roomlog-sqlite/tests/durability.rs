@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use roomlog_core::{ApiKey, EventType, NewEvent, RoomStatus, Store, StoreError};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{ApiKey, EventType, NewEvent, RoomStatus, StoreError};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

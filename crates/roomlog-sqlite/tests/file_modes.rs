@@ -8,7 +8,7 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use roomlog_core::Store;
+use roomlog_core::store::prelude::*;
 use roomlog_sqlite::SqliteStore;
 
 fn set_umask(mask: u32) {

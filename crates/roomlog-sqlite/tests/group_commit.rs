@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::*;
-use roomlog_core::{Admission, DomainError, EventType, NewEvent, RoomStatus, Store, StoreError};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{Admission, DomainError, EventType, NewEvent, RoomStatus, StoreError};
 use roomlog_sqlite::SqliteStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use common::*;
 use roomlog_core::attendance::{MemberRecord, RoomAttendance};
+use roomlog_core::conformance::page_of;
 use roomlog_core::lifecycle::LifecyclePolicy;
-use roomlog_core::{
-    Admission, EventData, EventType, KickBars, NewEvent, RoomId, RoomSpec, Store, User,
-};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{Admission, EventData, EventType, KickBars, NewEvent, RoomId, RoomSpec, User};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const END_MS: i64 = (T0 as i64 + 3600) * 1000;
@@ -145,7 +145,7 @@ async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
 
     let next = store.next_deadline().await.unwrap();
     let due_before = due(&store, i64::MAX).await;
-    let members = store.current_members(live, 1, 10).await.unwrap();
+    let members = store.current_members(live, page_of(1, 10)).await.unwrap();
     let rooms = [
         store.get_room(auto).await.unwrap(),
         store.get_room(live).await.unwrap(),
@@ -163,7 +163,10 @@ async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
         vec![auto, live],
         "the ended room has no deadline"
     );
-    assert_eq!(store.current_members(live, 1, 10).await.unwrap(), members);
+    assert_eq!(
+        store.current_members(live, page_of(1, 10)).await.unwrap(),
+        members
+    );
     assert_eq!(members.0, 2);
     for (id, before) in [auto, live, done].into_iter().zip(rooms) {
         assert_eq!(store.get_room(id).await.unwrap(), before, "room {id}");
@@ -173,7 +176,11 @@ async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
         Some(&None),
         "the bar survived"
     );
-    let page = store.attendance(done, 1, 10).await.unwrap().unwrap();
+    let page = store
+        .attendance(done, page_of(1, 10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((page.total, page.records), (1, attendance.records.clone()));
     assert_eq!(
         store
@@ -273,7 +280,7 @@ async fn ten_thousand_members_end_and_attendance_page_correctly() {
             .collect();
         store.append_events(id, joins, accept()).await.unwrap();
     }
-    let (total, last_page) = store.current_members(id, 10, 1000).await.unwrap();
+    let (total, last_page) = store.current_members(id, page_of(10, 1000)).await.unwrap();
     assert_eq!(total, MEMBERS as u64);
     assert_eq!(last_page.len(), 1000);
     assert_eq!(last_page[999].user_id, format!("u{}", MEMBERS - 1));
@@ -298,7 +305,11 @@ async fn ten_thousand_members_end_and_attendance_page_correctly() {
         ..RoomAttendance::default()
     };
     store.save_attendance(id, &attendance).await.unwrap();
-    let page = store.attendance(id, 10, 1000).await.unwrap().unwrap();
+    let page = store
+        .attendance(id, page_of(10, 1000))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(page.total, MEMBERS as u64);
     assert_eq!(page.records, attendance.records[9000..].to_vec());
     assert_eq!(page.summary.member_number, MEMBERS as u64);

@@ -10,7 +10,9 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use roomlog_core::{EventType, NewEvent, Store};
+use roomlog_core::conformance::page_of;
+use roomlog_core::store::prelude::*;
+use roomlog_core::{EventType, NewEvent};
 use roomlog_sqlite::SqliteStore;
 
 fn rss_kib(field: &str) -> u64 {
@@ -238,7 +240,7 @@ async fn a_ten_thousand_member_class_ends_and_serves_attendance() {
     let mut read = 0;
     for page in 1..=10 {
         read += store
-            .attendance(room, page, 1000)
+            .attendance(room, page_of(page, 1000))
             .await
             .unwrap()
             .unwrap()

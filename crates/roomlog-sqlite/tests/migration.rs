@@ -7,8 +7,10 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::callback::AppCallback;
+use roomlog_core::conformance::page_of;
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
-use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus, Store};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -217,7 +219,7 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         }
     );
     assert_eq!(
-        store.current_members(busy, 1, 10).await.unwrap(),
+        store.current_members(busy, page_of(1, 10)).await.unwrap(),
         (
             1,
             vec![PresentMember {
@@ -288,7 +290,10 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         AppCallback::default()
     );
     assert_eq!(
-        store.list_deliveries(app, None, None, 1, 10).await.unwrap(),
+        store
+            .list_deliveries(app, None, None, page_of(1, 10))
+            .await
+            .unwrap(),
         (0, vec![])
     );
     assert_eq!(store.next_delivery_due().await.unwrap(), None);
@@ -323,7 +328,10 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         ]
     );
     assert_eq!(room.last_seq, 10);
-    let (owed, deliveries) = store.list_deliveries(app, None, None, 1, 10).await.unwrap();
+    let (owed, deliveries) = store
+        .list_deliveries(app, None, None, page_of(1, 10))
+        .await
+        .unwrap();
     assert_eq!(owed, 4, "the events recorded since the callback was set");
     assert_eq!(
         deliveries.iter().map(|d| d.event.seq).collect::<Vec<_>>(),

@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use roomlog_core::{EventType, NewEvent, PurgeStats, RoomId, Store};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{EventType, NewEvent, PurgeStats, RoomId};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const EVENTS: usize = 20_000;

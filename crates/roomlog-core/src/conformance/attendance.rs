@@ -57,7 +57,7 @@ pub async fn case_attendance_save_page_replace<S: Store>(store: S) {
         vec![first, second]
     );
     assert_eq!(
-        store.attendance(first, 1, 10).await.unwrap(),
+        store.attendance(first, page_of(1, 10)).await.unwrap(),
         None,
         "not computed yet"
     );
@@ -77,7 +77,7 @@ pub async fn case_attendance_save_page_replace<S: Store>(store: S) {
         let store = &store;
         async move {
             store
-                .attendance(room_id, page, limit)
+                .attendance(room_id, page_of(page, limit))
                 .await
                 .unwrap()
                 .expect("attendance is stored")
@@ -138,9 +138,12 @@ pub async fn case_attendance_save_page_replace<S: Store>(store: S) {
         store.rooms_awaiting_attendance(10).await.unwrap(),
         vec![third]
     );
-    assert_eq!(store.attendance(live, 1, 10).await.unwrap(), None);
+    assert_eq!(store.attendance(live, page_of(1, 10)).await.unwrap(), None);
     assert_eq!(
-        store.attendance(third + 1_000_000, 1, 10).await.unwrap(),
+        store
+            .attendance(third + 1_000_000, page_of(1, 10))
+            .await
+            .unwrap(),
         None
     );
     expect_room_not_found(
@@ -180,7 +183,7 @@ pub async fn case_attendance_survives_the_purge<S: Store>(store: S) {
     assert!(room(&store, id).await.events_purged);
     assert_eq!(store.read_events(id, 1, 100).await.unwrap(), vec![]);
     let kept = store
-        .attendance(id, 2, 5)
+        .attendance(id, page_of(2, 5))
         .await
         .unwrap()
         .expect("the attendance outlives the events");
@@ -199,5 +202,5 @@ pub async fn case_attendance_survives_the_purge<S: Store>(store: S) {
 
     // Deleting the room deletes its attendance.
     store.delete_room(id).await.unwrap();
-    assert_eq!(store.attendance(id, 1, 10).await.unwrap(), None);
+    assert_eq!(store.attendance(id, page_of(1, 10)).await.unwrap(), None);
 }

@@ -30,7 +30,7 @@ pub(super) async fn deliveries<S: Store>(
     status: Option<DeliveryStatus>,
 ) -> Vec<Delivery> {
     let (total, page) = store
-        .list_deliveries(app.sdk_app_id, room_id, status, 1, 10_000)
+        .list_deliveries(app.sdk_app_id, room_id, status, page_of(1, 10_000))
         .await
         .expect("list_deliveries");
     assert_eq!(
@@ -533,7 +533,7 @@ pub async fn case_list_deliveries_pages_and_filters<S: Store>(store: S) {
         let (store, app) = (&store, &app);
         async move {
             let (total, page) = store
-                .list_deliveries(app.sdk_app_id, room, status, page, limit)
+                .list_deliveries(app.sdk_app_id, room, status, page_of(page, limit))
                 .await
                 .expect("list_deliveries");
             (total, keys(&page))
@@ -590,7 +590,10 @@ pub async fn case_list_deliveries_pages_and_filters<S: Store>(store: S) {
     let unknown = app.sdk_app_id.max(other.sdk_app_id) + 1000;
     for id in [unknown, u64::MAX] {
         assert_eq!(
-            store.list_deliveries(id, None, None, 1, 10).await.unwrap(),
+            store
+                .list_deliveries(id, None, None, page_of(1, 10))
+                .await
+                .unwrap(),
             (0, vec![]),
             "an unknown app has none"
         );

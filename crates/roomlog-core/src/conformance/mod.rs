@@ -36,6 +36,7 @@ use crate::error::DomainError;
 use crate::event::{EventData, EventType, NewEvent, StoredEvent};
 use crate::ingest;
 use crate::lifecycle::{LifecyclePolicy, Occupancy};
+use crate::page::Page;
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 use crate::store::{
     Admission, AppendOutcome, AttendancePage, KickBars, PresentMember, PurgeStats, RoomPage, Store,
@@ -313,9 +314,13 @@ fn everything(sdk_app_id: u64) -> RoomQuery {
         window_start: 0,
         window_end: u64::MAX,
         statuses: Vec::new(),
-        page: 1,
-        limit: 1000,
+        page: page_of(1, 1000),
     }
+}
+
+/// Page `number` of `limit` items, with no cap on the limit (the actions have theirs).
+pub fn page_of(number: u64, limit: u64) -> Page {
+    Page::new(number, limit, u64::MAX).expect("a page from 1 of at least 1 item")
 }
 
 fn room_ids(rooms: &[Room]) -> Vec<RoomId> {

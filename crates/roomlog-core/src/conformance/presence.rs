@@ -41,7 +41,7 @@ pub(super) fn kick_quit(id: &str, user: &str, reason: u64, timestamp_ms: i64) ->
 /// Who is in: `(user, devices)` in order of arrival.
 pub(super) async fn present<S: Store>(store: &S, room_id: RoomId) -> Vec<(String, u64)> {
     let (total, members) = store
-        .current_members(room_id, 1, 1000)
+        .current_members(room_id, page_of(1, 1000))
         .await
         .expect("current_members");
     assert_eq!(
@@ -93,7 +93,7 @@ pub async fn case_presence_rules<S: Store>(store: S) {
     step(vec![ev(1, J, "alice", Some(5))]).await;
     step(vec![ev(2, J, "alice", Some(5))]).await;
     assert_eq!(present(&store, id).await, users(&[("alice", 1)]));
-    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    let (_, members) = store.current_members(id, page_of(1, 10)).await.unwrap();
     assert_eq!(members[0].joined_ms, at(1), "the reconnect opened nothing");
     assert_eq!(
         room(&store, id).await.occupancy,
@@ -110,7 +110,7 @@ pub async fn case_presence_rules<S: Store>(store: S) {
         present(&store, id).await,
         users(&[("alice", 2), ("bob", 1)])
     );
-    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    let (_, members) = store.current_members(id, page_of(1, 10)).await.unwrap();
     assert_eq!(
         (members[0].user_id.as_str(), members[0].joined_ms),
         ("alice", at(1)),
@@ -132,7 +132,7 @@ pub async fn case_presence_rules<S: Store>(store: S) {
         present(&store, id).await,
         users(&[("bob", 1), ("alice", 1)])
     );
-    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    let (_, members) = store.current_members(id, page_of(1, 10)).await.unwrap();
     assert_eq!(
         (members[1].user_id.as_str(), members[1].joined_ms),
         ("alice", at(4)),
@@ -169,7 +169,7 @@ pub async fn case_presence_rules<S: Store>(store: S) {
     step(vec![rejoin]).await;
     // A reconnect opens nothing but still reports the current role.
     step(vec![reconnect]).await;
-    let (_, members) = store.current_members(id, 1, 10).await.unwrap();
+    let (_, members) = store.current_members(id, page_of(1, 10)).await.unwrap();
     assert_eq!(
         members,
         vec![PresentMember {
@@ -223,7 +223,12 @@ pub async fn case_presence_batches_match_single_events<S: Store>(store: S) {
 
     let listing = |room_id| {
         let store = &store;
-        async move { store.current_members(room_id, 1, 100).await.unwrap() }
+        async move {
+            store
+                .current_members(room_id, page_of(1, 100))
+                .await
+                .unwrap()
+        }
     };
     let expected = listing(single).await;
     assert_eq!(
@@ -277,7 +282,10 @@ pub async fn case_current_members_pages<S: Store>(store: S) {
     let page = |page: u64, limit: u64| {
         let store = &store;
         async move {
-            let (total, members) = store.current_members(id, page, limit).await.unwrap();
+            let (total, members) = store
+                .current_members(id, page_of(page, limit))
+                .await
+                .unwrap();
             (
                 total,
                 members.into_iter().map(|m| m.user_id).collect::<Vec<_>>(),
@@ -293,7 +301,7 @@ pub async fn case_current_members_pages<S: Store>(store: S) {
         "past the end: empty, with the total"
     );
     assert_eq!(page(1, 1000).await, (7, names.clone()));
-    let missing = store.current_members(id + 1_000_000, 1, 10).await;
+    let missing = store.current_members(id + 1_000_000, page_of(1, 10)).await;
     assert!(
         matches!(missing, Ok((0, ref m)) if m.is_empty())
             || matches!(missing, Err(StoreError::RoomNotFound)),
@@ -396,7 +404,7 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
         "a Reason 5 quit per user still in, in order of arrival, then RoomEnd"
     );
     assert_eq!(
-        store.current_members(id, 1, 10).await.unwrap(),
+        store.current_members(id, page_of(1, 10)).await.unwrap(),
         (0, vec![]),
         "presence is empty after the end"
     );
@@ -408,7 +416,7 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
         vec![presence_event("late", J, "amy", Some(1), end_at + 5)],
     )
     .await;
-    let (total, members) = store.current_members(id, 1, 10).await.unwrap();
+    let (total, members) = store.current_members(id, page_of(1, 10)).await.unwrap();
     assert_eq!(
         (total, members[0].devices, members[0].joined_ms),
         (1, 1, end_at + 5),

@@ -298,8 +298,7 @@ pub async fn case_list_rooms_window_status_paging<S: Store>(store: S) {
         window_start: T0 + 1000,
         window_end: T0 + 3000,
         statuses,
-        page,
-        limit,
+        page: page_of(page, limit),
     };
     let list = |q: RoomQuery| {
         let store = &store;

@@ -3,11 +3,11 @@
 //! Computed once per room after its class (by whichever node gets to it first; a second node
 //! computing it too just stores the same again) and kept after the events are purged.
 
-use roomlog_core::attendance::{MemberRecord, RoomAttendance};
-use roomlog_core::store::AttendancePage;
-use roomlog_core::{RoomId, StoreError};
+use roomlog_core::attendance::RoomAttendance;
+use roomlog_core::store::{attendance_json, AttendancePage};
+use roomlog_core::{Page, RoomId, StoreError};
 
-use crate::error::{corrupt, saturating_i64, Context, Error};
+use crate::error::{saturating_i64, Context, Error};
 use crate::rows;
 use crate::sql::rooms::{lock_room, room_key};
 use crate::sql::{commit, execute, query, query_opt, snapshot, write, Client};
@@ -30,10 +30,6 @@ pub(crate) async fn awaiting(c: &Client, limit: u64) -> Result<Vec<RoomId>, Erro
         .collect()
 }
 
-fn json_error(what: &str, e: serde_json::Error) -> Error {
-    corrupt(format!("{what}: {e}"))
-}
-
 /// Replaces the room's attendance in one transaction, holding the room's lock (so two nodes
 /// saving it at once replace it one after the other instead of mixing their records).
 pub(crate) async fn save(
@@ -42,24 +38,8 @@ pub(crate) async fn save(
     attendance: &RoomAttendance,
 ) -> Result<(), Error> {
     let what = || format!("storing the attendance of room {room_id}");
-    let records: Vec<String> = attendance
-        .records
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<_, _>>()
-        .map_err(|e| json_error("serialising a member record", e))?;
+    let (summary, records) = attendance_json(attendance)?;
     let ords: Vec<i64> = (0..records.len() as i64).collect();
-    // The summary is everything but the records (spelled out rather than cloned: cloning would
-    // copy every record only to drop them).
-    let summary = RoomAttendance {
-        peak_member_number: attendance.peak_member_number,
-        member_number: attendance.member_number,
-        real_start_time: attendance.real_start_time,
-        real_end_time: attendance.real_end_time,
-        records: Vec::new(),
-    };
-    let summary = serde_json::to_string(&summary)
-        .map_err(|e| json_error("serialising an attendance summary", e))?;
 
     let tx = write(c).await?;
     let key = lock_room(&tx, room_id).await?.key();
@@ -96,8 +76,7 @@ pub(crate) async fn save(
 pub(crate) async fn page(
     c: &mut Client,
     room_id: RoomId,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<Option<AttendancePage>, Error> {
     let Some(key) = room_key(room_id) else {
         return Ok(None);
@@ -122,38 +101,29 @@ pub(crate) async fn page(
             "room {room_id} has no attendance summary"
         )))
     })?;
-    let summary: RoomAttendance = serde_json::from_str(summary)
-        .map_err(|e| json_error("reading an attendance summary", e))?;
     let total = rows::get::<i64>(&stored, 1)?.max(0) as u64;
     let mut records = Vec::new();
-    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
-        .ok()
-        .and_then(|p| p.range(total))
-    {
+    if let Some((first, count)) = page.range(total) {
         // `Page::range` counts from 1; `ord` from 0.
         let from = saturating_i64(first - 1);
-        let found = query(
+        records = query(
             &tx,
             RECORDS_PAGE,
             &[&key, &from, &from.saturating_add(saturating_i64(count))],
         )
         .await
         .with_context(what)?;
-        records = found
-            .iter()
-            .map(|row| {
-                let json: &str = rows::get(row, 0)?;
-                serde_json::from_str::<MemberRecord>(json)
-                    .map_err(|e| json_error("reading a member record", e))
-            })
-            .collect::<Result<_, _>>()?;
     }
-    commit(tx).await?;
-    Ok(Some(AttendancePage {
+    let page = AttendancePage::from_json(
         summary,
         total,
-        records,
-    }))
+        records
+            .iter()
+            .map(|row| rows::get::<&str>(row, 0))
+            .collect::<Result<Vec<_>, _>>()?,
+    )?;
+    commit(tx).await?;
+    Ok(Some(page))
 }
 
 /// Deletes the room's attendance (the room is being deleted).

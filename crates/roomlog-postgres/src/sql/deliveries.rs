@@ -21,10 +21,10 @@ use deadpool_postgres::{GenericClient, Transaction};
 
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::time::now_ms;
-use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
+use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
-use crate::rows::{self, delivery_columns, delivery_status_code};
+use crate::rows::{self, delivery_columns};
 use crate::sql::events::EventColumns;
 use crate::sql::rooms::{lock_room, room_key};
 use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write, Client};
@@ -461,7 +461,7 @@ pub(crate) async fn record_attempt(
             &outcome.at_ms,
             &http_status,
             &outcome.error,
-            &delivery_status_code(status),
+            &status.code(),
             &next_attempt,
         ],
     )
@@ -527,14 +527,13 @@ pub(crate) const PAGE_OF_ROOM_STATUS: &str = concat!(
     " ORDER BY seq LIMIT $4 OFFSET $5"
 );
 
-/// The store's `list_deliveries`: `(total, page)`, `page` from 1, in one snapshot.
+/// The store's `list_deliveries`: `(total, page)`, in one snapshot.
 pub(crate) async fn list(
     c: &mut Client,
     sdk_app_id: SdkAppId,
     room_id: Option<RoomId>,
     status: Option<DeliveryStatus>,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<(u64, Vec<Delivery>), Error> {
     let Ok(app) = i64::try_from(sdk_app_id) else {
         return Ok((0, Vec::new()));
@@ -545,10 +544,10 @@ pub(crate) async fn list(
         // No room has such an id.
         Some(None) => return Ok((0, Vec::new())),
     };
-    let offset = page.max(1).saturating_sub(1).saturating_mul(limit);
+    let (offset, limit) = (page.offset(), page.limit());
     let (sql_limit, sql_offset) = (saturating_i64(limit), saturating_i64(offset));
     let wanted = saturating_i64(offset.saturating_add(limit));
-    let status = status.map(delivery_status_code);
+    let status = status.map(DeliveryStatus::code);
     let (count_sql, page_sql, mut params): (&str, &str, Vec<i64>) = match (room, status) {
         (None, None) => (COUNT_OF_APP, PAGE_OF_APP, vec![app]),
         (Some(room), None) => (COUNT_OF_ROOM, PAGE_OF_ROOM, vec![room, app]),
@@ -570,7 +569,7 @@ pub(crate) async fn list(
         0,
     )?;
     let mut deliveries = Vec::new();
-    if limit > 0 && total > 0 {
+    if total > 0 {
         if room.is_none() && status.is_none() {
             params.push(wanted);
         }

@@ -19,7 +19,7 @@ use roomlog_core::{
 };
 
 use crate::error::{saturating_i64, Context, Error};
-use crate::rows::{self, event_columns, event_type_code, u64_bits};
+use crate::rows::{self, event_columns, u64_bits};
 use crate::sql::deliveries::Outbox;
 use crate::sql::presence as sql_presence;
 use crate::sql::rooms::{load_room, lock_room, room_key, save_log_state, Locked};
@@ -84,7 +84,7 @@ impl<'a> EventColumns<'a> {
             let data = &event.data;
             columns.seq.push(saturating_i64(seq));
             columns.event_id.push(&event.event_id);
-            columns.event_type.push(event_type_code(event.event_type));
+            columns.event_type.push(event.event_type.code());
             columns.timestamp_ms.push(event.timestamp_ms);
             columns.user_id.push(data.user_id.as_deref());
             columns.device.push(u64_bits(data.device));
@@ -363,7 +363,7 @@ pub(crate) async fn read_of_type(
         READ_OF_TYPE,
         &[
             &key,
-            &event_type_code(event_type),
+            &event_type.code(),
             &saturating_i64(after_seq),
             &saturating_i64(limit),
         ],

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use deadpool_postgres::Transaction;
 
 use roomlog_core::lifecycle::Occupancy;
-use roomlog_core::{PresentMember, RoomId};
+use roomlog_core::{Page, PresentMember, RoomId};
 
 use crate::error::{corrupt, saturating_i64, Context, Error};
 use crate::rows::{self, from_bits, u64_bits};
@@ -236,8 +236,7 @@ pub(crate) async fn clear(tx: &Transaction<'_>, room: i64) -> Result<(), Error> 
 pub(crate) async fn current_members(
     c: &mut Client,
     room_id: RoomId,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<(u64, Vec<PresentMember>), Error> {
     let Some(key) = room_key(room_id) else {
         return Ok((0, Vec::new()));
@@ -254,10 +253,7 @@ pub(crate) async fn current_members(
     .transpose()?;
     let total = total.unwrap_or(0).max(0) as u64;
     let mut members = Vec::new();
-    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
-        .ok()
-        .and_then(|p| p.range(total))
-    {
+    if let Some((first, count)) = page.range(total) {
         let found = query(
             &tx,
             PRESENT_IN_ORDER,

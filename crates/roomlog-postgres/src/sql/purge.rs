@@ -11,6 +11,7 @@
 
 use deadpool_postgres::Transaction;
 
+use roomlog_core::store::PurgeStep;
 use roomlog_core::{RoomId, RoomStatus, StoreError};
 
 use crate::error::{saturating_i64, Context, Error};
@@ -19,17 +20,6 @@ use crate::sql::rooms::lock_room;
 use crate::sql::{
     attendance, commit, deliveries, execute, kicks, presence, query_one, query_opt, write, Client,
 };
-
-/// Progress of one bounded batch.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Step {
-    /// Rooms finished by this batch (purge: marked purged; deletion: all rows gone).
-    pub rooms: u64,
-    /// Rows deleted: events (for deleted rooms, their callback deliveries too).
-    pub events: u64,
-    /// Nothing is left to do (for this node: rooms other nodes hold are theirs to finish).
-    pub done: bool,
-}
 
 /// The next room to purge: ended, events still there, attendance stored, ended by the cutoff,
 /// and not being purged by another node (the partial index `rooms_purge_queue`).
@@ -104,7 +94,7 @@ pub(crate) async fn delete_room(
     c: &mut Client,
     room_id: RoomId,
     budget: u64,
-) -> Result<Step, Error> {
+) -> Result<PurgeStep, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
     if locked.room.status == RoomStatus::InClass {
@@ -131,7 +121,7 @@ pub(crate) async fn delete_room(
         .with_context(|| format!("queueing the events of deleted room {room_id}"))?;
     }
     commit(tx).await?;
-    Ok(Step {
+    Ok(PurgeStep {
         rooms: u64::from(!remaining),
         events,
         done: !remaining,
@@ -144,7 +134,7 @@ pub(crate) async fn delete_orphaned_events(
     c: &mut Client,
     room_id: RoomId,
     budget: u64,
-) -> Result<Step, Error> {
+) -> Result<PurgeStep, Error> {
     let key = room_id as i64;
     let tx = write(c).await?;
     let queued = query_opt(
@@ -157,7 +147,7 @@ pub(crate) async fn delete_orphaned_events(
     .is_some();
     if !queued {
         commit(tx).await?;
-        return Ok(Step {
+        return Ok(PurgeStep {
             rooms: 0,
             events: 0,
             done: true,
@@ -168,7 +158,7 @@ pub(crate) async fn delete_orphaned_events(
         forget_deleted(&tx, key).await?;
     }
     commit(tx).await?;
-    Ok(Step {
+    Ok(PurgeStep {
         rooms: u64::from(!remaining),
         events,
         done: !remaining,
@@ -183,9 +173,9 @@ async fn forget_deleted(tx: &Transaction<'_>, key: i64) -> Result<(), Error> {
 }
 
 /// Finishes deletions an earlier run left half-done (a process stopped between batches).
-pub(crate) async fn drain_deleted_rooms(c: &mut Client, budget: u64) -> Result<Step, Error> {
+pub(crate) async fn drain_deleted_rooms(c: &mut Client, budget: u64) -> Result<PurgeStep, Error> {
     let tx = write(c).await?;
-    let mut step = Step::default();
+    let mut step = PurgeStep::default();
     // Every pass deletes rows or finishes a room, so this bounds the transaction's work even
     // when it meets many rooms without rows.
     while step.events + step.rooms < budget {
@@ -219,9 +209,13 @@ pub(crate) async fn drain_deleted_rooms(c: &mut Client, budget: u64) -> Result<S
 /// One batch of the retention purge: rooms that ended at or before `cutoff_ms` and still have
 /// their events, oldest end first. A room is marked purged in the same transaction that deletes
 /// its last events, so a room is never marked while events remain.
-pub(crate) async fn purge_some(c: &mut Client, cutoff_ms: i64, budget: u64) -> Result<Step, Error> {
+pub(crate) async fn purge_some(
+    c: &mut Client,
+    cutoff_ms: i64,
+    budget: u64,
+) -> Result<PurgeStep, Error> {
     let tx = write(c).await?;
-    let mut step = Step::default();
+    let mut step = PurgeStep::default();
     while step.events + step.rooms < budget {
         let next = query_opt(&tx, NEXT_TO_PURGE, &[&cutoff_ms])
             .await

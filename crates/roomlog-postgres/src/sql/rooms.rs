@@ -501,15 +501,9 @@ pub(crate) async fn list_rooms(
         0,
     )?;
     let mut page = Vec::new();
-    if query_.limit > 0 && total > 0 {
-        let limit = saturating_i64(query_.limit);
-        let offset = saturating_i64(
-            query_
-                .page
-                .max(1)
-                .saturating_sub(1)
-                .saturating_mul(query_.limit),
-        );
+    if total > 0 {
+        let limit = saturating_i64(query_.page.limit());
+        let offset = saturating_i64(query_.page.offset());
         let found = query(
             &tx,
             PAGE_OF_ROOMS,

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::GenericClient;
 
-use roomlog_core::{DomainError, SdkAppId, StoreError, User};
+use roomlog_core::user::Registration;
+use roomlog_core::{SdkAppId, StoreError, User};
 
 use crate::error::{is_unique_violation, to_i64, Context, Error};
 use crate::rows::{self, user_columns};
@@ -20,9 +21,6 @@ pub(crate) const BY_ORIGIN: &str = concat!(
 );
 
 const BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE user_id = $1");
-
-/// The code of a registration whose OriginId the app already has (without overwrite).
-const ORIGIN_ID_EXISTS: &str = "FailedOperation.OriginIdExists";
 
 async fn by_origin<C: GenericClient>(
     c: &C,
@@ -74,14 +72,16 @@ pub(crate) async fn register(
             "" => None,
             origin_id => by_origin(&tx, app, origin_id).await?,
         };
-        match existing {
-            Some(existing) if overwrite => {
+        let user = match Registration::decide(user.clone(), existing, overwrite)
+            .map_err(StoreError::Rejected)?
+        {
+            Registration::Overwrite(user) => {
                 execute(
                     &tx,
                     "UPDATE users SET name = $2, avatar = $3, token = $4, token_expires_ms = $5
                      WHERE user_id = $1",
                     &[
-                        &existing.user_id,
+                        &user.user_id,
                         &user.name,
                         &user.avatar,
                         &user.token,
@@ -89,26 +89,10 @@ pub(crate) async fn register(
                     ],
                 )
                 .await
-                .with_context(|| format!("overwriting user {}", existing.user_id))?;
-                stored.push(User {
-                    name: user.name.clone(),
-                    avatar: user.avatar.clone(),
-                    token: user.token.clone(),
-                    token_expires_ms: user.token_expires_ms,
-                    ..existing
-                });
+                .with_context(|| format!("overwriting user {}", user.user_id))?;
+                user
             }
-            Some(existing) => {
-                return Err(StoreError::Rejected(DomainError::new(
-                    ORIGIN_ID_EXISTS,
-                    format!(
-                        "A user with OriginId `{}` already exists in app {}: {}.",
-                        user.origin_id, user.sdk_app_id, existing.user_id
-                    ),
-                ))
-                .into());
-            }
-            None => {
+            Registration::Insert(user) => {
                 let inserted = execute(
                     &tx,
                     "INSERT INTO users (user_id, sdk_app_id, name, origin_id, avatar, token,
@@ -137,9 +121,10 @@ pub(crate) async fn register(
                         other.with_context(|| format!("registering user {}", user.user_id))?;
                     }
                 }
-                stored.push(user.clone());
+                user
             }
-        }
+        };
+        stored.push(user);
     }
     commit(tx).await?;
     Ok(stored)

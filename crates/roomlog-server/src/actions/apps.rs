@@ -179,13 +179,7 @@ impl Action for DescribeCallbackDeliveries {
         let (total, deliveries) = ctx
             .state
             .store()
-            .list_deliveries(
-                self.sdk_app_id,
-                self.room_id,
-                status,
-                page.number(),
-                page.limit(),
-            )
+            .list_deliveries(self.sdk_app_id, self.room_id, status, page)
             .await?;
         let deliveries: Vec<Value> = deliveries.iter().map(|d| d.describe()).collect();
         Ok(fields(json!({ "Total": total, "Deliveries": deliveries })))

@@ -141,9 +141,7 @@ impl Action for DescribeCurrentMemberList {
             return Err(room.status.conflict().into());
         }
         let store = ctx.state.store();
-        let (total, members) = store
-            .current_members(room.room_id, page.number(), page.limit())
-            .await?;
+        let (total, members) = store.current_members(room.room_id, page).await?;
         let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
         let names = store.user_names(room.sdk_app_id, &ids).await?;
         let records: Vec<MemberRecord> = members
@@ -196,20 +194,14 @@ impl Action for DescribeRoomStatistics {
             .into());
         }
         let store = ctx.state.store();
-        let attendance = match store
-            .attendance(room.room_id, page.number(), page.limit())
-            .await?
-        {
+        let attendance = match store.attendance(room.room_id, page).await? {
             Some(attendance) => attendance,
             None => {
                 // Asked before the background task got to it: compute (once) now.
                 ctx.state.service().compute_attendance(room.room_id).await?;
-                store
-                    .attendance(room.room_id, page.number(), page.limit())
-                    .await?
-                    .ok_or_else(|| {
-                        roomlog_core::StoreError::Backend("attendance vanished after saving".into())
-                    })?
+                store.attendance(room.room_id, page).await?.ok_or_else(|| {
+                    roomlog_core::StoreError::Backend("attendance vanished after saving".into())
+                })?
             }
         };
         let summary = attendance.summary;

@@ -333,8 +333,7 @@ impl Action for GetRooms {
             window_start,
             window_end,
             statuses,
-            page: page.number(),
-            limit: page.limit(),
+            page,
         };
         let (total, rooms) = ctx.state.store().list_rooms(&query).await?;
         let rooms: Vec<Value> = rooms.iter().map(room_item).collect();

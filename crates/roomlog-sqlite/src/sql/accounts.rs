@@ -23,6 +23,27 @@ pub(crate) fn insert_account(
     })
 }
 
+/// [`insert_account`] only if there is no account yet, in one statement (the writer runs one
+/// command at a time, and SQLite's lock keeps another process out meanwhile).
+pub(crate) fn insert_first_account(
+    conn: &Connection,
+    name: &str,
+    created_at: i64,
+) -> Result<Option<Account>, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO accounts (name, created_at) SELECT ?1, ?2
+             WHERE NOT EXISTS (SELECT 1 FROM accounts)",
+        )
+        .and_then(|mut stmt| stmt.execute((name, created_at)))
+        .context("creating the first account")?;
+    Ok((inserted > 0).then(|| Account {
+        id: conn.last_insert_rowid() as AccountId,
+        name: name.to_owned(),
+        created_at,
+    }))
+}
+
 pub(crate) fn list_accounts(conn: &Connection) -> Result<Vec<Account>, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT account_id, name, created_at FROM accounts ORDER BY account_id")

@@ -5,9 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use roomlog_core::attendance::{MemberRecord, RoomAttendance};
-use roomlog_core::store::AttendancePage;
-use roomlog_core::{RoomId, StoreError};
+use roomlog_core::attendance::RoomAttendance;
+use roomlog_core::store::{attendance_json, AttendancePage};
+use roomlog_core::{Page, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::sql::rooms::room_key;
@@ -32,10 +32,6 @@ pub(crate) fn awaiting(conn: &Connection, limit: u64) -> Result<Vec<RoomId>, Sto
     Ok(rooms.into_iter().map(|id| id as RoomId).collect())
 }
 
-fn json_error(what: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Backend(format!("{what}: {e}"))
-}
-
 /// Replaces the room's attendance, in the caller's savepoint (one writer command, however many
 /// records: one prepared insert per record, one commit).
 pub(crate) fn save(
@@ -58,27 +54,17 @@ pub(crate) fn save(
     let mut insert = conn
         .prepare_cached("INSERT INTO attendance_records (room_id, ord, record) VALUES (?1, ?2, ?3)")
         .with_context(what)?;
-    for (ord, record) in attendance.records.iter().enumerate() {
-        let json = serde_json::to_string(record)
-            .map_err(|e| json_error("serialising a member record", e))?;
-        insert.execute((key, ord as i64, json)).with_context(what)?;
+    let (summary, records) = attendance_json(attendance)?;
+    for (ord, record) in records.iter().enumerate() {
+        insert
+            .execute((key, ord as i64, record))
+            .with_context(what)?;
     }
-    // The summary is everything but the records (spelled out rather than cloned: cloning would
-    // copy every record only to drop them).
-    let summary = RoomAttendance {
-        peak_member_number: attendance.peak_member_number,
-        member_number: attendance.member_number,
-        real_start_time: attendance.real_start_time,
-        real_end_time: attendance.real_end_time,
-        records: Vec::new(),
-    };
-    let summary = serde_json::to_string(&summary)
-        .map_err(|e| json_error("serialising an attendance summary", e))?;
     conn.prepare_cached(
         "UPDATE rooms SET attendance_ready = 1, attendance_summary = ?2, attendance_total = ?3
          WHERE room_id = ?1",
     )
-    .and_then(|mut stmt| stmt.execute((key, summary, attendance.records.len() as i64)))
+    .and_then(|mut stmt| stmt.execute((key, summary, records.len() as i64)))
     .with_context(what)?;
     Ok(())
 }
@@ -88,8 +74,7 @@ pub(crate) fn save(
 pub(crate) fn page(
     conn: &Connection,
     room_id: RoomId,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<Option<AttendancePage>, StoreError> {
     let Some(key) = room_key(room_id) else {
         return Ok(None);
@@ -111,36 +96,22 @@ pub(crate) fn page(
     };
     let summary = summary
         .ok_or_else(|| StoreError::Backend(format!("room {room_id} has no attendance summary")))?;
-    let summary: RoomAttendance = serde_json::from_str(&summary)
-        .map_err(|e| json_error("reading an attendance summary", e))?;
     let total = total.max(0) as u64;
     let mut records = Vec::new();
-    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
-        .ok()
-        .and_then(|p| p.range(total))
-    {
+    if let Some((first, count)) = page.range(total) {
         // `Page::range` counts from 1; `ord` from 0.
         let from = saturating_i64(first - 1);
         let mut stmt = tx.prepare_cached(RECORDS_PAGE).with_context(what)?;
-        let rows = stmt
+        records = stmt
             .query_map(
                 (key, from, from.saturating_add(saturating_i64(count))),
                 |row| row.get::<_, String>(0),
             )
             .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
             .with_context(what)?;
-        records = rows
-            .iter()
-            .map(|json| serde_json::from_str::<MemberRecord>(json))
-            .collect::<Result<_, _>>()
-            .map_err(|e| json_error("reading a member record", e))?;
     }
     tx.finish().with_context(what)?;
-    Ok(Some(AttendancePage {
-        summary,
-        total,
-        records,
-    }))
+    AttendancePage::from_json(&summary, total, records.iter().map(String::as_str)).map(Some)
 }
 
 /// Deletes the room's attendance (the room is being deleted).

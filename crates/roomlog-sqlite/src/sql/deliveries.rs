@@ -10,17 +10,17 @@
 //! - `paused` is 1 iff the app's callback URL is empty: paused heads are outside the partial
 //!   index the worker reads, so a paused app costs it nothing (and cannot make it spin).
 //!
-//! Status codes in SQL text are literals (0 pending; see `rows::delivery_status_code`) because
+//! Status codes in SQL text are literals (0 pending; see `DeliveryStatus::code`) because
 //! the partial indexes only match queries that repeat their conditions literally.
 
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::time::now_ms;
-use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
+use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
-use crate::rows::{self, delivery_columns, delivery_status_code, event_type_code, u64_bits};
+use crate::rows::{self, delivery_columns, u64_bits};
 use crate::sql::rooms::{require_room, room_key};
 
 // --- callback settings ---------------------------------------------------------------------------
@@ -141,7 +141,7 @@ impl Outbox {
                 self.room,
                 saturating_i64(seq),
                 event.event_id,
-                event_type_code(event.event_type),
+                event.event_type.code(),
                 event.timestamp_ms,
                 data.user_id,
                 u64_bits(data.device),
@@ -320,7 +320,7 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 /// stands and moves the head; an attempt of anything else is stale (its lease ran out and
 /// another attempt took over, or a replay moved the head meanwhile): it is counted and its
 /// result noted, but it neither finishes the delivery nor releases the room.
-/// Every leased head back to its delivery's planned attempt (see `Store::release_orphaned_leases`).
+/// Every leased head back to its delivery's planned attempt (see `Outbox::release_orphaned_leases`).
 pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached(
         "UPDATE delivery_heads SET leased_until_ms = NULL,
@@ -390,7 +390,7 @@ pub(crate) fn record_attempt(
             outcome.at_ms,
             http_status,
             outcome.error,
-            delivery_status_code(status),
+            status.code(),
             next_attempt,
         ])
     })
@@ -490,7 +490,7 @@ fn keys_of_app(
     }
     let mut streams = Vec::with_capacity(statuses.len());
     for (statement, status) in statements.iter_mut().zip(statuses) {
-        let rows = statement.query_map((app, delivery_status_code(status), wanted), |row| {
+        let rows = statement.query_map((app, status.code(), wanted), |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
         })?;
         streams.push(rows.peekable());
@@ -525,14 +525,13 @@ fn keys_of_app(
     Ok(keys)
 }
 
-/// The store's `list_deliveries`: `(total, page)`, `page` from 1.
+/// The store's `list_deliveries`: `(total, page)`.
 pub(crate) fn list(
     conn: &Connection,
     sdk_app_id: SdkAppId,
     room_id: Option<RoomId>,
     status: Option<DeliveryStatus>,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<(u64, Vec<Delivery>), StoreError> {
     let Ok(app) = i64::try_from(sdk_app_id) else {
         return Ok((0, Vec::new()));
@@ -543,8 +542,8 @@ pub(crate) fn list(
         // No room has such an id.
         Some(None) => return Ok((0, Vec::new())),
     };
-    let offset = page.max(1).saturating_sub(1).saturating_mul(limit);
-    let status = status.map(delivery_status_code);
+    let (offset, limit) = (page.offset(), page.limit());
+    let status = status.map(DeliveryStatus::code);
     let (count_sql, page_sql, mut params) = match (room, status) {
         (None, None) => (COUNT_OF_APP, None, vec![app]),
         (Some(room), None) => (COUNT_OF_ROOM, Some(PAGE_OF_ROOM), vec![room, app]),
@@ -563,7 +562,7 @@ pub(crate) fn list(
         .and_then(|mut stmt| stmt.query_row(params_from_iter(&params), |row| row.get(0)))
         .with_context(what)?;
     let mut deliveries = Vec::new();
-    if limit > 0 && total > 0 {
+    if total > 0 {
         match page_sql {
             Some(page_sql) => {
                 params.push(saturating_i64(limit));

@@ -12,7 +12,7 @@ use roomlog_core::{
 };
 
 use crate::error::{saturating_i64, Context};
-use crate::rows::{self, event_columns, event_type_code, u64_bits};
+use crate::rows::{self, event_columns, u64_bits};
 use crate::sql::deliveries::Outbox;
 use crate::sql::kicks;
 use crate::sql::presence as sql_presence;
@@ -101,7 +101,7 @@ fn insert_event(
             room_key,
             seq as i64,
             event.event_id,
-            event_type_code(event.event_type),
+            event.event_type.code(),
             event.timestamp_ms,
             data.user_id,
             u64_bits(data.device),
@@ -310,7 +310,7 @@ pub(crate) fn read_of_type(
         .query_map(
             (
                 key,
-                event_type_code(event_type),
+                event_type.code(),
                 saturating_i64(after_seq),
                 saturating_i64(limit),
             ),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension};
 
 use roomlog_core::lifecycle::Occupancy;
-use roomlog_core::{PresentMember, RoomId, StoreError};
+use roomlog_core::{Page, PresentMember, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, from_bits, u64_bits};
@@ -178,8 +178,7 @@ pub(crate) fn clear(conn: &Connection, room: i64) -> Result<(), StoreError> {
 pub(crate) fn current_members(
     conn: &Connection,
     room_id: RoomId,
-    page: u64,
-    limit: u64,
+    page: Page,
 ) -> Result<(u64, Vec<PresentMember>), StoreError> {
     let Some(key) = room_key(room_id) else {
         return Ok((0, Vec::new()));
@@ -193,10 +192,7 @@ pub(crate) fn current_members(
         .context("counting the members present")?;
     let total = total.unwrap_or(0).max(0) as u64;
     let mut members = Vec::new();
-    if let Some((first, count)) = roomlog_core::Page::new(page, limit, u64::MAX)
-        .ok()
-        .and_then(|p| p.range(total))
-    {
+    if let Some((first, count)) = page.range(total) {
         let mut stmt = tx
             .prepare_cached(PRESENT_IN_ORDER)
             .context("listing the members present")?;

@@ -7,23 +7,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
+use roomlog_core::store::PurgeStep;
 use roomlog_core::{RoomId, RoomStatus, StoreError};
 
 use crate::connection::CHECKPOINT_BUSY_TIMEOUT;
 use crate::error::Context;
 use crate::sql::rooms::require_room;
 use crate::sql::{attendance, deliveries, kicks, presence};
-
-/// Progress of one bounded batch.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Step {
-    /// Rooms finished by this batch (purge: marked purged; deletion: all events gone).
-    pub rooms: u64,
-    /// Rows deleted: events (for deleted rooms, their callback deliveries too).
-    pub events: u64,
-    /// Nothing is left to do.
-    pub done: bool,
-}
 
 /// A bounded range delete on the primary key.
 pub(crate) const DELETE_BELOW: &str = "DELETE FROM events WHERE room_id = ?1 AND seq < ?2";
@@ -90,7 +80,7 @@ pub(crate) fn delete_room(
     conn: &Connection,
     room_id: RoomId,
     budget: u64,
-) -> Result<Step, StoreError> {
+) -> Result<PurgeStep, StoreError> {
     let room = require_room(conn, room_id)?;
     if room.status == RoomStatus::InClass {
         return Err(StoreError::WrongStatus(room.status));
@@ -112,7 +102,7 @@ pub(crate) fn delete_room(
             .and_then(|mut stmt| stmt.execute([key]))
             .with_context(|| format!("queueing the events of deleted room {room_id}"))?;
     }
-    Ok(Step {
+    Ok(PurgeStep {
         rooms: u64::from(!remaining),
         events,
         done: !remaining,
@@ -124,13 +114,13 @@ pub(crate) fn delete_orphaned_events(
     conn: &Connection,
     room_id: RoomId,
     budget: u64,
-) -> Result<Step, StoreError> {
+) -> Result<PurgeStep, StoreError> {
     let key = room_id as i64;
     let (events, remaining) = delete_some_of_room(conn, key, budget)?;
     if !remaining {
         forget_deleted(conn, key)?;
     }
-    Ok(Step {
+    Ok(PurgeStep {
         rooms: u64::from(!remaining),
         events,
         done: !remaining,
@@ -145,8 +135,8 @@ fn forget_deleted(conn: &Connection, key: i64) -> Result<(), StoreError> {
 }
 
 /// Finishes deletions an earlier run left half-done (the process stopped between batches).
-pub(crate) fn drain_deleted_rooms(conn: &Connection, budget: u64) -> Result<Step, StoreError> {
-    let mut step = Step::default();
+pub(crate) fn drain_deleted_rooms(conn: &Connection, budget: u64) -> Result<PurgeStep, StoreError> {
+    let mut step = PurgeStep::default();
     // Every pass deletes events or finishes a room, so this bounds the command's work even
     // when it meets many rooms without events.
     while step.events + step.rooms < budget {
@@ -177,8 +167,8 @@ pub(crate) fn purge_some(
     conn: &Connection,
     cutoff_ms: i64,
     budget: u64,
-) -> Result<Step, StoreError> {
-    let mut step = Step::default();
+) -> Result<PurgeStep, StoreError> {
+    let mut step = PurgeStep::default();
     // Every pass deletes events or finishes a room, so this bounds the command's work even
     // when it meets many rooms without events.
     while step.events + step.rooms < budget {

@@ -435,15 +435,9 @@ pub(crate) fn list_rooms(
         })
         .context("counting rooms for GetRooms")?;
     let mut page = Vec::new();
-    if query.limit > 0 && total > 0 {
-        let limit = saturating_i64(query.limit);
-        let offset = saturating_i64(
-            query
-                .page
-                .max(1)
-                .saturating_sub(1)
-                .saturating_mul(query.limit),
-        );
+    if total > 0 {
+        let limit = saturating_i64(query.page.limit());
+        let offset = saturating_i64(query.page.offset());
         let mut stmt = tx
             .prepare_cached(PAGE_OF_ROOMS)
             .context("listing rooms for GetRooms")?;

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, OptionalExtension};
 
-use roomlog_core::{DomainError, SdkAppId, StoreError, User};
+use roomlog_core::user::Registration;
+use roomlog_core::{SdkAppId, StoreError, User};
 
 use crate::error::{to_i64, Context};
 use crate::rows::{self, user_columns};
@@ -19,9 +20,6 @@ pub(crate) const BY_ORIGIN: &str = concat!(
 );
 
 const BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE user_id = ?1");
-
-/// The code of a registration whose OriginId the app already has (without overwrite).
-const ORIGIN_ID_EXISTS: &str = "FailedOperation.OriginIdExists";
 
 fn by_origin(conn: &Connection, app: i64, origin_id: &str) -> Result<Option<User>, StoreError> {
     conn.prepare_cached(BY_ORIGIN)
@@ -57,40 +55,25 @@ pub(crate) fn register(
             "" => None,
             origin_id => by_origin(conn, app, origin_id)?,
         };
-        match existing {
-            Some(existing) if overwrite => {
+        let user = match Registration::decide(user, existing, overwrite)? {
+            Registration::Overwrite(user) => {
                 conn.prepare_cached(
                     "UPDATE users SET name = ?2, avatar = ?3, token = ?4, token_expires_ms = ?5
                      WHERE user_id = ?1",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute((
-                        &existing.user_id,
+                        &user.user_id,
                         &user.name,
                         &user.avatar,
                         &user.token,
                         user.token_expires_ms,
                     ))
                 })
-                .with_context(|| format!("overwriting user {}", existing.user_id))?;
-                stored.push(User {
-                    name: user.name,
-                    avatar: user.avatar,
-                    token: user.token,
-                    token_expires_ms: user.token_expires_ms,
-                    ..existing
-                });
+                .with_context(|| format!("overwriting user {}", user.user_id))?;
+                user
             }
-            Some(existing) => {
-                return Err(StoreError::Rejected(DomainError::new(
-                    ORIGIN_ID_EXISTS,
-                    format!(
-                        "A user with OriginId `{}` already exists in app {}: {}.",
-                        user.origin_id, user.sdk_app_id, existing.user_id
-                    ),
-                )));
-            }
-            None => {
+            Registration::Insert(user) => {
                 conn.prepare_cached(
                     "INSERT INTO users (user_id, sdk_app_id, name, origin_id, avatar, token,
                                         token_expires_ms, created_at)
@@ -109,9 +92,10 @@ pub(crate) fn register(
                     ))
                 })
                 .with_context(|| format!("registering user {}", user.user_id))?;
-                stored.push(user);
+                user
             }
-        }
+        };
+        stored.push(user);
     }
     Ok(stored)
 }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use roomlog_core::{Admission, App, EventData, EventType, NewEvent, RoomId, RoomSpec, Store};
+use roomlog_core::store::prelude::*;
+use roomlog_core::{Admission, App, EventData, EventType, NewEvent, RoomId, RoomSpec};
 use roomlog_sqlite::SqliteStore;
 
 pub const T0: u64 = 1_700_000_000;

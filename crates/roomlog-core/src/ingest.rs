@@ -1,12 +1,17 @@
-//! Event ingest rules: what a reporter may send (`validate_report`) and when a room takes it
-//! (`admit`, checked by the store inside the transaction that records the events).
+//! Event ingest rules: what a reporter may send (`validate_report`), which events of a batch a
+//! room lacks ([`Batch`]), when a room takes them (`admit`, checked by the store inside the
+//! transaction that records the events), and what recording them does ([`Batch::record`]).
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
 use crate::error::DomainError;
 use crate::event::{EventData, EventType, NewEvent};
+use crate::lifecycle::{LifecyclePolicy, Recording};
+use crate::presence::{self, UserPresence};
 use crate::room::{check_user_id, Room, RoomStatus};
-use crate::store::KickBars;
+use crate::store::{AppendOutcome, KickBars};
 
 /// At most this many events per ReportRoomEvents call.
 pub const MAX_BATCH: usize = 1000;
@@ -216,6 +221,99 @@ pub fn admit(
             ),
         )),
         None => Ok(()),
+    }
+}
+
+/// Each event id of `events` once, in order: the ids a store looks up in the room.
+pub fn distinct_ids(events: &[NewEvent]) -> Vec<&str> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+/// A reported batch as a room takes it: the events whose ids it does not have yet, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub fresh: Vec<NewEvent>,
+    /// Events whose id the room already had, or that repeated an id earlier in the batch.
+    pub duplicates: u64,
+}
+
+impl Batch {
+    /// Drops the events whose id the room has (`known`, asked once per distinct id) and those
+    /// repeating an id earlier in the batch: a retried batch is answered with its duplicates,
+    /// never recorded twice.
+    pub fn new<E>(
+        events: Vec<NewEvent>,
+        mut known: impl FnMut(&str) -> Result<bool, E>,
+    ) -> Result<Batch, E> {
+        let total = events.len() as u64;
+        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+        let mut keep = Vec::with_capacity(events.len());
+        for event in &events {
+            keep.push(seen.insert(&event.event_id) && !known(&event.event_id)?);
+        }
+        let fresh: Vec<NewEvent> = events
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(event, keep)| keep.then_some(event))
+            .collect();
+        let duplicates = total - fresh.len() as u64;
+        Ok(Batch { fresh, duplicates })
+    }
+
+    /// The answer when the batch holds nothing new: nothing to record, so nothing to admit (a
+    /// retry of a batch acknowledged before the class ended must still succeed).
+    pub fn nothing_new(&self, room: &Room) -> Option<AppendOutcome> {
+        self.fresh.is_empty().then_some(AppendOutcome {
+            accepted: 0,
+            duplicates: self.duplicates,
+            last_seq: room.last_seq,
+        })
+    }
+
+    /// The users the batch lets in (its MemberJoins), each once: whose kick bars `admit` needs.
+    pub fn joining_users(&self) -> Vec<&str> {
+        let mut users: Vec<&str> = self
+            .fresh
+            .iter()
+            .filter(|e| e.event_type == EventType::MemberJoin)
+            .filter_map(|e| e.data.user_id.as_deref())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// The users whose presence the batch changes, each once: whose stored presence
+    /// [`Batch::record`] needs.
+    pub fn member_users(&self) -> Vec<&str> {
+        presence::users(&presence::changes(0, &self.fresh))
+    }
+
+    /// Records the (admitted) batch in `room`: numbered after its last event, presence folded
+    /// from its member events (`stored`: the presence of [`Batch::member_users`]).
+    pub fn record(
+        self,
+        room: Room,
+        stored: HashMap<String, UserPresence>,
+        policy: &LifecyclePolicy,
+    ) -> (Recording, AppendOutcome) {
+        let accepted = self.fresh.len() as u64;
+        let changes = presence::changes(room.last_seq + 1, &self.fresh);
+        let presence =
+            (!changes.is_empty()).then(|| presence::fold(room.occupancy, &changes, stored));
+        drop(changes);
+        let recording = Recording::logged(room, self.fresh, presence, policy);
+        let outcome = AppendOutcome {
+            accepted,
+            duplicates: self.duplicates,
+            last_seq: recording.room.last_seq,
+        };
+        (recording, outcome)
     }
 }
 

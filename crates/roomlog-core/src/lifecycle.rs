@@ -1,11 +1,230 @@
-//! The class lifecycle that runs by itself: when a room starts, ends or expires without anyone
-//! calling StartRoom/EndRoom. Pure functions of the stored room, so the deadlines survive
-//! restarts: the store keeps each room's next deadline in an index and the scheduler sleeps
-//! until the earliest.
+//! A room's lifecycle: the transitions of its status (start, end, expire, and what else a room
+//! in a given status allows: modify, delete, kick) and the deadlines of the ones that run by
+//! themselves (when a room starts, ends or expires without anyone calling StartRoom/EndRoom).
+//!
+//! Pure functions of the stored room: a store loads and locks the rows a write builds on, asks
+//! here what the write does ([`Recording`]), and writes that in one transaction. The deadlines
+//! survive restarts: the store keeps each room's next deadline in an index and the scheduler
+//! sleeps until the earliest.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::room::{Room, RoomStatus, MAX_CLASS_SECS};
+use crate::event::NewEvent;
+use crate::presence::{self, Action, Change, PresenceWrite, UserPresence};
+pub use crate::room::Occupancy;
+use crate::room::{Room, RoomSpec, RoomStatus, MAX_CLASS_SECS};
+use crate::store::{PresentMember, StoreError};
+
+/// What one write does to a room, as the rules decide it. The store writes all of it in one
+/// transaction: the events (numbered from [`Recording::first_seq`], each with its outbox entry
+/// while the app has a callback), the presence and kick rows, and the room row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// The room after the write (its `last_seq` counts the events recorded).
+    pub room: Room,
+    /// The events to record, in order.
+    pub events: Vec<NewEvent>,
+    pub presence: PresenceWrite,
+    pub kicks: KickWrite,
+    /// Which columns of the room row change.
+    pub room_write: RoomWrite,
+    /// The room's next deadline after the write ([`deadline_ms`]).
+    pub deadline_ms: Option<i64>,
+}
+
+/// What a write does to a room's kick bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KickWrite {
+    Unchanged,
+    /// Bars `user` until `until_ms` (`None`: permanently), replacing any bar.
+    Bar {
+        user: String,
+        until_ms: Option<i64>,
+    },
+    /// Drops every bar: the class they barred from is over.
+    Clear,
+}
+
+/// Which columns of the room row a write changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomWrite {
+    /// None (a kick of a user who was not in).
+    Unchanged,
+    /// `last_seq` only: no member events were recorded (the hot path of ingest).
+    LastSeq,
+    /// `last_seq` and the occupancy; the deadline too if it moved (a store may skip writing an
+    /// unchanged deadline: rooms not started, or in class with someone in, keep theirs).
+    Presence { deadline_moved: bool },
+    /// The lifecycle state: status, real times, last seq, occupancy and deadline.
+    Status,
+}
+
+impl Recording {
+    /// `room` recording `events` after its last one, with `room_write`; presence and kicks
+    /// unchanged.
+    fn new(
+        mut room: Room,
+        events: Vec<NewEvent>,
+        room_write: RoomWrite,
+        policy: &LifecyclePolicy,
+    ) -> Recording {
+        room.last_seq += events.len() as u64;
+        Recording {
+            deadline_ms: deadline_ms(&room, policy),
+            room,
+            events,
+            presence: PresenceWrite::Unchanged,
+            kicks: KickWrite::Unchanged,
+            room_write,
+        }
+    }
+
+    /// `room` recording `events` (member events among them or not) after its last one.
+    /// `presence`: the room's occupancy after the member events and the users they changed, or
+    /// `None` if there were none (then only the sequence moves).
+    pub(crate) fn logged(
+        mut room: Room,
+        events: Vec<NewEvent>,
+        presence: Option<(Occupancy, Vec<(String, UserPresence)>)>,
+        policy: &LifecyclePolicy,
+    ) -> Recording {
+        let Some((occupancy, users)) = presence else {
+            return Recording::new(room, events, RoomWrite::LastSeq, policy);
+        };
+        let before = deadline_ms(&room, policy);
+        room.occupancy = occupancy;
+        let mut recording = Recording::new(room, events, RoomWrite::LastSeq, policy);
+        recording.room_write = RoomWrite::Presence {
+            deadline_moved: recording.deadline_ms != before,
+        };
+        recording.presence = PresenceWrite::Users(users);
+        recording
+    }
+
+    /// The seq of the first event to record: the others follow densely.
+    pub fn first_seq(&self) -> u64 {
+        self.room.last_seq + 1 - self.events.len() as u64
+    }
+
+    /// The events to record with their seqs.
+    pub fn numbered(&self) -> impl Iterator<Item = (u64, &NewEvent)> {
+        (self.first_seq()..).zip(&self.events)
+    }
+}
+
+/// Refuses a write unless the room is in one of `statuses`.
+fn require(room: &Room, statuses: &[RoomStatus]) -> Result<(), StoreError> {
+    if statuses.contains(&room.status) {
+        Ok(())
+    } else {
+        Err(StoreError::WrongStatus(room.status))
+    }
+}
+
+/// StartRoom: NotStarted -> InClass, stamping the real start and recording `event` (RoomStart).
+pub fn start(
+    mut room: Room,
+    event: NewEvent,
+    policy: &LifecyclePolicy,
+) -> Result<Recording, StoreError> {
+    require(&room, &[RoomStatus::NotStarted])?;
+    room.status = RoomStatus::InClass;
+    room.real_start_ms = Some(event.timestamp_ms);
+    Ok(Recording::new(room, vec![event], RoomWrite::Status, policy))
+}
+
+/// EndRoom: InClass -> Ended. RoomEnd closes the class for everyone: a `MemberQuit` (Reason 5,
+/// RoomEnd's time) for each user still `present` (in order of arrival), then `event` (RoomEnd);
+/// presence is emptied and kick bars are dropped (the class they barred from is over).
+pub fn end(
+    mut room: Room,
+    present: &[PresentMember],
+    event: NewEvent,
+    policy: &LifecyclePolicy,
+) -> Result<Recording, StoreError> {
+    require(&room, &[RoomStatus::InClass])?;
+    let at_ms = event.timestamp_ms;
+    let mut events = presence::room_end_quits(present, at_ms);
+    events.push(event);
+    room.status = RoomStatus::Ended;
+    room.real_end_ms = Some(at_ms);
+    room.occupancy = Occupancy {
+        present: 0,
+        empty_since_ms: Some(at_ms),
+    };
+    let mut recording = Recording::new(room, events, RoomWrite::Status, policy);
+    recording.presence = PresenceWrite::Clear;
+    recording.kicks = KickWrite::Clear;
+    Ok(recording)
+}
+
+/// NotStarted -> Expired (never started by its EndTime). Records no event; drops kick bars.
+pub fn expire(mut room: Room, policy: &LifecyclePolicy) -> Result<Recording, StoreError> {
+    require(&room, &[RoomStatus::NotStarted])?;
+    room.status = RoomStatus::Expired;
+    let mut recording = Recording::new(room, Vec::new(), RoomWrite::Status, policy);
+    recording.kicks = KickWrite::Clear;
+    Ok(recording)
+}
+
+/// ModifyRoom: only a room that has not started takes a new spec.
+pub fn modify(mut room: Room, spec: RoomSpec) -> Result<Room, StoreError> {
+    require(&room, &[RoomStatus::NotStarted])?;
+    room.spec = spec;
+    Ok(room)
+}
+
+/// DeleteRoom: any room but one in class.
+pub fn check_delete(room: &Room) -> Result<(), StoreError> {
+    require(
+        room,
+        &[
+            RoomStatus::NotStarted,
+            RoomStatus::Ended,
+            RoomStatus::Expired,
+        ],
+    )
+}
+
+/// KickUserFromRoom (room NotStarted or InClass): bars `user` until `until_ms` (`None`:
+/// permanently) and, if they are present (`stored`: their presence), records `quit` closing all
+/// their sessions. No event is recorded (and the room row is left alone) when they are not in.
+pub fn kick(
+    room: Room,
+    user: &str,
+    until_ms: Option<i64>,
+    quit: NewEvent,
+    stored: UserPresence,
+    policy: &LifecyclePolicy,
+) -> Result<Recording, StoreError> {
+    require(&room, &[RoomStatus::NotStarted, RoomStatus::InClass])?;
+    let bar = KickWrite::Bar {
+        user: user.to_owned(),
+        until_ms,
+    };
+    let mut recording = if stored.is_present() {
+        // The kick closes every session, whatever Device the quit event carries.
+        let change = Change {
+            user,
+            action: Action::Quit { device: None },
+            at_ms: quit.timestamp_ms,
+            seq: room.last_seq + 1,
+        };
+        let stored = HashMap::from([(user.to_owned(), stored)]);
+        let presence = presence::fold(room.occupancy, &[change], stored);
+        Recording::logged(room, vec![quit], Some(presence), policy)
+    } else {
+        Recording::new(room, Vec::new(), RoomWrite::Unchanged, policy)
+    };
+    recording.kicks = bar;
+    Ok(recording)
+}
+
+/// The room's next automatic transition's time as stored (`rooms.deadline_ms`): `None` for none.
+pub fn deadline_ms(room: &Room, policy: &LifecyclePolicy) -> Option<i64> {
+    next_deadline(room, room.occupancy, policy).map(|(at_ms, _)| at_ms)
+}
 
 /// Settings of the automatic lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +251,6 @@ pub enum Due {
     Expire,
     /// The class is over: EndRoom.
     AutoEnd,
-}
-
-/// Who is in the room now, as the store tracks it from MemberJoin/MemberQuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Occupancy {
-    /// Users present (with at least one device in).
-    pub present: u64,
-    /// Since when the room has been empty, unix ms (`None` while someone is in).
-    pub empty_since_ms: Option<i64>,
 }
 
 /// `EndDelayTime` when CreateRoom did not give one: unlimited overtime, as LCIC.

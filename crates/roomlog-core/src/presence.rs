@@ -11,13 +11,14 @@
 //! - a user is present while any of their sessions is open.
 //!
 //! This module is pure (no SQL) so the rules are unit-tested on their own. Every store keeps
-//! presence in the same stored shape with it: the store's `sql::presence` loads the state of the
-//! users a batch touches, applies the batch here, and writes back the difference (so a database
-//! copied between stores means the same).
+//! presence in the same stored shape with it: the store loads the state of the users a write
+//! touches ([`users`]), folds the write's changes here ([`fold`]), and writes back the users
+//! that changed ([`PresenceWrite`]), so a database copied between stores means the same.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::lifecycle::Occupancy;
+use crate::room::Occupancy;
 use crate::{EventData, EventType, NewEvent, PresentMember};
 
 /// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
@@ -169,6 +170,62 @@ pub fn changes(first_seq: u64, events: &[NewEvent]) -> Vec<Change<'_>> {
         .zip(first_seq..)
         .filter_map(|(e, seq)| change(e.event_type, &e.data, e.timestamp_ms, seq))
         .collect()
+}
+
+/// The presence rows a write changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceWrite {
+    Unchanged,
+    /// These users' new state, in name order: those present are stored (replacing any row),
+    /// the others' rows deleted.
+    Users(Vec<(String, UserPresence)>),
+    /// Nobody is present any more (the class ended).
+    Clear,
+}
+
+/// The users whose stored presence `changes` build on, each once, in name order.
+pub fn users<'a>(changes: &[Change<'a>]) -> Vec<&'a str> {
+    let mut users: Vec<&str> = changes.iter().map(|c| c.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
+/// Applies `changes`, in log order, to the `stored` presence of the users they name (a user
+/// without an entry is absent) and to the room's `occupancy`. Returns the new occupancy and
+/// the users whose state changed, in name order: a reconnect or a quit with nothing open
+/// changes nothing, so it costs no write.
+pub fn fold(
+    mut occupancy: Occupancy,
+    changes: &[Change<'_>],
+    mut stored: HashMap<String, UserPresence>,
+) -> (Occupancy, Vec<(String, UserPresence)>) {
+    // Each user's state as stored, and as the changes leave it.
+    let mut users: HashMap<&str, (UserPresence, UserPresence)> = HashMap::new();
+    for change in changes {
+        let (_, state) = match users.entry(change.user) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let before = stored.remove(change.user).unwrap_or_default();
+                entry.insert((before.clone(), before))
+            }
+        };
+        let was_present = state.is_present();
+        change.apply(state);
+        count(
+            &mut occupancy,
+            was_present,
+            state.is_present(),
+            change.at_ms,
+        );
+    }
+    let mut changed: Vec<(String, UserPresence)> = users
+        .into_iter()
+        .filter(|(_, (before, after))| before != after)
+        .map(|(user, (_, after))| (user.to_owned(), after))
+        .collect();
+    changed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    (occupancy, changed)
 }
 
 /// Keeps a room's [`Occupancy`] as its users come and go, in log order.

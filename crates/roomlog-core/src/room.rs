@@ -256,10 +256,45 @@ pub struct Room {
     /// Set once the retention purge deleted the room's events.
     pub events_purged: bool,
     /// Who is in the room now (tracked by the store from MemberJoin/MemberQuit).
-    pub occupancy: crate::lifecycle::Occupancy,
+    pub occupancy: Occupancy,
+}
+
+/// Who is in the room now, as the store tracks it from MemberJoin/MemberQuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Occupancy {
+    /// Users present (with at least one device in).
+    pub present: u64,
+    /// Since when the room has been empty, unix ms (`None` while someone is in).
+    pub empty_since_ms: Option<i64>,
 }
 
 impl Room {
+    /// A room as CreateRoom makes it: not started, and empty since its creation (`created_at`,
+    /// unix seconds). Its id is 0 until the store allocates one.
+    pub fn created(
+        sdk_app_id: SdkAppId,
+        account_id: AccountId,
+        spec: RoomSpec,
+        created_at: i64,
+    ) -> Room {
+        Room {
+            room_id: 0,
+            sdk_app_id,
+            account_id,
+            spec,
+            status: RoomStatus::NotStarted,
+            real_start_ms: None,
+            real_end_ms: None,
+            created_at,
+            last_seq: 0,
+            events_purged: false,
+            occupancy: Occupancy {
+                present: 0,
+                empty_since_ms: Some(created_at.saturating_mul(1000)),
+            },
+        }
+    }
+
     /// When the room's events stop being queryable (and become purgeable): its end plus the
     /// retention. `None` while the class has not ended.
     pub fn events_expire_at_ms(&self, retention_ms: i64) -> Option<i64> {

@@ -168,9 +168,9 @@ pub(crate) fn modify_room(
     spec: RoomSpec,
     policy: &LifecyclePolicy,
 ) -> Result<Room, StoreError> {
-    let (start, end, span) = schedule(&spec)?;
-    let json = spec_json(&spec)?;
     let room = lifecycle::modify(require_room(conn, room_id)?, spec)?;
+    let (start, end, span) = schedule(&room.spec)?;
+    let json = spec_json(&room.spec)?;
     conn.prepare_cached(
         "UPDATE rooms SET spec = ?2, start_time = ?3, end_time = ?4, deadline_ms = ?5
          WHERE room_id = ?1",

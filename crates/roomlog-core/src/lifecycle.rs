@@ -303,6 +303,7 @@ fn secs_to_ms(secs: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::EventType;
     use crate::room::RoomSpec;
 
     const START: u64 = 1_700_000_000;
@@ -394,5 +395,215 @@ mod tests {
             next_deadline(&room(RoomStatus::InClass, None, None), late, &policy),
             Some((end + 650 * MS, Due::AutoEnd))
         );
+    }
+
+    fn event(event_type: EventType, id: &str, at_ms: i64, user: Option<&str>) -> NewEvent {
+        NewEvent {
+            event_id: id.into(),
+            event_type,
+            timestamp_ms: at_ms,
+            data: crate::EventData {
+                user_id: user.map(str::to_owned),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn present(joined_ms: i64, seq: u64) -> UserPresence {
+        let mut state = UserPresence::default();
+        state.join(Some(1), Some(0), joined_ms, seq);
+        state
+    }
+
+    const STATUSES: [RoomStatus; 4] = [
+        RoomStatus::NotStarted,
+        RoomStatus::InClass,
+        RoomStatus::Ended,
+        RoomStatus::Expired,
+    ];
+
+    #[test]
+    fn transitions_are_refused_in_the_wrong_status_with_the_status_found() {
+        let policy = LifecyclePolicy::default();
+        let at = START as i64 * MS;
+        for status in STATUSES {
+            let r = room(status, None, None);
+            let started = start(
+                r.clone(),
+                event(EventType::RoomStart, "s", at, None),
+                &policy,
+            );
+            let ended = end(
+                r.clone(),
+                &[],
+                event(EventType::RoomEnd, "e", at, None),
+                &policy,
+            );
+            let kicked = kick(
+                r.clone(),
+                "u",
+                None,
+                event(EventType::MemberQuit, "q", at, Some("u")),
+                UserPresence::default(),
+                &policy,
+            );
+            let matches = |ok: bool, result: Result<(), StoreError>| match (ok, result) {
+                (true, Ok(())) => true,
+                (false, Err(StoreError::WrongStatus(s))) => s == status,
+                _ => false,
+            };
+            let not_started = status == RoomStatus::NotStarted;
+            assert!(matches(not_started, started.map(drop)), "start {status:?}");
+            assert!(matches(not_started, expire(r.clone(), &policy).map(drop)));
+            assert!(matches(
+                not_started,
+                modify(r.clone(), r.spec.clone()).map(drop)
+            ));
+            assert!(matches(status == RoomStatus::InClass, ended.map(drop)));
+            assert!(matches(status != RoomStatus::InClass, check_delete(&r)));
+            let open = matches!(status, RoomStatus::NotStarted | RoomStatus::InClass);
+            assert!(matches(open, kicked.map(drop)), "kick {status:?}");
+        }
+    }
+
+    #[test]
+    fn start_records_room_start_at_the_next_seq() {
+        let policy = LifecyclePolicy::default();
+        let mut r = room(RoomStatus::NotStarted, Some(-1), None);
+        r.last_seq = 4;
+        let at = START as i64 * MS + 7;
+        let rec = start(r, event(EventType::RoomStart, "s", at, None), &policy).unwrap();
+        assert_eq!(rec.room.status, RoomStatus::InClass);
+        assert_eq!(rec.room.real_start_ms, Some(at));
+        assert_eq!((rec.first_seq(), rec.room.last_seq), (5, 5));
+        assert_eq!(rec.room_write, RoomWrite::Status);
+        assert_eq!(
+            (&rec.presence, &rec.kicks),
+            (&PresenceWrite::Unchanged, &KickWrite::Unchanged)
+        );
+        assert_eq!(
+            rec.deadline_ms,
+            Some(END as i64 * MS),
+            "EndDelayTime -1 ends at EndTime"
+        );
+    }
+
+    #[test]
+    fn end_quits_everyone_present_in_order_then_records_room_end() {
+        let policy = LifecyclePolicy::default();
+        let mut r = room(RoomStatus::InClass, None, None);
+        r.last_seq = 10;
+        r.occupancy = IN;
+        let at = END as i64 * MS;
+        let member = |user: &str| PresentMember {
+            user_id: user.into(),
+            role: Some(1),
+            device: Some(2),
+            joined_ms: 0,
+            devices: 1,
+        };
+        let rec = end(
+            r,
+            &[member("b"), member("a")],
+            event(EventType::RoomEnd, "e", at, None),
+            &policy,
+        )
+        .unwrap();
+        let recorded: Vec<(u64, &str, EventType)> = rec
+            .numbered()
+            .map(|(seq, e)| (seq, e.event_id.as_str(), e.event_type))
+            .collect();
+        assert_eq!(
+            recorded,
+            vec![
+                (11, "roomlog:RoomEnd:b", EventType::MemberQuit),
+                (12, "roomlog:RoomEnd:a", EventType::MemberQuit),
+                (13, "e", EventType::RoomEnd),
+            ]
+        );
+        assert_eq!(rec.events[0].data.reason, Some(presence::REASON_ROOM_ENDED));
+        assert_eq!(rec.events[0].data.device, None, "closes every session");
+        assert_eq!(rec.room.status, RoomStatus::Ended);
+        assert_eq!(rec.room.real_end_ms, Some(at));
+        assert_eq!(rec.room.last_seq, 13);
+        assert_eq!(
+            rec.room.occupancy,
+            Occupancy {
+                present: 0,
+                empty_since_ms: Some(at)
+            }
+        );
+        assert_eq!(
+            (&rec.presence, &rec.kicks),
+            (&PresenceWrite::Clear, &KickWrite::Clear)
+        );
+        assert_eq!((rec.room_write, rec.deadline_ms), (RoomWrite::Status, None));
+    }
+
+    #[test]
+    fn expire_records_nothing_and_drops_the_bars() {
+        let policy = LifecyclePolicy::default();
+        let rec = expire(room(RoomStatus::NotStarted, None, None), &policy).unwrap();
+        assert_eq!(rec.room.status, RoomStatus::Expired);
+        assert!(rec.events.is_empty());
+        assert_eq!(rec.room.last_seq, 0);
+        assert_eq!(rec.kicks, KickWrite::Clear);
+        assert_eq!((rec.room_write, rec.deadline_ms), (RoomWrite::Status, None));
+    }
+
+    #[test]
+    fn kick_bars_and_quits_only_a_present_user() {
+        let policy = LifecyclePolicy::default();
+        let mut r = room(RoomStatus::InClass, Some(0), None);
+        r.last_seq = 3;
+        r.occupancy = Occupancy {
+            present: 1,
+            empty_since_ms: None,
+        };
+        let at = START as i64 * MS + 60_000;
+        let quit = event(EventType::MemberQuit, "q", at, Some("u"));
+        let bar = KickWrite::Bar {
+            user: "u".into(),
+            until_ms: Some(at + 1),
+        };
+
+        let absent = kick(
+            r.clone(),
+            "u",
+            Some(at + 1),
+            quit.clone(),
+            UserPresence::default(),
+            &policy,
+        )
+        .unwrap();
+        assert!(absent.events.is_empty());
+        assert_eq!(absent.kicks, bar);
+        assert_eq!(absent.room_write, RoomWrite::Unchanged);
+        assert_eq!(absent.presence, PresenceWrite::Unchanged);
+        assert_eq!(absent.room, r);
+
+        let stored = present(at - 1000, 2);
+        let rec = kick(r, "u", Some(at + 1), quit, stored, &policy).unwrap();
+        assert_eq!((rec.first_seq(), rec.room.last_seq), (4, 4));
+        assert_eq!(rec.kicks, bar);
+        assert_eq!(
+            rec.presence,
+            PresenceWrite::Users(vec![("u".into(), UserPresence::default())])
+        );
+        assert_eq!(
+            rec.room.occupancy,
+            Occupancy {
+                present: 0,
+                empty_since_ms: Some(at)
+            }
+        );
+        // With unlimited overtime an empty room ends after the idle time: the deadline moved.
+        assert_eq!(
+            rec.room_write,
+            RoomWrite::Presence {
+                deadline_moved: true
+            }
+        );
+        assert_eq!(rec.deadline_ms, Some(END as i64 * MS + 600 * MS));
     }
 }

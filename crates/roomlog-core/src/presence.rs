@@ -101,6 +101,43 @@ impl UserPresence {
         }
     }
 
+    /// The open sessions as every store keeps them (`presence.sessions`), so a database copied
+    /// between stores means the same: `[[device, joined_ms, join_seq], ...]`.
+    pub fn sessions_json(&self) -> String {
+        let sessions: Vec<(u64, i64, u64)> = self
+            .sessions
+            .iter()
+            .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
+            .collect();
+        serde_json::to_string(&sessions).expect("a list of numbers serialises")
+    }
+
+    /// A user's presence as stored: the latest role and device, and [`Self::sessions_json`].
+    /// `Err` says what is wrong with a malformed `sessions`.
+    pub fn from_stored(
+        role: Option<u64>,
+        device: Option<u64>,
+        sessions_json: &str,
+    ) -> Result<UserPresence, String> {
+        let sessions: Vec<(u64, i64, u64)> = serde_json::from_str(sessions_json)
+            .map_err(|e| format!("bad sessions {sessions_json:?}: {e}"))?;
+        let sessions = sessions
+            .into_iter()
+            .map(|(device, joined_ms, join_seq)| {
+                let session = Session {
+                    joined_ms,
+                    join_seq,
+                };
+                (device, session)
+            })
+            .collect();
+        Ok(UserPresence {
+            sessions,
+            role,
+            device,
+        })
+    }
+
     /// The user's place in the order of arrival: their earliest-opened open session.
     pub fn arrival_seq(&self) -> Option<u64> {
         self.sessions.values().map(|s| s.join_seq).min()
@@ -368,6 +405,52 @@ mod tests {
         assert_eq!((occ.present, occ.empty_since_ms), (1, None));
         count(&mut occ, true, false, 50);
         assert_eq!((occ.present, occ.empty_since_ms), (0, Some(50)));
+    }
+
+    #[test]
+    fn fold_returns_only_the_users_that_changed_in_name_order() {
+        let mut v = UserPresence::default();
+        v.join(Some(2), None, 5, 1);
+        let stored = HashMap::from([("v".to_owned(), v.clone())]);
+        let change = |user, action, seq| Change {
+            user,
+            action,
+            at_ms: seq as i64 * 10,
+            seq,
+        };
+        let changes = [
+            change("w", join(Some(1)), 2),
+            change("v", join(Some(2)), 3),
+            change("x", quit(None), 4),
+            change("a", join(None), 5),
+        ];
+        assert_eq!(users(&changes), vec!["a", "v", "w", "x"]);
+        let occupancy = Occupancy {
+            present: 1,
+            empty_since_ms: None,
+        };
+        let (after, changed) = super::fold(occupancy, &changes, stored);
+        let names: Vec<&str> = changed.iter().map(|(user, _)| user.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["a", "w"],
+            "a reconnect and a stray quit change nothing"
+        );
+        assert_eq!(after.present, 3);
+    }
+
+    #[test]
+    fn sessions_are_stored_as_json_and_read_back() {
+        let mut user = UserPresence::default();
+        user.join(Some(5), Some(1), 1000, 7);
+        user.join(None, None, 2000, 9);
+        let json = user.sessions_json();
+        assert_eq!(json, "[[0,2000,9],[5,1000,7]]");
+        assert_eq!(
+            UserPresence::from_stored(user.role, user.device, &json),
+            Ok(user)
+        );
+        assert!(UserPresence::from_stored(None, None, "{").is_err());
     }
 
     /// A small deterministic generator (no extra dependency for one test).

@@ -7,7 +7,7 @@
 //! and one delete. The room row is locked throughout (by the caller), so nothing else changes the
 //! room's presence meanwhile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 
@@ -17,35 +17,12 @@ use crate::error::{corrupt, saturating_i64, Context, Error};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
 use crate::sql::{commit, execute, query, query_opt, snapshot, Client};
-use roomlog_core::presence::{PresenceWrite, Session, UserPresence};
+use roomlog_core::presence::{PresenceWrite, UserPresence};
 
 /// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records:
 /// `LIMIT NULL` is all of them).
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
      FROM presence WHERE room_id = $1 ORDER BY arrival_seq LIMIT $2 OFFSET $3";
-
-/// `sessions` as stored: `[[device, joined_ms, join_seq], ...]`.
-type StoredSessions = Vec<(u64, i64, u64)>;
-
-fn decode_sessions(user: &str, room: i64, json: &str) -> Result<BTreeMap<u64, Session>, Error> {
-    let sessions: StoredSessions = serde_json::from_str(json).map_err(|e| {
-        corrupt(format!(
-            "the presence of `{user}` in room {room}: bad sessions {json:?}: {e}"
-        ))
-    })?;
-    Ok(sessions
-        .into_iter()
-        .map(|(device, joined_ms, join_seq)| {
-            (
-                device,
-                Session {
-                    joined_ms,
-                    join_seq,
-                },
-            )
-        })
-        .collect())
-}
 
 /// The stored presence of `users` in the room (absent users are not in the map): one query,
 /// none for no users.
@@ -68,12 +45,9 @@ pub(crate) async fn load(
     let mut stored = HashMap::with_capacity(found.len());
     for row in &found {
         let user: String = rows::get(row, 0)?;
-        let sessions = decode_sessions(&user, room, rows::get(row, 3)?)?;
-        let state = UserPresence {
-            sessions,
-            role: from_bits(rows::get(row, 1)?),
-            device: from_bits(rows::get(row, 2)?),
-        };
+        let (role, device) = (from_bits(rows::get(row, 1)?), from_bits(rows::get(row, 2)?));
+        let state = UserPresence::from_stored(role, device, rows::get(row, 3)?)
+            .map_err(|e| corrupt(format!("the presence of `{user}` in room {room}: {e}")))?;
         stored.insert(user, state);
     }
     Ok(stored)
@@ -95,7 +69,7 @@ pub(crate) async fn write(
     let mut upsert = Upsert::default();
     for (user, after) in users {
         match (after.arrival_seq(), after.joined_ms()) {
-            (Some(arrival), Some(joined_ms)) => upsert.push(user, after, arrival, joined_ms)?,
+            (Some(arrival), Some(joined_ms)) => upsert.push(user, after, arrival, joined_ms),
             _ => gone.push(user),
         }
     }
@@ -150,28 +124,14 @@ struct Upsert<'a> {
 }
 
 impl<'a> Upsert<'a> {
-    fn push(
-        &mut self,
-        user: &'a str,
-        state: &UserPresence,
-        arrival: u64,
-        joined_ms: i64,
-    ) -> Result<(), Error> {
-        let sessions: StoredSessions = state
-            .sessions
-            .iter()
-            .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
-            .collect();
-        let sessions = serde_json::to_string(&sessions)
-            .map_err(|e| corrupt(format!("serialising the sessions of `{user}`: {e}")))?;
+    fn push(&mut self, user: &'a str, state: &UserPresence, arrival: u64, joined_ms: i64) {
         self.user_id.push(user);
         self.arrival_seq.push(saturating_i64(arrival));
         self.joined_ms.push(joined_ms);
         self.devices.push(state.sessions.len() as i64);
         self.role.push(u64_bits(state.role));
         self.device.push(u64_bits(state.device));
-        self.sessions.push(sessions);
-        Ok(())
+        self.sessions.push(state.sessions_json());
     }
 }
 

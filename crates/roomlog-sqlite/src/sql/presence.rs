@@ -16,7 +16,7 @@ use roomlog_core::{PresentMember, RoomId, StoreError};
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
-use roomlog_core::presence::{self, Change, PresenceWrite, Session, UserPresence};
+use roomlog_core::presence::{self, Change, PresenceWrite, UserPresence};
 
 /// A user's presence: the primary key.
 pub(crate) const PRESENT_USER: &str =
@@ -25,9 +25,6 @@ pub(crate) const PRESENT_USER: &str =
 /// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records).
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
      FROM presence WHERE room_id = ?1 ORDER BY arrival_seq LIMIT ?2 OFFSET ?3";
-
-/// `sessions` as stored: `[[device, joined_ms, join_seq], ...]`.
-type StoredSessions = Vec<(u64, i64, u64)>;
 
 /// The stored presence of `users` in the room (absent users are not in the map): a seek each.
 pub(crate) fn load(
@@ -47,29 +44,11 @@ pub(crate) fn load(
                 .optional()
             })
             .with_context(what)?;
-        let Some((role, device, sessions)) = row else {
-            continue;
-        };
-        let sessions: StoredSessions = serde_json::from_str(&sessions).map_err(|e| {
-            StoreError::Backend(format!("{}: bad sessions {sessions:?}: {e}", what()))
-        })?;
-        let state = UserPresence {
-            sessions: sessions
-                .into_iter()
-                .map(|(device, joined_ms, join_seq)| {
-                    (
-                        device,
-                        Session {
-                            joined_ms,
-                            join_seq,
-                        },
-                    )
-                })
-                .collect(),
-            role: from_bits(role),
-            device: from_bits(device),
-        };
-        stored.insert((*user).to_owned(), state);
+        if let Some((role, device, sessions)) = row {
+            let state = UserPresence::from_stored(from_bits(role), from_bits(device), &sessions)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", what())))?;
+            stored.insert((*user).to_owned(), state);
+        }
     }
     Ok(stored)
 }
@@ -89,13 +68,6 @@ fn store_user(
             .with_context(what)?;
         return Ok(());
     };
-    let sessions: StoredSessions = after
-        .sessions
-        .iter()
-        .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
-        .collect();
-    let sessions = serde_json::to_string(&sessions)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", what())))?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO presence
              (room_id, user_id, arrival_seq, joined_ms, devices, role, device, sessions)
@@ -110,7 +82,7 @@ fn store_user(
             after.sessions.len() as i64,
             u64_bits(after.role),
             u64_bits(after.device),
-            sessions,
+            after.sessions_json(),
         ])
     })
     .with_context(what)?;

@@ -325,6 +325,45 @@ pub struct RoomQuery {
     pub limit: u64,
 }
 
+impl RoomQuery {
+    /// The parameters of the stores' GetRooms filter, `[lowest_start, window_end, window_start,
+    /// status_mask]` for `start_time BETWEEN lowest_start AND window_end AND end_time >=
+    /// window_start` and the statuses, given the app's longest room (`longest_secs`).
+    ///
+    /// Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer
+    /// than `longest_secs`, so a room that overlaps also starts at or after `window_start -
+    /// longest_secs`: that lower bound turns the scan into a bounded index range instead of the
+    /// app's whole past. Statuses as a bitmask (bit n = status code n; 0 = all): one statement
+    /// for any set.
+    pub fn filter(&self, longest_secs: i64) -> [i64; 4] {
+        let window_start = saturating_i64(self.window_start);
+        let status_mask = self
+            .statuses
+            .iter()
+            .fold(0, |mask, status| mask | (1 << status.code()));
+        [
+            window_start.saturating_sub(longest_secs),
+            saturating_i64(self.window_end),
+            window_start,
+            status_mask,
+        ]
+    }
+
+    /// `(limit, offset)` of the page asked for; `None` when it can hold no room.
+    pub fn limit_offset(&self) -> Option<(i64, i64)> {
+        let offset = self
+            .page
+            .max(1)
+            .saturating_sub(1)
+            .saturating_mul(self.limit);
+        (self.limit > 0).then(|| (saturating_i64(self.limit), saturating_i64(offset)))
+    }
+}
+
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +440,30 @@ mod tests {
         assert!(json.get("TeacherId").is_none());
         let back: RoomSpec = serde_json::from_value(json).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn get_rooms_filter_bounds_the_start_time_and_masks_statuses() {
+        let query = RoomQuery {
+            sdk_app_id: 1,
+            window_start: 1000,
+            window_end: u64::MAX,
+            statuses: vec![RoomStatus::InClass, RoomStatus::Expired],
+            page: 3,
+            limit: 20,
+        };
+        assert_eq!(query.filter(300), [700, i64::MAX, 1000, 0b1010]);
+        assert_eq!(query.limit_offset(), Some((20, 40)));
+        let first = RoomQuery {
+            page: 0,
+            statuses: vec![],
+            ..query.clone()
+        };
+        assert_eq!(
+            (first.filter(0)[3], first.limit_offset()),
+            (0, Some((20, 0)))
+        );
+        let none = RoomQuery { limit: 0, ..query };
+        assert_eq!(none.limit_offset(), None);
     }
 }

@@ -6,6 +6,7 @@
 //! the lock, and the second finds the new status and gets `WrongStatus`.
 
 use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::types::ToSql;
 
 use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
 use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
@@ -365,58 +366,26 @@ pub(crate) async fn list_rooms(
     let Some(longest) = longest else {
         return Ok((0, Vec::new()));
     };
-    let window_start = saturating_i64(query_.window_start);
-    let window_end = saturating_i64(query_.window_end);
-    // Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer than
-    // `longest`, so a room that overlaps also starts at or after `window_start - longest`: that
-    // lower bound turns the scan into a bounded index range instead of the app's whole past.
-    let lowest_start = window_start.saturating_sub(longest);
-    // Statuses as a bitmask (bit n = status code n; 0 = all): one prepared statement for any set.
-    let mask: i64 = query_
-        .statuses
-        .iter()
-        .fold(0, |mask, status| mask | (1 << status.code()));
+    let [lowest_start, window_end, window_start, mask] = query_.filter(longest);
+    let filter: [&(dyn ToSql + Sync); 5] = [
+        &sdk_app_id,
+        &lowest_start,
+        &window_end,
+        &window_start,
+        &mask,
+    ];
     let total: i64 = rows::get(
-        &query_one(
-            &tx,
-            COUNT_ROOMS,
-            &[
-                &sdk_app_id,
-                &lowest_start,
-                &window_end,
-                &window_start,
-                &mask,
-            ],
-        )
-        .await
-        .context("counting rooms for GetRooms")?,
+        &query_one(&tx, COUNT_ROOMS, &filter)
+            .await
+            .context("counting rooms for GetRooms")?,
         0,
     )?;
     let mut page = Vec::new();
-    if query_.limit > 0 && total > 0 {
-        let limit = saturating_i64(query_.limit);
-        let offset = saturating_i64(
-            query_
-                .page
-                .max(1)
-                .saturating_sub(1)
-                .saturating_mul(query_.limit),
-        );
-        let found = query(
-            &tx,
-            PAGE_OF_ROOMS,
-            &[
-                &sdk_app_id,
-                &lowest_start,
-                &window_end,
-                &window_start,
-                &mask,
-                &limit,
-                &offset,
-            ],
-        )
-        .await
-        .context("listing rooms for GetRooms")?;
+    if let Some((limit, offset)) = query_.limit_offset().filter(|_| total > 0) {
+        let params = [&filter[..], &[&limit, &offset]].concat();
+        let found = query(&tx, PAGE_OF_ROOMS, &params)
+            .await
+            .context("listing rooms for GetRooms")?;
         page = rows::all(&found, rows::room)?;
     }
     commit(tx).await?;

@@ -308,52 +308,28 @@ pub(crate) fn list_rooms(
     let Some(longest) = longest else {
         return Ok((0, Vec::new()));
     };
-    let window_start = saturating_i64(query.window_start);
-    let window_end = saturating_i64(query.window_end);
-    // Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer than
-    // `longest`, so a room that overlaps also starts at or after `window_start - longest`: that
-    // lower bound turns the scan into a bounded index range instead of the app's whole past.
-    let lowest_start = window_start.saturating_sub(longest);
-    // Statuses as a bitmask (bit n = status code n; 0 = all): one cached statement for any set.
-    let mask: i64 = query
-        .statuses
-        .iter()
-        .fold(0, |mask, status| mask | (1 << status.code()));
+    let [lowest_start, window_end, window_start, mask] = query.filter(longest);
+    let filter = (sdk_app_id, lowest_start, window_end, window_start, mask);
     let total: i64 = tx
         .prepare_cached(COUNT_ROOMS)
-        .and_then(|mut stmt| {
-            stmt.query_row(
-                (sdk_app_id, lowest_start, window_end, window_start, mask),
-                |row| row.get(0),
-            )
-        })
+        .and_then(|mut stmt| stmt.query_row(filter, |row| row.get(0)))
         .context("counting rooms for GetRooms")?;
     let mut page = Vec::new();
-    if query.limit > 0 && total > 0 {
-        let limit = saturating_i64(query.limit);
-        let offset = saturating_i64(
-            query
-                .page
-                .max(1)
-                .saturating_sub(1)
-                .saturating_mul(query.limit),
-        );
+    if let Some((limit, offset)) = query.limit_offset().filter(|_| total > 0) {
         let mut stmt = tx
             .prepare_cached(PAGE_OF_ROOMS)
             .context("listing rooms for GetRooms")?;
+        let params = (
+            sdk_app_id,
+            lowest_start,
+            window_end,
+            window_start,
+            mask,
+            limit,
+            offset,
+        );
         page = stmt
-            .query_map(
-                (
-                    sdk_app_id,
-                    lowest_start,
-                    window_end,
-                    window_start,
-                    mask,
-                    limit,
-                    offset,
-                ),
-                rows::room,
-            )
+            .query_map(params, rows::room)
             .and_then(|rows| rows.collect())
             .context("listing rooms for GetRooms")?;
     }

@@ -100,9 +100,9 @@ async fn note_span(tx: &Transaction<'_>, sdk_app_id: i64, span: i64) -> Result<(
     Ok(())
 }
 
-/// Writes the room row as `recording` leaves it: the columns its [`RoomWrite`] names. (An
-/// unchanged deadline is an unchanged indexed value: PostgreSQL can still update the row in
-/// place, so it is written whether it moved or not.)
+/// Writes the room row as `recording` leaves it: `last_seq` alone on the hot path of ingest,
+/// else the whole lifecycle state. (Columns written with their old values are unchanged indexed
+/// values: PostgreSQL can still update the row in place.)
 pub(crate) async fn save(tx: &Transaction<'_>, recording: &Recording) -> Result<(), Error> {
     let room = &recording.room;
     let key = room.room_id as i64;
@@ -110,30 +110,10 @@ pub(crate) async fn save(tx: &Transaction<'_>, recording: &Recording) -> Result<
     match recording.room_write {
         RoomWrite::Unchanged => Ok(0),
         RoomWrite::LastSeq => {
-            execute(
-                tx,
-                "UPDATE rooms SET last_seq = $2 WHERE room_id = $1",
-                &[&key, &last_seq],
-            )
-            .await
+            let sql = "UPDATE rooms SET last_seq = $2 WHERE room_id = $1";
+            execute(tx, sql, &[&key, &last_seq]).await
         }
-        RoomWrite::Presence { .. } => {
-            execute(
-                tx,
-                "UPDATE rooms SET last_seq = $2, present_members = $3, empty_since_ms = $4,
-                                  deadline_ms = $5
-                 WHERE room_id = $1",
-                &[
-                    &key,
-                    &last_seq,
-                    &saturating_i64(room.occupancy.present),
-                    &room.occupancy.empty_since_ms,
-                    &recording.deadline_ms,
-                ],
-            )
-            .await
-        }
-        RoomWrite::Status => {
+        RoomWrite::Presence { .. } | RoomWrite::Status => {
             execute(
                 tx,
                 "UPDATE rooms SET status = $2, real_start_ms = $3, real_end_ms = $4,

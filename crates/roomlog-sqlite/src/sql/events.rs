@@ -38,7 +38,7 @@ pub(crate) const READ_OF_TYPE: &str = concat!(
     " WHERE room_id = ?1 AND event_type = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
 );
 
-/// Records one event at `seq` in the log (only: `recording::Recorder` adds its outbox entry).
+/// Records one event at `seq` in the log (only: `recording` adds its outbox entry).
 pub(crate) fn insert_event(
     conn: &Connection,
     room_key: i64,

@@ -14,41 +14,20 @@ use crate::sql::events::{insert_event, KNOWN_ID};
 use crate::sql::rooms::{require_room, save};
 use crate::sql::{kicks, presence};
 
-/// Records a command's new events in one room: each in the log and, while the room's app has a
-/// callback URL, as a pending delivery in the outbox, in the same savepoint (a transactional
-/// outbox: an acknowledged event cannot lose its callback).
-struct Recorder {
-    room: i64,
-    outbox: Option<Outbox>,
-}
-
-impl Recorder {
-    /// Looks up the app's callback once for the whole command, not per event: with no callback
-    /// that one seek is all the outbox costs.
-    fn new(conn: &Connection, room: &Room) -> Result<Recorder, StoreError> {
-        Ok(Recorder {
-            room: room.room_id as i64,
-            outbox: Outbox::for_room(conn, room)?,
-        })
-    }
-
-    /// Records `event` at `seq`.
-    fn record(&mut self, conn: &Connection, seq: u64, event: &NewEvent) -> Result<(), StoreError> {
-        insert_event(conn, self.room, seq, event)?;
-        if let Some(outbox) = &mut self.outbox {
-            outbox.add(conn, seq, event)?;
-        }
-        Ok(())
-    }
-}
-
 /// Writes what `recording` says: its events (log and outbox), presence, kick bars, room row.
 fn write(conn: &Connection, recording: &Recording) -> Result<(), StoreError> {
     let key = recording.room.room_id as i64;
     if !recording.events.is_empty() {
-        let mut recorder = Recorder::new(conn, &recording.room)?;
+        // Each event goes in the log and, while the room's app has a callback URL, in the outbox
+        // as a pending delivery, in the same savepoint: an acknowledged event cannot lose its
+        // callback. The callback is looked up once per write: with none, that seek is all the
+        // outbox costs.
+        let mut outbox = Outbox::for_room(conn, &recording.room)?;
         for (seq, event) in recording.numbered() {
-            recorder.record(conn, seq, event)?;
+            insert_event(conn, key, seq, event)?;
+            if let Some(outbox) = &mut outbox {
+                outbox.add(conn, seq, event)?;
+            }
         }
     }
     presence::write(conn, key, &recording.presence)?;

@@ -177,14 +177,10 @@ pub fn modify(mut room: Room, spec: RoomSpec) -> Result<Room, StoreError> {
 
 /// DeleteRoom: any room but one in class.
 pub fn check_delete(room: &Room) -> Result<(), StoreError> {
-    require(
-        room,
-        &[
-            RoomStatus::NotStarted,
-            RoomStatus::Ended,
-            RoomStatus::Expired,
-        ],
-    )
+    match room.status {
+        RoomStatus::InClass => Err(StoreError::WrongStatus(room.status)),
+        _ => Ok(()),
+    }
 }
 
 /// KickUserFromRoom (room NotStarted or InClass): bars `user` until `until_ms` (`None`:

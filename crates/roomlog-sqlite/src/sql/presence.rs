@@ -10,13 +10,12 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{PresentMember, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
-use roomlog_core::presence::{self, Change, PresenceWrite, UserPresence};
+use roomlog_core::presence::{PresenceWrite, UserPresence};
 
 /// A user's presence: the primary key.
 pub(crate) const PRESENT_USER: &str =
@@ -98,20 +97,6 @@ pub(crate) fn write(conn: &Connection, room: i64, write: &PresenceWrite) -> Resu
             .try_for_each(|(user, after)| store_user(conn, room, user, after)),
         PresenceWrite::Clear => clear(conn, room),
     }
-}
-
-/// Applies member events, in log order, to the room's stored presence; returns the room's new
-/// occupancy (the caller stores it with the room). For the backfill of migration 2.
-pub(crate) fn apply(
-    conn: &Connection,
-    room: i64,
-    occupancy: Occupancy,
-    changes: &[Change<'_>],
-) -> Result<Occupancy, StoreError> {
-    let stored = load(conn, room, &presence::users(changes))?;
-    let (occupancy, users) = presence::fold(occupancy, changes, stored);
-    write(conn, room, &PresenceWrite::Users(users))?;
-    Ok(occupancy)
 }
 
 /// Everyone present, in order of arrival.

@@ -1,12 +1,17 @@
-//! Event ingest rules: what a reporter may send (`validate_report`) and when a room takes it
-//! (`admit`, checked by the store inside the transaction that records the events).
+//! Event ingest rules: what a reporter may send (`validate_report`), which events of a batch a
+//! room lacks ([`Batch`]), when a room takes them (`admit`, checked by the store inside the
+//! transaction that records the events), and what recording them does ([`Batch::record`]).
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
 use crate::error::DomainError;
 use crate::event::{EventData, EventType, NewEvent};
+use crate::lifecycle::{LifecyclePolicy, Recording};
+use crate::presence::{self, UserPresence};
 use crate::room::{check_user_id, Room, RoomStatus};
-use crate::store::KickBars;
+use crate::store::{AppendOutcome, KickBars};
 
 /// At most this many events per ReportRoomEvents call.
 pub const MAX_BATCH: usize = 1000;
@@ -219,6 +224,99 @@ pub fn admit(
     }
 }
 
+/// Each event id of `events` once, in order: the ids a store looks up in the room.
+pub fn distinct_ids(events: &[NewEvent]) -> Vec<&str> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+/// A reported batch as a room takes it: the events whose ids it does not have yet, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub fresh: Vec<NewEvent>,
+    /// Events whose id the room already had, or that repeated an id earlier in the batch.
+    pub duplicates: u64,
+}
+
+impl Batch {
+    /// Drops the events whose id the room has (`known`, asked once per distinct id) and those
+    /// repeating an id earlier in the batch: a retried batch is answered with its duplicates,
+    /// never recorded twice.
+    pub fn new<E>(
+        events: Vec<NewEvent>,
+        mut known: impl FnMut(&str) -> Result<bool, E>,
+    ) -> Result<Batch, E> {
+        let total = events.len() as u64;
+        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+        let mut keep = Vec::with_capacity(events.len());
+        for event in &events {
+            keep.push(seen.insert(&event.event_id) && !known(&event.event_id)?);
+        }
+        let fresh: Vec<NewEvent> = events
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(event, keep)| keep.then_some(event))
+            .collect();
+        let duplicates = total - fresh.len() as u64;
+        Ok(Batch { fresh, duplicates })
+    }
+
+    /// The answer when the batch holds nothing new: nothing to record, so nothing to admit (a
+    /// retry of a batch acknowledged before the class ended must still succeed).
+    pub fn nothing_new(&self, room: &Room) -> Option<AppendOutcome> {
+        self.fresh.is_empty().then_some(AppendOutcome {
+            accepted: 0,
+            duplicates: self.duplicates,
+            last_seq: room.last_seq,
+        })
+    }
+
+    /// The users the batch lets in (its MemberJoins), each once: whose kick bars `admit` needs.
+    pub fn joining_users(&self) -> Vec<&str> {
+        let mut users: Vec<&str> = self
+            .fresh
+            .iter()
+            .filter(|e| e.event_type == EventType::MemberJoin)
+            .filter_map(|e| e.data.user_id.as_deref())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// The users whose presence the batch changes, each once: whose stored presence
+    /// [`Batch::record`] needs.
+    pub fn member_users(&self) -> Vec<&str> {
+        presence::users(&presence::changes(0, &self.fresh))
+    }
+
+    /// Records the (admitted) batch in `room`: numbered after its last event, presence folded
+    /// from its member events (`stored`: the presence of [`Batch::member_users`]).
+    pub fn record(
+        self,
+        room: Room,
+        stored: HashMap<String, UserPresence>,
+        policy: &LifecyclePolicy,
+    ) -> (Recording, AppendOutcome) {
+        let accepted = self.fresh.len() as u64;
+        let changes = presence::changes(room.last_seq + 1, &self.fresh);
+        let presence =
+            (!changes.is_empty()).then(|| presence::fold(room.occupancy, &changes, stored));
+        drop(changes);
+        let recording = Recording::logged(room, self.fresh, presence, policy);
+        let outcome = AppendOutcome {
+            accepted,
+            duplicates: self.duplicates,
+            last_seq: recording.room.last_seq,
+        };
+        (recording, outcome)
+    }
+}
+
 /// The code refusing a MemberJoin of a user barred by KickUserFromRoom (roomlog's choice).
 pub const USER_KICKED: &str = "FailedOperation.UserKicked";
 
@@ -339,5 +437,182 @@ mod tests {
         mic.role = None;
         let media = vec![validate_report(0, mic, NOW).unwrap()];
         assert_eq!(admit(&room, &media, &bars, NOW, 1000), Ok(()));
+    }
+
+    fn reported(id: &str, event_type: EventType, user: &str) -> NewEvent {
+        NewEvent {
+            event_id: id.into(),
+            event_type,
+            timestamp_ms: NOW,
+            data: EventData {
+                user_id: Some(user.into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn in_class(last_seq: u64) -> Room {
+        let mut room = Room::created(1, 1, crate::room::RoomSpec::default(), 0);
+        room.status = RoomStatus::InClass;
+        room.last_seq = last_seq;
+        room
+    }
+
+    fn ids(events: &[NewEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.event_id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_batch_keeps_the_first_of_each_id_the_room_lacks() {
+        let batch = vec![
+            reported("a", EventType::MicOn, "u"),
+            reported("b", EventType::MicOn, "u"),
+            reported("a", EventType::MicOff, "u"),
+            reported("c", EventType::MicOn, "u"),
+            reported("b", EventType::MicOff, "u"),
+        ];
+        assert_eq!(distinct_ids(&batch), vec!["a", "b", "c"]);
+        let mut asked = Vec::new();
+        let batch = Batch::new(batch, |id| {
+            asked.push(id.to_owned());
+            Ok::<_, ()>(id == "b")
+        })
+        .unwrap();
+        assert_eq!(
+            asked,
+            vec!["a", "b", "c"],
+            "each distinct id is looked up once"
+        );
+        assert_eq!(ids(&batch.fresh), vec!["a", "c"]);
+        assert_eq!(batch.fresh[0].event_type, EventType::MicOn, "the first one");
+        assert_eq!(batch.duplicates, 3);
+        assert_eq!(batch.nothing_new(&in_class(7)), None);
+
+        let retry = Batch::new(vec![reported("a", EventType::MicOn, "u")], |_| {
+            Ok::<_, ()>(true)
+        })
+        .unwrap();
+        assert_eq!(
+            retry.nothing_new(&in_class(7)),
+            Some(AppendOutcome {
+                accepted: 0,
+                duplicates: 1,
+                last_seq: 7
+            })
+        );
+        let failed = Batch::new(vec![reported("a", EventType::MicOn, "u")], |_| Err("io"));
+        assert_eq!(failed.unwrap_err(), "io");
+    }
+
+    #[test]
+    fn recording_numbers_after_the_last_seq_and_moves_only_the_seq_without_member_events() {
+        let policy = LifecyclePolicy::default();
+        let media = vec![
+            reported("a", EventType::MicOn, "u"),
+            reported("b", EventType::CameraOn, "v"),
+        ];
+        let batch = Batch::new(media, |_| Ok::<_, ()>(false)).unwrap();
+        assert!(batch.joining_users().is_empty() && batch.member_users().is_empty());
+        let (rec, outcome) = batch.record(in_class(7), HashMap::new(), &policy);
+        let seqs: Vec<u64> = rec.numbered().map(|(seq, _)| seq).collect();
+        assert_eq!(seqs, vec![8, 9]);
+        assert_eq!(rec.room_write, crate::lifecycle::RoomWrite::LastSeq);
+        assert_eq!(rec.presence, presence::PresenceWrite::Unchanged);
+        assert_eq!(
+            outcome,
+            AppendOutcome {
+                accepted: 2,
+                duplicates: 0,
+                last_seq: 9
+            }
+        );
+    }
+
+    #[test]
+    fn recording_folds_member_events_into_the_stored_presence() {
+        let policy = LifecyclePolicy::default();
+        let mut room = in_class(2);
+        room.occupancy = crate::room::Occupancy {
+            present: 1,
+            empty_since_ms: None,
+        };
+        let mut u = UserPresence::default();
+        u.join(Some(1), None, NOW - 10, 1);
+        let events = vec![
+            reported("j", EventType::MemberJoin, "v"),
+            reported("m", EventType::MicOn, "v"),
+            reported("q", EventType::MemberQuit, "u"),
+            reported("j2", EventType::MemberJoin, "v"),
+        ];
+        let batch = Batch::new(events, |_| Ok::<_, ()>(false)).unwrap();
+        assert_eq!(batch.joining_users(), vec!["v"]);
+        assert_eq!(batch.member_users(), vec!["u", "v"]);
+        let stored = HashMap::from([("u".to_owned(), u)]);
+        let (rec, outcome) = batch.record(room, stored, &policy);
+        assert_eq!(outcome.last_seq, 6);
+        let presence::PresenceWrite::Users(users) = &rec.presence else {
+            panic!("{:?}", rec.presence);
+        };
+        let names: Vec<&str> = users.iter().map(|(user, _)| user.as_str()).collect();
+        assert_eq!(names, vec!["u", "v"], "in name order");
+        assert!(!users[0].1.is_present());
+        assert_eq!(users[1].1.arrival_seq(), Some(3), "v joined at seq 3");
+        assert_eq!(rec.room.occupancy.present, 1);
+        assert!(matches!(
+            rec.room_write,
+            crate::lifecycle::RoomWrite::Presence { .. }
+        ));
+    }
+
+    /// On random batches against random stored ids: every event is either recorded or a
+    /// duplicate, recorded ids are distinct and new, the batch's order is kept, and seqs are
+    /// dense after the room's last.
+    #[test]
+    fn batches_split_exactly_on_random_input() {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut below = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let policy = LifecyclePolicy::default();
+        for round in 0..500 {
+            let known: HashSet<String> = (0..below(6)).map(|_| format!("e{}", below(8))).collect();
+            let events: Vec<NewEvent> = (0..1 + below(12))
+                .map(|_| reported(&format!("e{}", below(8)), EventType::MicOn, "u"))
+                .collect();
+            let total = events.len() as u64;
+            let order: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+            let batch = Batch::new(events, |id| Ok::<_, ()>(known.contains(id))).unwrap();
+            let fresh = ids(&batch.fresh);
+            let distinct: HashSet<&str> = fresh.iter().copied().collect();
+            assert_eq!(distinct.len(), fresh.len(), "round {round}");
+            assert!(fresh.iter().all(|id| !known.contains(*id)), "round {round}");
+            let expected: Vec<&str> = distinct_ids_of(&order)
+                .into_iter()
+                .filter(|id| !known.contains(*id))
+                .collect();
+            assert_eq!(fresh, expected, "round {round}");
+            let last_seq = below(100);
+            let (rec, outcome) = batch.record(in_class(last_seq), HashMap::new(), &policy);
+            assert_eq!(
+                outcome.accepted + outcome.duplicates,
+                total,
+                "round {round}"
+            );
+            let seqs: Vec<u64> = rec.numbered().map(|(seq, _)| seq).collect();
+            let dense: Vec<u64> = (last_seq + 1..=last_seq + outcome.accepted).collect();
+            assert_eq!(seqs, dense, "round {round}");
+            assert_eq!(outcome.last_seq, last_seq + outcome.accepted);
+        }
+    }
+
+    fn distinct_ids_of(ids: &[String]) -> Vec<&str> {
+        let mut seen = HashSet::new();
+        ids.iter()
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect()
     }
 }

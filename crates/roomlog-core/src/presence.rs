@@ -11,13 +11,14 @@
 //! - a user is present while any of their sessions is open.
 //!
 //! This module is pure (no SQL) so the rules are unit-tested on their own. Every store keeps
-//! presence in the same stored shape with it: the store's `sql::presence` loads the state of the
-//! users a batch touches, applies the batch here, and writes back the difference (so a database
-//! copied between stores means the same).
+//! presence in the same stored shape with it: the store loads the state of the users a write
+//! touches ([`users`]), folds the write's changes here ([`fold`]), and writes back the users
+//! that changed ([`PresenceWrite`]), so a database copied between stores means the same.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::lifecycle::Occupancy;
+use crate::room::Occupancy;
 use crate::{EventData, EventType, NewEvent, PresentMember};
 
 /// `MemberQuit.Reason` of the quits RoomEnd records for the users still present.
@@ -100,6 +101,43 @@ impl UserPresence {
         }
     }
 
+    /// The open sessions as every store keeps them (`presence.sessions`), so a database copied
+    /// between stores means the same: `[[device, joined_ms, join_seq], ...]`.
+    pub fn sessions_json(&self) -> String {
+        let sessions: Vec<(u64, i64, u64)> = self
+            .sessions
+            .iter()
+            .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
+            .collect();
+        serde_json::to_string(&sessions).expect("a list of numbers serialises")
+    }
+
+    /// A user's presence as stored: the latest role and device, and [`Self::sessions_json`].
+    /// `Err` says what is wrong with a malformed `sessions`.
+    pub fn from_stored(
+        role: Option<u64>,
+        device: Option<u64>,
+        sessions_json: &str,
+    ) -> Result<UserPresence, String> {
+        let sessions: Vec<(u64, i64, u64)> = serde_json::from_str(sessions_json)
+            .map_err(|e| format!("bad sessions {sessions_json:?}: {e}"))?;
+        let sessions = sessions
+            .into_iter()
+            .map(|(device, joined_ms, join_seq)| {
+                let session = Session {
+                    joined_ms,
+                    join_seq,
+                };
+                (device, session)
+            })
+            .collect();
+        Ok(UserPresence {
+            sessions,
+            role,
+            device,
+        })
+    }
+
     /// The user's place in the order of arrival: their earliest-opened open session.
     pub fn arrival_seq(&self) -> Option<u64> {
         self.sessions.values().map(|s| s.join_seq).min()
@@ -169,6 +207,62 @@ pub fn changes(first_seq: u64, events: &[NewEvent]) -> Vec<Change<'_>> {
         .zip(first_seq..)
         .filter_map(|(e, seq)| change(e.event_type, &e.data, e.timestamp_ms, seq))
         .collect()
+}
+
+/// The presence rows a write changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceWrite {
+    Unchanged,
+    /// These users' new state, in name order: those present are stored (replacing any row),
+    /// the others' rows deleted.
+    Users(Vec<(String, UserPresence)>),
+    /// Nobody is present any more (the class ended).
+    Clear,
+}
+
+/// The users whose stored presence `changes` build on, each once, in name order.
+pub fn users<'a>(changes: &[Change<'a>]) -> Vec<&'a str> {
+    let mut users: Vec<&str> = changes.iter().map(|c| c.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
+/// Applies `changes`, in log order, to the `stored` presence of the users they name (a user
+/// without an entry is absent) and to the room's `occupancy`. Returns the new occupancy and
+/// the users whose state changed, in name order: a reconnect or a quit with nothing open
+/// changes nothing, so it costs no write.
+pub fn fold(
+    mut occupancy: Occupancy,
+    changes: &[Change<'_>],
+    mut stored: HashMap<String, UserPresence>,
+) -> (Occupancy, Vec<(String, UserPresence)>) {
+    // Each user's state as stored, and as the changes leave it.
+    let mut users: HashMap<&str, (UserPresence, UserPresence)> = HashMap::new();
+    for change in changes {
+        let (_, state) = match users.entry(change.user) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let before = stored.remove(change.user).unwrap_or_default();
+                entry.insert((before.clone(), before))
+            }
+        };
+        let was_present = state.is_present();
+        change.apply(state);
+        count(
+            &mut occupancy,
+            was_present,
+            state.is_present(),
+            change.at_ms,
+        );
+    }
+    let mut changed: Vec<(String, UserPresence)> = users
+        .into_iter()
+        .filter(|(_, (before, after))| before != after)
+        .map(|(user, (_, after))| (user.to_owned(), after))
+        .collect();
+    changed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    (occupancy, changed)
 }
 
 /// Keeps a room's [`Occupancy`] as its users come and go, in log order.
@@ -311,6 +405,52 @@ mod tests {
         assert_eq!((occ.present, occ.empty_since_ms), (1, None));
         count(&mut occ, true, false, 50);
         assert_eq!((occ.present, occ.empty_since_ms), (0, Some(50)));
+    }
+
+    #[test]
+    fn fold_returns_only_the_users_that_changed_in_name_order() {
+        let mut v = UserPresence::default();
+        v.join(Some(2), None, 5, 1);
+        let stored = HashMap::from([("v".to_owned(), v.clone())]);
+        let change = |user, action, seq| Change {
+            user,
+            action,
+            at_ms: seq as i64 * 10,
+            seq,
+        };
+        let changes = [
+            change("w", join(Some(1)), 2),
+            change("v", join(Some(2)), 3),
+            change("x", quit(None), 4),
+            change("a", join(None), 5),
+        ];
+        assert_eq!(users(&changes), vec!["a", "v", "w", "x"]);
+        let occupancy = Occupancy {
+            present: 1,
+            empty_since_ms: None,
+        };
+        let (after, changed) = super::fold(occupancy, &changes, stored);
+        let names: Vec<&str> = changed.iter().map(|(user, _)| user.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["a", "w"],
+            "a reconnect and a stray quit change nothing"
+        );
+        assert_eq!(after.present, 3);
+    }
+
+    #[test]
+    fn sessions_are_stored_as_json_and_read_back() {
+        let mut user = UserPresence::default();
+        user.join(Some(5), Some(1), 1000, 7);
+        user.join(None, None, 2000, 9);
+        let json = user.sessions_json();
+        assert_eq!(json, "[[0,2000,9],[5,1000,7]]");
+        assert_eq!(
+            UserPresence::from_stored(user.role, user.device, &json),
+            Ok(user)
+        );
+        assert!(UserPresence::from_stored(None, None, "{").is_err());
     }
 
     /// A small deterministic generator (no extra dependency for one test).

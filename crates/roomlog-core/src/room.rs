@@ -257,10 +257,45 @@ pub struct Room {
     /// Set once the retention purge deleted the room's events.
     pub events_purged: bool,
     /// Who is in the room now (tracked by the store from MemberJoin/MemberQuit).
-    pub occupancy: crate::lifecycle::Occupancy,
+    pub occupancy: Occupancy,
+}
+
+/// Who is in the room now, as the store tracks it from MemberJoin/MemberQuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Occupancy {
+    /// Users present (with at least one device in).
+    pub present: u64,
+    /// Since when the room has been empty, unix ms (`None` while someone is in).
+    pub empty_since_ms: Option<i64>,
 }
 
 impl Room {
+    /// A room as CreateRoom makes it: not started, and empty since its creation (`created_at`,
+    /// unix seconds). Its id is 0 until the store allocates one.
+    pub fn created(
+        sdk_app_id: SdkAppId,
+        account_id: AccountId,
+        spec: RoomSpec,
+        created_at: i64,
+    ) -> Room {
+        Room {
+            room_id: 0,
+            sdk_app_id,
+            account_id,
+            spec,
+            status: RoomStatus::NotStarted,
+            real_start_ms: None,
+            real_end_ms: None,
+            created_at,
+            last_seq: 0,
+            events_purged: false,
+            occupancy: Occupancy {
+                present: 0,
+                empty_since_ms: Some(created_at.saturating_mul(1000)),
+            },
+        }
+    }
+
     /// When the room's events stop being queryable (and become purgeable): its end plus the
     /// retention. `None` while the class has not ended.
     pub fn events_expire_at_ms(&self, retention_ms: i64) -> Option<i64> {
@@ -287,6 +322,43 @@ pub struct RoomQuery {
     /// Empty means every status.
     pub statuses: Vec<RoomStatus>,
     pub page: Page,
+}
+
+impl RoomQuery {
+    /// The parameters of the stores' GetRooms filter, `[lowest_start, window_end, window_start,
+    /// status_mask]` for `start_time BETWEEN lowest_start AND window_end AND end_time >=
+    /// window_start` and the statuses, given the app's longest room (`longest_secs`).
+    ///
+    /// Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer
+    /// than `longest_secs`, so a room that overlaps also starts at or after `window_start -
+    /// longest_secs`: that lower bound turns the scan into a bounded index range instead of the
+    /// app's whole past. Statuses as a bitmask (bit n = status code n; 0 = all): one statement
+    /// for any set.
+    pub fn filter(&self, longest_secs: i64) -> [i64; 4] {
+        let window_start = saturating_i64(self.window_start);
+        let status_mask = self
+            .statuses
+            .iter()
+            .fold(0, |mask, status| mask | (1 << status.code()));
+        [
+            window_start.saturating_sub(longest_secs),
+            saturating_i64(self.window_end),
+            window_start,
+            status_mask,
+        ]
+    }
+
+    /// `(limit, offset)` of the page asked for, as SQL takes them.
+    pub fn limit_offset(&self) -> (i64, i64) {
+        (
+            saturating_i64(self.page.limit()),
+            saturating_i64(self.page.offset()),
+        )
+    }
+}
+
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -365,5 +437,24 @@ mod tests {
         assert!(json.get("TeacherId").is_none());
         let back: RoomSpec = serde_json::from_value(json).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn get_rooms_filter_bounds_the_start_time_and_masks_statuses() {
+        let query = RoomQuery {
+            sdk_app_id: 1,
+            window_start: 1000,
+            window_end: u64::MAX,
+            statuses: vec![RoomStatus::InClass, RoomStatus::Expired],
+            page: crate::Page::new(3, 20, 100).unwrap(),
+        };
+        assert_eq!(query.filter(300), [700, i64::MAX, 1000, 0b1010]);
+        assert_eq!(query.limit_offset(), (20, 40));
+        let first = RoomQuery {
+            page: crate::Page::first(20),
+            statuses: vec![],
+            ..query
+        };
+        assert_eq!((first.filter(0)[3], first.limit_offset()), (0, (20, 0)));
     }
 }

@@ -447,7 +447,7 @@ impl Rooms for PgStore {
         let (policy, event) = (self.policy(), &event);
         let room = self
             .run(move |mut c| async move {
-                sql::rooms::start(&mut c, room_id, event.clone(), &policy).await
+                sql::recording::start(&mut c, room_id, event.clone(), &policy).await
             })
             .await?;
         self.announce(room_id).await;
@@ -458,7 +458,7 @@ impl Rooms for PgStore {
         let (policy, event) = (self.policy(), &event);
         let room = self
             .run(move |mut c| async move {
-                sql::rooms::end(&mut c, room_id, event.clone(), &policy).await
+                sql::recording::end(&mut c, room_id, event.clone(), &policy).await
             })
             .await?;
         self.announce(room_id).await;
@@ -467,7 +467,7 @@ impl Rooms for PgStore {
 
     async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
         let policy = self.policy();
-        self.run(move |mut c| async move { sql::rooms::expire(&mut c, room_id, &policy).await })
+        self.run(move |mut c| async move { sql::recording::expire(&mut c, room_id, &policy).await })
             .await
     }
 
@@ -500,7 +500,7 @@ impl EventLog for PgStore {
         // race it could lose: see the `sql` module.)
         let outcome = self
             .once(move |mut c| async move {
-                sql::events::append(&mut c, room_id, events, admit, &policy).await
+                sql::recording::append(&mut c, room_id, events, admit, &policy).await
             })
             .await?;
         if outcome.accepted > 0 {
@@ -591,7 +591,8 @@ impl Presence for PgStore {
         let (policy, quit) = (self.policy(), &quit);
         let was_present = self
             .run(move |mut c| async move {
-                sql::kicks::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy).await
+                sql::recording::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy)
+                    .await
             })
             .await?;
         if was_present {

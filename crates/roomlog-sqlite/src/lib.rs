@@ -365,19 +365,19 @@ impl Rooms for SqliteStore {
 
     async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::rooms::start(c, room_id, event, &policy))
+        self.write(move |c| sql::recording::start(c, room_id, event, &policy))
             .await
     }
 
     async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::rooms::end(c, room_id, event, &policy))
+        self.write(move |c| sql::recording::end(c, room_id, event, &policy))
             .await
     }
 
     async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::rooms::expire(c, room_id, &policy))
+        self.write(move |c| sql::recording::expire(c, room_id, &policy))
             .await
     }
 
@@ -405,7 +405,7 @@ impl EventLog for SqliteStore {
         admit: Admission,
     ) -> Result<AppendOutcome, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::events::append(c, room_id, events, admit, &policy))
+        self.write(move |c| sql::recording::append(c, room_id, events, admit, &policy))
             .await
     }
 
@@ -483,7 +483,7 @@ impl Presence for SqliteStore {
     ) -> Result<bool, StoreError> {
         let user_id = user_id.to_owned();
         let policy = self.policy();
-        self.write(move |c| sql::kicks::kick(c, room_id, &user_id, until_ms, quit, &policy))
+        self.write(move |c| sql::recording::kick(c, room_id, &user_id, until_ms, quit, &policy))
             .await
     }
 

@@ -97,7 +97,10 @@ fn backfill_v2(conn: &Connection, policy: &LifecyclePolicy) -> Result<(), StoreE
                 .iter()
                 .filter_map(|e| presence::change(e.event_type, &e.data, e.timestamp_ms, e.seq))
                 .collect();
-            occupancy = sql::presence::apply(conn, room, occupancy, &changes)?;
+            let stored = sql::presence::load(conn, room, &presence::users(&changes))?;
+            let (after, users) = presence::fold(occupancy, &changes, stored);
+            sql::presence::write(conn, room, &presence::PresenceWrite::Users(users))?;
+            occupancy = after;
         }
         conn.prepare_cached(
             "UPDATE rooms SET present_members = ?2, empty_since_ms = ?3 WHERE room_id = ?1",

@@ -1,30 +1,15 @@
-//! The per-room event log: idempotent, admission-checked appends with dense sequence numbers,
+//! The per-room event log's rows: the columns of an insert (appends are `recording::append`)
 //! and index-seek reads.
-//!
-//! An append is one transaction that starts by locking the room row. Whatever node it runs on,
-//! appends to one room therefore run one after the other: each sees every event committed before
-//! it (READ COMMITTED: every statement after the lock reads the latest commits), checks its ids
-//! against them, and takes its sequence numbers from `rooms.last_seq` — dense, gap-free, each id
-//! recorded once. The unique index on (room_id, event_id) backs the check up.
 
-use std::collections::HashSet;
-
-use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::{EventRange, RoomPage};
-use roomlog_core::{
-    Admission, AppendOutcome, EventType, NewEvent, RoomId, StoreError, StoredEvent,
-};
+use roomlog_core::{EventType, NewEvent, RoomId, StoredEvent};
 
 use crate::error::{saturating_i64, Context, Error};
 use crate::rows::{self, event_columns, u64_bits};
-use crate::sql::deliveries::Outbox;
-use crate::sql::presence as sql_presence;
-use crate::sql::rooms::{load_room, lock_room, room_key, save_log_state, Locked};
-use crate::sql::{commit, execute, kicks, query, write, Client};
-use roomlog_core::presence;
+use crate::sql::rooms::{load_room, room_key};
+use crate::sql::{query, Client};
 
 /// A page of the log: a range seek on the primary key.
 pub(crate) const READ_RANGE: &str = concat!(
@@ -115,154 +100,6 @@ impl<'a> EventColumns<'a> {
             &self.record_url,
         ]
     }
-}
-
-/// Records a command's new events in one locked room: in the log and, while the room's app has a
-/// callback URL, as pending deliveries in the outbox, in the same transaction (an acknowledged
-/// event cannot lose its callback). Every path that records events (append, start, end and its
-/// quits, kick) goes through here. The caller keeps `rooms.last_seq` in step.
-pub(crate) struct Recorder {
-    room: i64,
-    outbox: Option<Outbox>,
-}
-
-impl Recorder {
-    /// Opens the room's outbox if its app has a callback: looked up once per command.
-    pub(crate) async fn open(tx: &Transaction<'_>, locked: &Locked) -> Result<Recorder, Error> {
-        let outbox = if locked.callback {
-            Outbox::open(tx, &locked.room).await?
-        } else {
-            None
-        };
-        Ok(Recorder {
-            room: locked.key(),
-            outbox,
-        })
-    }
-
-    /// Records `events` at `first_seq, first_seq + 1, ...`.
-    pub(crate) async fn record(
-        &mut self,
-        tx: &Transaction<'_>,
-        first_seq: u64,
-        events: &[&NewEvent],
-    ) -> Result<(), Error> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let columns = EventColumns::new(first_seq, events);
-        execute(
-            tx,
-            "INSERT INTO events (room_id, seq, event_id, event_type, timestamp_ms, user_id,
-                                 device, role, reason, duration, record_size, record_url)
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
-                                      $6::text[], $7::bigint[], $8::bigint[], $9::bigint[],
-                                      $10::bigint[], $11::bigint[], $12::text[])",
-            &columns.params(&self.room),
-        )
-        .await
-        .with_context(|| format!("recording {} events in room {}", events.len(), self.room))?;
-        if let Some(outbox) = &mut self.outbox {
-            outbox.add(tx, &columns, events).await?;
-        }
-        Ok(())
-    }
-}
-
-/// The store's `append_events`: one transaction, holding the room's lock throughout.
-pub(crate) async fn append(
-    c: &mut Client,
-    room_id: RoomId,
-    events: Vec<NewEvent>,
-    admit: Admission,
-    policy: &LifecyclePolicy,
-) -> Result<AppendOutcome, Error> {
-    let tx = write(c).await?;
-    let locked = lock_room(&tx, room_id).await?;
-    let key = locked.key();
-
-    // Drop what the room already has and what repeats an id earlier in the batch: a retried
-    // batch is answered with its duplicates, never recorded twice.
-    let keep: Vec<bool> = {
-        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
-        let first: Vec<bool> = events
-            .iter()
-            .map(|e| seen.insert(e.event_id.as_str()))
-            .collect();
-        let known: HashSet<String> = if seen.is_empty() {
-            HashSet::new()
-        } else {
-            let ids: Vec<&str> = seen.into_iter().collect();
-            query(
-                &tx,
-                "SELECT event_id FROM events WHERE room_id = $1 AND event_id = ANY($2)",
-                &[&key, &ids],
-            )
-            .await
-            .with_context(|| format!("checking event ids in room {room_id}"))?
-            .iter()
-            .map(|row| rows::get(row, 0))
-            .collect::<Result<_, _>>()?
-        };
-        events
-            .iter()
-            .zip(first)
-            .map(|(e, first)| first && !known.contains(&e.event_id))
-            .collect()
-    };
-    let total = events.len() as u64;
-    let fresh: Vec<NewEvent> = events
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(event, keep)| keep.then_some(event))
-        .collect();
-    let duplicates = total - fresh.len() as u64;
-    if fresh.is_empty() {
-        // Nothing to record, so nothing to admit: a retry of a batch acknowledged before the
-        // class ended must still succeed.
-        tx.rollback().await.context("finishing an append")?;
-        return Ok(AppendOutcome {
-            accepted: 0,
-            duplicates,
-            last_seq: locked.room.last_seq,
-        });
-    }
-
-    let bars = kicks::bars_for(&tx, key, &fresh).await?;
-    if let Err(refusal) = admit(&locked.room, &fresh, &bars) {
-        tx.rollback().await.context("finishing a refused append")?;
-        return Err(StoreError::Rejected(refusal).into());
-    }
-
-    let first_seq = locked.room.last_seq + 1;
-    let last_seq = locked.room.last_seq + fresh.len() as u64;
-    let recorded: Vec<&NewEvent> = fresh.iter().collect();
-    Recorder::open(&tx, &locked)
-        .await?
-        .record(&tx, first_seq, &recorded)
-        .await?;
-    let mut room = locked.room;
-    let changes = presence::changes(first_seq, &fresh);
-    if changes.is_empty() {
-        // The hot path of media and recording events: only the sequence moves.
-        execute(
-            &tx,
-            "UPDATE rooms SET last_seq = $2 WHERE room_id = $1",
-            &[&key, &saturating_i64(last_seq)],
-        )
-        .await
-        .with_context(|| format!("advancing the sequence of room {room_id}"))?;
-    } else {
-        room.occupancy = sql_presence::apply(&tx, key, room.occupancy, &changes).await?;
-        room.last_seq = last_seq;
-        save_log_state(&tx, &room, policy).await?;
-    }
-    commit(tx).await?;
-    Ok(AppendOutcome {
-        accepted: fresh.len() as u64,
-        duplicates,
-        last_seq,
-    })
 }
 
 /// Events with `first_seq <= seq < first_seq + limit`: a range seek on the primary key.

@@ -2,59 +2,38 @@
 //! it, as JSON, exactly as the SQLite store keeps them), and the room's count in
 //! `rooms.present_members` / `rooms.empty_since_ms`.
 //!
-//! A batch of member events is applied in memory ([`roomlog_core::presence`]) to the users it names,
-//! loaded with one query, and only the users it changed are written back, with one upsert and
-//! one delete. The room row is locked throughout (by the caller), so nothing else changes the
+//! A batch of member events is folded in memory ([`roomlog_core::presence`]) into the users it
+//! names, loaded with one query, and only the users it changed are written back, with one upsert
+//! and one delete. The room row is locked throughout (by the caller), so nothing else changes the
 //! room's presence meanwhile.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 
-use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{Page, PresentMember, RoomId};
 
 use crate::error::{corrupt, saturating_i64, Context, Error};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
 use crate::sql::{commit, execute, query, query_opt, snapshot, Client};
-use roomlog_core::presence::{count, Change, Session, UserPresence};
+use roomlog_core::presence::{PresenceWrite, UserPresence};
 
 /// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records:
 /// `LIMIT NULL` is all of them).
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
      FROM presence WHERE room_id = $1 ORDER BY arrival_seq LIMIT $2 OFFSET $3";
 
-/// `sessions` as stored: `[[device, joined_ms, join_seq], ...]`.
-type StoredSessions = Vec<(u64, i64, u64)>;
-
-fn decode_sessions(user: &str, room: i64, json: &str) -> Result<BTreeMap<u64, Session>, Error> {
-    let sessions: StoredSessions = serde_json::from_str(json).map_err(|e| {
-        corrupt(format!(
-            "the presence of `{user}` in room {room}: bad sessions {json:?}: {e}"
-        ))
-    })?;
-    Ok(sessions
-        .into_iter()
-        .map(|(device, joined_ms, join_seq)| {
-            (
-                device,
-                Session {
-                    joined_ms,
-                    join_seq,
-                },
-            )
-        })
-        .collect())
-}
-
-/// The stored state of `users` in the room (absent users are not in the map).
-async fn load_users(
+/// The stored presence of `users` in the room (absent users are not in the map): one query,
+/// none for no users.
+pub(crate) async fn load(
     tx: &Transaction<'_>,
     room: i64,
     users: &[&str],
 ) -> Result<HashMap<String, UserPresence>, Error> {
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
     let found = query(
         tx,
         "SELECT user_id, role, device, sessions FROM presence
@@ -66,61 +45,31 @@ async fn load_users(
     let mut stored = HashMap::with_capacity(found.len());
     for row in &found {
         let user: String = rows::get(row, 0)?;
-        let sessions = decode_sessions(&user, room, rows::get(row, 3)?)?;
-        let state = UserPresence {
-            sessions,
-            role: from_bits(rows::get(row, 1)?),
-            device: from_bits(rows::get(row, 2)?),
-        };
+        let (role, device) = (from_bits(rows::get(row, 1)?), from_bits(rows::get(row, 2)?));
+        let state = UserPresence::from_stored(role, device, rows::get(row, 3)?)
+            .map_err(|e| corrupt(format!("the presence of `{user}` in room {room}: {e}")))?;
         stored.insert(user, state);
     }
     Ok(stored)
 }
 
-/// Applies member events, in log order, to the room's stored presence; returns the room's new
-/// occupancy (the caller stores it with the room).
-pub(crate) async fn apply(
+/// Writes what a recording does to the room's presence rows: one delete for the users gone,
+/// one upsert for those still in.
+pub(crate) async fn write(
     tx: &Transaction<'_>,
     room: i64,
-    mut occupancy: Occupancy,
-    changes: &[Change<'_>],
-) -> Result<Occupancy, Error> {
-    let mut names: Vec<&str> = changes.iter().map(|c| c.user).collect();
-    names.sort_unstable();
-    names.dedup();
-    let mut stored = load_users(tx, room, &names).await?;
-    // Each user's state as stored, and as the batch leaves it.
-    let mut users: HashMap<&str, (UserPresence, UserPresence)> = HashMap::new();
-    for change in changes {
-        let (_, state) = match users.entry(change.user) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                let before = stored.remove(change.user).unwrap_or_default();
-                entry.insert((before.clone(), before))
-            }
-        };
-        let was_present = state.is_present();
-        change.apply(state);
-        count(
-            &mut occupancy,
-            was_present,
-            state.is_present(),
-            change.at_ms,
-        );
-    }
-    // Only the users whose state changed (a reconnect or a quit with nothing open changes
-    // nothing), in name order.
-    let mut changed: Vec<(&str, &UserPresence)> = users
-        .iter()
-        .filter(|(_, (before, after))| before != after)
-        .map(|(user, (_, after))| (*user, after))
-        .collect();
-    changed.sort_unstable_by_key(|(user, _)| *user);
+    write: &PresenceWrite,
+) -> Result<(), Error> {
+    let users = match write {
+        PresenceWrite::Unchanged => return Ok(()),
+        PresenceWrite::Clear => return clear(tx, room).await,
+        PresenceWrite::Users(users) => users,
+    };
     let mut gone: Vec<&str> = Vec::new();
     let mut upsert = Upsert::default();
-    for (user, after) in changed {
+    for (user, after) in users {
         match (after.arrival_seq(), after.joined_ms()) {
-            (Some(arrival), Some(joined_ms)) => upsert.push(user, after, arrival, joined_ms)?,
+            (Some(arrival), Some(joined_ms)) => upsert.push(user, after, arrival, joined_ms),
             _ => gone.push(user),
         }
     }
@@ -159,7 +108,7 @@ pub(crate) async fn apply(
         .await
         .with_context(what)?;
     }
-    Ok(occupancy)
+    Ok(())
 }
 
 /// The users still present after a batch, as column arrays.
@@ -175,41 +124,15 @@ struct Upsert<'a> {
 }
 
 impl<'a> Upsert<'a> {
-    fn push(
-        &mut self,
-        user: &'a str,
-        state: &UserPresence,
-        arrival: u64,
-        joined_ms: i64,
-    ) -> Result<(), Error> {
-        let sessions: StoredSessions = state
-            .sessions
-            .iter()
-            .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
-            .collect();
-        let sessions = serde_json::to_string(&sessions)
-            .map_err(|e| corrupt(format!("serialising the sessions of `{user}`: {e}")))?;
+    fn push(&mut self, user: &'a str, state: &UserPresence, arrival: u64, joined_ms: i64) {
         self.user_id.push(user);
         self.arrival_seq.push(saturating_i64(arrival));
         self.joined_ms.push(joined_ms);
         self.devices.push(state.sessions.len() as i64);
         self.role.push(u64_bits(state.role));
         self.device.push(u64_bits(state.device));
-        self.sessions.push(sessions);
-        Ok(())
+        self.sessions.push(state.sessions_json());
     }
-}
-
-/// Whether the user has a session open in the room.
-pub(crate) async fn is_present(tx: &Transaction<'_>, room: i64, user: &str) -> Result<bool, Error> {
-    Ok(query_opt(
-        tx,
-        "SELECT 1 FROM presence WHERE room_id = $1 AND user_id = $2",
-        &[&room, &user],
-    )
-    .await
-    .with_context(|| format!("looking up `{user}` in room {room}"))?
-    .is_some())
 }
 
 /// Everyone present, in order of arrival.

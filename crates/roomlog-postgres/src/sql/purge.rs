@@ -11,8 +11,9 @@
 
 use deadpool_postgres::Transaction;
 
+use roomlog_core::lifecycle;
 use roomlog_core::store::PurgeStep;
-use roomlog_core::{RoomId, RoomStatus, StoreError};
+use roomlog_core::{RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context, Error};
 use crate::rows;
@@ -97,9 +98,7 @@ pub(crate) async fn delete_room(
 ) -> Result<PurgeStep, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
-    if locked.room.status == RoomStatus::InClass {
-        return Err(StoreError::WrongStatus(locked.room.status).into());
-    }
+    lifecycle::check_delete(&locked.room)?;
     let key = locked.key();
     execute(&tx, "DELETE FROM rooms WHERE room_id = $1", &[&key])
         .await

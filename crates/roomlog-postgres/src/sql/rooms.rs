@@ -1,4 +1,4 @@
-//! Rooms: creation, lookup, the lifecycle compare-and-sets with their deadlines, the
+//! Rooms: creation, lookup and locking, the room row's writes with their deadlines, the
 //! scheduler's queries, and GetRooms.
 //!
 //! Every write locks the room row first (`FOR UPDATE`) and checks the status it finds there:
@@ -6,15 +6,15 @@
 //! the lock, and the second finds the new status and gets `WrongStatus`.
 
 use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::types::ToSql;
 
-use roomlog_core::lifecycle::{next_deadline, LifecyclePolicy, Occupancy};
-use roomlog_core::{App, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
+use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
+use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
 use crate::rows::{self, room_columns};
-use crate::sql::events::Recorder;
 use crate::sql::Client;
-use crate::sql::{commit, execute, kicks, presence, query, query_one, query_opt, snapshot, write};
+use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write};
 
 /// Room ids beyond i64 cannot exist: such a lookup simply finds nothing.
 pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
@@ -100,62 +100,41 @@ async fn note_span(tx: &Transaction<'_>, sdk_app_id: i64, span: i64) -> Result<(
     Ok(())
 }
 
-/// The room's next automatic transition as stored in `rooms.deadline_ms` (NULL: none).
-pub(crate) fn deadline(room: &Room, policy: &LifecyclePolicy) -> Option<i64> {
-    next_deadline(room, room.occupancy, policy).map(|(at_ms, _)| at_ms)
-}
-
-/// Writes the lifecycle state of `room` (status, real times, last seq, occupancy) and its
-/// recomputed deadline.
-pub(crate) async fn save_state(
-    tx: &Transaction<'_>,
-    room: &Room,
-    policy: &LifecyclePolicy,
-) -> Result<(), Error> {
-    execute(
-        tx,
-        "UPDATE rooms SET status = $2, real_start_ms = $3, real_end_ms = $4, last_seq = $5,
-                          present_members = $6, empty_since_ms = $7, deadline_ms = $8
-         WHERE room_id = $1",
-        &[
-            &(room.room_id as i64),
-            &(room.status.code() as i64),
-            &room.real_start_ms,
-            &room.real_end_ms,
-            &saturating_i64(room.last_seq),
-            &saturating_i64(room.occupancy.present),
-            &room.occupancy.empty_since_ms,
-            &deadline(room, policy),
-        ],
-    )
-    .await
+/// Writes the room row as `recording` leaves it: `last_seq` alone on the hot path of ingest,
+/// else the whole lifecycle state. (Columns written with their old values are unchanged indexed
+/// values: PostgreSQL can still update the row in place.)
+pub(crate) async fn save(tx: &Transaction<'_>, recording: &Recording) -> Result<(), Error> {
+    let room = &recording.room;
+    let key = room.room_id as i64;
+    let last_seq = saturating_i64(room.last_seq);
+    match recording.room_write {
+        RoomWrite::Unchanged => Ok(0),
+        RoomWrite::LastSeq => {
+            let sql = "UPDATE rooms SET last_seq = $2 WHERE room_id = $1";
+            execute(tx, sql, &[&key, &last_seq]).await
+        }
+        RoomWrite::Presence { .. } | RoomWrite::Status => {
+            execute(
+                tx,
+                "UPDATE rooms SET status = $2, real_start_ms = $3, real_end_ms = $4,
+                                  last_seq = $5, present_members = $6, empty_since_ms = $7,
+                                  deadline_ms = $8
+                 WHERE room_id = $1",
+                &[
+                    &key,
+                    &(room.status.code() as i64),
+                    &room.real_start_ms,
+                    &room.real_end_ms,
+                    &last_seq,
+                    &saturating_i64(room.occupancy.present),
+                    &room.occupancy.empty_since_ms,
+                    &recording.deadline_ms,
+                ],
+            )
+            .await
+        }
+    }
     .with_context(|| format!("updating room {}", room.room_id))?;
-    Ok(())
-}
-
-/// Writes what recording events can change: the last seq, presence and the deadline that
-/// depends on it. (An unchanged deadline is an unchanged indexed value: PostgreSQL can still
-/// update the row in place.)
-pub(crate) async fn save_log_state(
-    tx: &Transaction<'_>,
-    room: &Room,
-    policy: &LifecyclePolicy,
-) -> Result<(), Error> {
-    execute(
-        tx,
-        "UPDATE rooms SET last_seq = $2, present_members = $3, empty_since_ms = $4,
-                          deadline_ms = $5
-         WHERE room_id = $1",
-        &[
-            &(room.room_id as i64),
-            &saturating_i64(room.last_seq),
-            &saturating_i64(room.occupancy.present),
-            &room.occupancy.empty_since_ms,
-            &deadline(room, policy),
-        ],
-    )
-    .await
-    .with_context(|| format!("updating the presence of room {}", room.room_id))?;
     Ok(())
 }
 
@@ -183,30 +162,12 @@ pub(crate) async fn create_rooms(
     .map(|row| rows::get(&row, 0))
     .transpose()?
     .ok_or(StoreError::AppNotFound)?;
-    // A new room is empty since its creation.
-    let occupancy = Occupancy {
-        present: 0,
-        empty_since_ms: Some(created_at.saturating_mul(1000)),
-    };
     let mut ids = Vec::with_capacity(specs.len());
     let mut longest = 0;
     for spec in specs {
         let (start, end, span) = schedule(spec)?;
         longest = longest.max(span);
-        let room = Room {
-            // Not allocated yet; the deadline depends only on schedule, status and occupancy.
-            room_id: 0,
-            sdk_app_id: app.sdk_app_id,
-            account_id: account_id as u64,
-            spec: spec.clone(),
-            status: RoomStatus::NotStarted,
-            real_start_ms: None,
-            real_end_ms: None,
-            created_at,
-            last_seq: 0,
-            events_purged: false,
-            occupancy,
-        };
+        let room = Room::created(app.sdk_app_id, account_id as u64, spec.clone(), created_at);
         let row = query_one(
             &tx,
             "INSERT INTO rooms (sdk_app_id, account_id, status, start_time, end_time,
@@ -221,8 +182,8 @@ pub(crate) async fn create_rooms(
                 &end,
                 &created_at,
                 &spec_json(spec)?,
-                &occupancy.empty_since_ms,
-                &deadline(&room, policy),
+                &room.occupancy.empty_since_ms,
+                &deadline_ms(&room, policy),
             ],
         )
         .await
@@ -243,13 +204,9 @@ pub(crate) async fn modify_room(
     policy: &LifecyclePolicy,
 ) -> Result<Room, Error> {
     let tx = write(c).await?;
-    let mut room = lock_room(&tx, room_id).await?.room;
-    if room.status != RoomStatus::NotStarted {
-        return Err(StoreError::WrongStatus(room.status).into());
-    }
-    let (start, end, span) = schedule(&spec)?;
-    let json = spec_json(&spec)?;
-    room.spec = spec;
+    let room = lifecycle::modify(lock_room(&tx, room_id).await?.room, spec)?;
+    let (start, end, span) = schedule(&room.spec)?;
+    let json = spec_json(&room.spec)?;
     execute(
         &tx,
         "UPDATE rooms SET spec = $2, start_time = $3, end_time = $4, deadline_ms = $5
@@ -259,96 +216,12 @@ pub(crate) async fn modify_room(
             &json,
             &start,
             &end,
-            &deadline(&room, policy),
+            &deadline_ms(&room, policy),
         ],
     )
     .await
     .with_context(|| format!("modifying room {room_id}"))?;
     note_span(&tx, room.sdk_app_id as i64, span).await?;
-    commit(tx).await?;
-    Ok(room)
-}
-
-/// StartRoom's compare-and-set: NotStarted -> InClass, stamping the real start and recording
-/// `event` (RoomStart) with the room's next seq, in one transaction.
-pub(crate) async fn start(
-    c: &mut Client,
-    room_id: RoomId,
-    event: NewEvent,
-    policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
-    let tx = write(c).await?;
-    let locked = lock_room(&tx, room_id).await?;
-    if locked.room.status != RoomStatus::NotStarted {
-        return Err(StoreError::WrongStatus(locked.room.status).into());
-    }
-    let seq = locked.room.last_seq + 1;
-    Recorder::open(&tx, &locked)
-        .await?
-        .record(&tx, seq, &[&event])
-        .await?;
-    let mut room = locked.room;
-    room.status = RoomStatus::InClass;
-    room.real_start_ms = Some(event.timestamp_ms);
-    room.last_seq = seq;
-    save_state(&tx, &room, policy).await?;
-    commit(tx).await?;
-    Ok(room)
-}
-
-/// EndRoom's compare-and-set: InClass -> Ended. RoomEnd closes the class for everyone, in one
-/// transaction: a `MemberQuit` (Reason 5, RoomEnd's time) for each user still present, in order
-/// of arrival, then `event` (RoomEnd); presence is emptied and kick bars are dropped.
-pub(crate) async fn end(
-    c: &mut Client,
-    room_id: RoomId,
-    event: NewEvent,
-    policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
-    let tx = write(c).await?;
-    let locked = lock_room(&tx, room_id).await?;
-    if locked.room.status != RoomStatus::InClass {
-        return Err(StoreError::WrongStatus(locked.room.status).into());
-    }
-    let key = locked.key();
-    let present = presence::present_in_order(&tx, key).await?;
-    let quits = roomlog_core::presence::room_end_quits(&present, event.timestamp_ms);
-    let recorded: Vec<&NewEvent> = quits.iter().chain(std::iter::once(&event)).collect();
-    let first_seq = locked.room.last_seq + 1;
-    Recorder::open(&tx, &locked)
-        .await?
-        .record(&tx, first_seq, &recorded)
-        .await?;
-    presence::clear(&tx, key).await?;
-    kicks::clear(&tx, key).await?;
-    let mut room = locked.room;
-    room.status = RoomStatus::Ended;
-    room.real_end_ms = Some(event.timestamp_ms);
-    room.last_seq = first_seq + recorded.len() as u64 - 1;
-    room.occupancy = Occupancy {
-        present: 0,
-        empty_since_ms: Some(event.timestamp_ms),
-    };
-    save_state(&tx, &room, policy).await?;
-    commit(tx).await?;
-    Ok(room)
-}
-
-/// NotStarted -> Expired (never started by its EndTime). Records no event.
-pub(crate) async fn expire(
-    c: &mut Client,
-    room_id: RoomId,
-    policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
-    let tx = write(c).await?;
-    let locked = lock_room(&tx, room_id).await?;
-    if locked.room.status != RoomStatus::NotStarted {
-        return Err(StoreError::WrongStatus(locked.room.status).into());
-    }
-    kicks::clear(&tx, locked.key()).await?;
-    let mut room = locked.room;
-    room.status = RoomStatus::Expired;
-    save_state(&tx, &room, policy).await?;
     commit(tx).await?;
     Ok(room)
 }
@@ -418,7 +291,7 @@ pub(crate) async fn refresh_in_class_deadlines(
         for row in &locked {
             let room = rows::room(row)?;
             let stored: Option<i64> = rows::get(row, 12)?;
-            let fresh = deadline(&room, policy);
+            let fresh = deadline_ms(&room, policy);
             if fresh != stored {
                 execute(
                     &tx,
@@ -473,52 +346,27 @@ pub(crate) async fn list_rooms(
     let Some(longest) = longest else {
         return Ok((0, Vec::new()));
     };
-    let window_start = saturating_i64(query_.window_start);
-    let window_end = saturating_i64(query_.window_end);
-    // Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer than
-    // `longest`, so a room that overlaps also starts at or after `window_start - longest`: that
-    // lower bound turns the scan into a bounded index range instead of the app's whole past.
-    let lowest_start = window_start.saturating_sub(longest);
-    // Statuses as a bitmask (bit n = status code n; 0 = all): one prepared statement for any set.
-    let mask: i64 = query_
-        .statuses
-        .iter()
-        .fold(0, |mask, status| mask | (1 << status.code()));
+    let [lowest_start, window_end, window_start, mask] = query_.filter(longest);
+    let filter: [&(dyn ToSql + Sync); 5] = [
+        &sdk_app_id,
+        &lowest_start,
+        &window_end,
+        &window_start,
+        &mask,
+    ];
     let total: i64 = rows::get(
-        &query_one(
-            &tx,
-            COUNT_ROOMS,
-            &[
-                &sdk_app_id,
-                &lowest_start,
-                &window_end,
-                &window_start,
-                &mask,
-            ],
-        )
-        .await
-        .context("counting rooms for GetRooms")?,
+        &query_one(&tx, COUNT_ROOMS, &filter)
+            .await
+            .context("counting rooms for GetRooms")?,
         0,
     )?;
     let mut page = Vec::new();
     if total > 0 {
-        let limit = saturating_i64(query_.page.limit());
-        let offset = saturating_i64(query_.page.offset());
-        let found = query(
-            &tx,
-            PAGE_OF_ROOMS,
-            &[
-                &sdk_app_id,
-                &lowest_start,
-                &window_end,
-                &window_start,
-                &mask,
-                &limit,
-                &offset,
-            ],
-        )
-        .await
-        .context("listing rooms for GetRooms")?;
+        let (limit, offset) = query_.limit_offset();
+        let params = [&filter[..], &[&limit, &offset]].concat();
+        let found = query(&tx, PAGE_OF_ROOMS, &params)
+            .await
+            .context("listing rooms for GetRooms")?;
         page = rows::all(&found, rows::room)?;
     }
     commit(tx).await?;

@@ -2,7 +2,7 @@
 //!
 //! `deliveries` holds one row per event recorded while its room's app had a callback URL,
 //! written by the same command that records the event ([`Outbox`], through
-//! `events::Recorder`). `delivery_heads` names, per room, its lowest pending delivery — the only
+//! `recording`). `delivery_heads` names, per room, its lowest pending delivery — the only
 //! one of the room ever handed out, so a room's callbacks go in sequence order — and when it
 //! may be handed out (`ready_ms`). Every write here keeps, in the same savepoint:
 //! - a room has a head iff it has a pending delivery, and `head_seq` is the lowest such seq;

@@ -1,23 +1,13 @@
-//! The per-room event log: idempotent, admission-checked appends with dense sequence numbers,
-//! and index-seek reads.
-
-use std::collections::HashSet;
+//! The per-room event log's rows: inserts (appends are `recording::append`) and index-seek
+//! reads.
 
 use rusqlite::Connection;
 
-use roomlog_core::lifecycle::LifecyclePolicy;
-use roomlog_core::{
-    Admission, AppendOutcome, EventRange, EventType, NewEvent, Room, RoomId, RoomPage, StoreError,
-    StoredEvent,
-};
+use roomlog_core::{EventRange, EventType, NewEvent, RoomId, RoomPage, StoreError, StoredEvent};
 
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, event_columns, u64_bits};
-use crate::sql::deliveries::Outbox;
-use crate::sql::kicks;
-use crate::sql::presence as sql_presence;
-use crate::sql::rooms::{deadline, require_room, room_key, save_log_state, SELECT_ROOM};
-use roomlog_core::presence;
+use crate::sql::rooms::{room_key, SELECT_ROOM};
 
 /// Is this event id recorded in the room? (The unique index, covering.)
 pub(crate) const KNOWN_ID: &str = "SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2";
@@ -48,43 +38,8 @@ pub(crate) const READ_OF_TYPE: &str = concat!(
     " WHERE room_id = ?1 AND event_type = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
 );
 
-/// Records a command's new events in one room: each in the log and, while the room's app has a
-/// callback URL, as a pending delivery in the outbox, in the same savepoint (a transactional
-/// outbox: an acknowledged event cannot lose its callback). Every path that records events
-/// (append, start, end and its quits, kick) goes through here. The caller keeps
-/// `rooms.last_seq` in step.
-pub(crate) struct Recorder {
-    room: i64,
-    outbox: Option<Outbox>,
-}
-
-impl Recorder {
-    /// Looks up the app's callback once for the whole command, not per event: with no callback
-    /// that one seek is all the outbox costs.
-    pub(crate) fn new(conn: &Connection, room: &Room) -> Result<Recorder, StoreError> {
-        Ok(Recorder {
-            room: room.room_id as i64,
-            outbox: Outbox::for_room(conn, room)?,
-        })
-    }
-
-    /// Records `event` at `seq`.
-    pub(crate) fn record(
-        &mut self,
-        conn: &Connection,
-        seq: u64,
-        event: &NewEvent,
-    ) -> Result<(), StoreError> {
-        insert_event(conn, self.room, seq, event)?;
-        if let Some(outbox) = &mut self.outbox {
-            outbox.add(conn, seq, event)?;
-        }
-        Ok(())
-    }
-}
-
-/// Records one event at `seq` in the log (only; see [`Recorder`]).
-fn insert_event(
+/// Records one event at `seq` in the log (only: `recording` adds its outbox entry).
+pub(crate) fn insert_event(
     conn: &Connection,
     room_key: i64,
     seq: u64,
@@ -114,80 +69,6 @@ fn insert_event(
     })
     .with_context(|| format!("recording event {:?} of room {room_key}", event.event_id))?;
     Ok(())
-}
-
-/// The store's `append_events`, run inside the writer's savepoint: everything it does is undone
-/// if it returns an error.
-pub(crate) fn append(
-    conn: &Connection,
-    room_id: RoomId,
-    events: Vec<NewEvent>,
-    admit: Admission,
-    policy: &LifecyclePolicy,
-) -> Result<AppendOutcome, StoreError> {
-    let mut room = require_room(conn, room_id)?;
-    let key = room_id as i64;
-
-    // Drop what the room already has and what repeats an id earlier in the batch: a retried
-    // batch is answered with its duplicates, never recorded twice.
-    let mut is_new = Vec::with_capacity(events.len());
-    {
-        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
-        let mut known = conn
-            .prepare_cached(KNOWN_ID)
-            .context("checking event ids")?;
-        for event in &events {
-            let fresh = seen.insert(event.event_id.as_str())
-                && !known
-                    .exists((key, event.event_id.as_str()))
-                    .context("checking event ids")?;
-            is_new.push(fresh);
-        }
-    }
-    let total = events.len() as u64;
-    let fresh: Vec<NewEvent> = events
-        .into_iter()
-        .zip(is_new)
-        .filter_map(|(event, new)| new.then_some(event))
-        .collect();
-    let duplicates = total - fresh.len() as u64;
-    if fresh.is_empty() {
-        // Nothing to record, so nothing to admit: a retry of a batch acknowledged before the
-        // class ended must still succeed.
-        return Ok(AppendOutcome {
-            accepted: 0,
-            duplicates,
-            last_seq: room.last_seq,
-        });
-    }
-
-    let bars = kicks::bars_for(conn, key, &fresh)?;
-    admit(&room, &fresh, &bars)?;
-
-    let first_seq = room.last_seq + 1;
-    let mut seq = room.last_seq;
-    let mut recorder = Recorder::new(conn, &room)?;
-    for event in &fresh {
-        seq += 1;
-        recorder.record(conn, seq, event)?;
-    }
-    let changes = presence::changes(first_seq, &fresh);
-    if changes.is_empty() {
-        // The hot path of media and recording events: only the sequence moves.
-        conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE room_id = ?1")
-            .and_then(|mut stmt| stmt.execute((key, seq as i64)))
-            .with_context(|| format!("advancing the sequence of room {room_id}"))?;
-    } else {
-        let deadline_before = deadline(&room, policy);
-        room.occupancy = sql_presence::apply(conn, key, room.occupancy, &changes)?;
-        room.last_seq = seq;
-        save_log_state(conn, &room, deadline_before, policy)?;
-    }
-    Ok(AppendOutcome {
-        accepted: fresh.len() as u64,
-        duplicates,
-        last_seq: seq,
-    })
 }
 
 /// Events with `first_seq <= seq < first_seq + limit`: a range seek on the primary key, so any

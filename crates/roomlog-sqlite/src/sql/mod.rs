@@ -11,6 +11,7 @@ pub(crate) mod events;
 pub(crate) mod kicks;
 pub(crate) mod presence;
 pub(crate) mod purge;
+pub(crate) mod recording;
 pub(crate) mod rooms;
 pub(crate) mod users;
 

@@ -1,23 +1,21 @@
 //! Presence as stored: one `presence` row per user in the room (their open sessions packed in
 //! it), and the room's count in `rooms.present_members` / `rooms.empty_since_ms`.
 //!
-//! A batch of member events is applied in memory ([`roomlog_core::presence`]) to the users it names,
-//! loaded once each, and only the users it changed are written back: an append costs a seek and
-//! a write per distinct user it mentions, and nothing at all for events that are not member
-//! events.
+//! A batch of member events is folded in memory ([`roomlog_core::presence`]) into the users it
+//! names, loaded once each, and only the users it changed are written back: an append costs a
+//! seek and a write per distinct user it mentions, and nothing at all for events that are not
+//! member events.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use roomlog_core::lifecycle::Occupancy;
 use roomlog_core::{Page, PresentMember, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, from_bits, u64_bits};
 use crate::sql::rooms::room_key;
-use roomlog_core::presence::{count, Change, Session, UserPresence};
+use roomlog_core::presence::{PresenceWrite, UserPresence};
 
 /// A user's presence: the primary key.
 pub(crate) const PRESENT_USER: &str =
@@ -27,41 +25,31 @@ pub(crate) const PRESENT_USER: &str =
 pub(crate) const PRESENT_IN_ORDER: &str = "SELECT user_id, role, device, joined_ms, devices \
      FROM presence WHERE room_id = ?1 ORDER BY arrival_seq LIMIT ?2 OFFSET ?3";
 
-/// `sessions` as stored: `[[device, joined_ms, join_seq], ...]`.
-type StoredSessions = Vec<(u64, i64, u64)>;
-
-fn load_user(conn: &Connection, room: i64, user: &str) -> Result<UserPresence, StoreError> {
-    let what = || format!("loading the presence of `{user}` in room {room}");
-    let row: Option<(Option<i64>, Option<i64>, String)> = conn
-        .prepare_cached(PRESENT_USER)
-        .and_then(|mut stmt| {
-            stmt.query_row((room, user), |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+/// The stored presence of `users` in the room (absent users are not in the map): a seek each.
+pub(crate) fn load(
+    conn: &Connection,
+    room: i64,
+    users: &[&str],
+) -> Result<HashMap<String, UserPresence>, StoreError> {
+    let mut stored = HashMap::with_capacity(users.len());
+    for user in users {
+        let what = || format!("loading the presence of `{user}` in room {room}");
+        let row: Option<(Option<i64>, Option<i64>, String)> = conn
+            .prepare_cached(PRESENT_USER)
+            .and_then(|mut stmt| {
+                stmt.query_row((room, user), |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()
             })
-            .optional()
-        })
-        .with_context(what)?;
-    let Some((role, device, sessions)) = row else {
-        return Ok(UserPresence::default());
-    };
-    let sessions: StoredSessions = serde_json::from_str(&sessions)
-        .map_err(|e| StoreError::Backend(format!("{}: bad sessions {sessions:?}: {e}", what())))?;
-    Ok(UserPresence {
-        sessions: sessions
-            .into_iter()
-            .map(|(device, joined_ms, join_seq)| {
-                (
-                    device,
-                    Session {
-                        joined_ms,
-                        join_seq,
-                    },
-                )
-            })
-            .collect(),
-        role: from_bits(role),
-        device: from_bits(device),
-    })
+            .with_context(what)?;
+        if let Some((role, device, sessions)) = row {
+            let state = UserPresence::from_stored(from_bits(role), from_bits(device), &sessions)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", what())))?;
+            stored.insert((*user).to_owned(), state);
+        }
+    }
+    Ok(stored)
 }
 
 /// Writes the new state of one user whose state changed.
@@ -79,13 +67,6 @@ fn store_user(
             .with_context(what)?;
         return Ok(());
     };
-    let sessions: StoredSessions = after
-        .sessions
-        .iter()
-        .map(|(device, s)| (*device, s.joined_ms, s.join_seq))
-        .collect();
-    let sessions = serde_json::to_string(&sessions)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", what())))?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO presence
              (room_id, user_id, arrival_seq, joined_ms, devices, role, device, sessions)
@@ -100,54 +81,22 @@ fn store_user(
             after.sessions.len() as i64,
             u64_bits(after.role),
             u64_bits(after.device),
-            sessions,
+            after.sessions_json(),
         ])
     })
     .with_context(what)?;
     Ok(())
 }
 
-/// Applies member events, in log order, to the room's stored presence; returns the room's new
-/// occupancy (the caller stores it with the room).
-pub(crate) fn apply(
-    conn: &Connection,
-    room: i64,
-    mut occupancy: Occupancy,
-    changes: &[Change<'_>],
-) -> Result<Occupancy, StoreError> {
-    // Each user's state as stored, and as the batch leaves it.
-    let mut users: HashMap<&str, (UserPresence, UserPresence)> = HashMap::new();
-    for change in changes {
-        let (_, state) = match users.entry(change.user) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                let stored = load_user(conn, room, change.user)?;
-                entry.insert((stored.clone(), stored))
-            }
-        };
-        let was_present = state.is_present();
-        change.apply(state);
-        count(
-            &mut occupancy,
-            was_present,
-            state.is_present(),
-            change.at_ms,
-        );
+/// Writes what a recording does to the room's presence rows.
+pub(crate) fn write(conn: &Connection, room: i64, write: &PresenceWrite) -> Result<(), StoreError> {
+    match write {
+        PresenceWrite::Unchanged => Ok(()),
+        PresenceWrite::Users(users) => users
+            .iter()
+            .try_for_each(|(user, after)| store_user(conn, room, user, after)),
+        PresenceWrite::Clear => clear(conn, room),
     }
-    for (user, (before, after)) in &users {
-        // A reconnect or a quit with nothing open changes nothing: no write.
-        if before != after {
-            store_user(conn, room, user, after)?;
-        }
-    }
-    Ok(occupancy)
-}
-
-/// Whether the user has a session open in the room.
-pub(crate) fn is_present(conn: &Connection, room: i64, user: &str) -> Result<bool, StoreError> {
-    conn.prepare_cached(PRESENT_USER)
-        .and_then(|mut stmt| stmt.exists((room, user)))
-        .with_context(|| format!("looking up `{user}` in room {room}"))
 }
 
 /// Everyone present, in order of arrival.

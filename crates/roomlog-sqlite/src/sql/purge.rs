@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
+use roomlog_core::lifecycle;
 use roomlog_core::store::PurgeStep;
-use roomlog_core::{RoomId, RoomStatus, StoreError};
+use roomlog_core::{RoomId, StoreError};
 
 use crate::connection::CHECKPOINT_BUSY_TIMEOUT;
 use crate::error::Context;
@@ -81,10 +82,7 @@ pub(crate) fn delete_room(
     room_id: RoomId,
     budget: u64,
 ) -> Result<PurgeStep, StoreError> {
-    let room = require_room(conn, room_id)?;
-    if room.status == RoomStatus::InClass {
-        return Err(StoreError::WrongStatus(room.status));
-    }
+    lifecycle::check_delete(&require_room(conn, room_id)?)?;
     let key = room_id as i64;
     conn.prepare_cached("DELETE FROM rooms WHERE room_id = ?1")
         .and_then(|mut stmt| stmt.execute([key]))

@@ -1,15 +1,13 @@
-//! Rooms: creation, lookup, the lifecycle compare-and-sets with their deadlines, the
-//! scheduler's queries, and GetRooms.
+//! Rooms: creation, lookup, the room row's writes with their deadlines, the scheduler's
+//! queries, and GetRooms.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use roomlog_core::lifecycle::{next_deadline, LifecyclePolicy, Occupancy};
-use roomlog_core::{App, NewEvent, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
+use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
+use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, room_columns};
-use crate::sql::events::Recorder;
-use crate::sql::{kicks, presence};
 
 /// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing.
 pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
@@ -55,73 +53,63 @@ fn note_span(conn: &Connection, sdk_app_id: i64, span: i64) -> Result<(), StoreE
     Ok(())
 }
 
-/// The room's next automatic transition as stored in `rooms.deadline_ms` (NULL: none).
-pub(crate) fn deadline(room: &Room, policy: &LifecyclePolicy) -> Option<i64> {
-    next_deadline(room, room.occupancy, policy).map(|(at_ms, _)| at_ms)
-}
-
-/// Writes the lifecycle state of `room` (status, real times, last seq, occupancy) and its
-/// recomputed deadline. For the rare lifecycle writes: it touches every index on those columns.
-pub(crate) fn save_state(
-    conn: &Connection,
-    room: &Room,
-    policy: &LifecyclePolicy,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE rooms SET status = ?2, real_start_ms = ?3, real_end_ms = ?4, last_seq = ?5,
-                          present_members = ?6, empty_since_ms = ?7, deadline_ms = ?8
-         WHERE room_id = ?1",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute((
-            room.room_id as i64,
-            room.status.code() as i64,
-            room.real_start_ms,
-            room.real_end_ms,
-            saturating_i64(room.last_seq),
-            saturating_i64(room.occupancy.present),
-            room.occupancy.empty_since_ms,
-            deadline(room, policy),
-        ))
-    })
-    .with_context(|| format!("updating room {}", room.room_id))?;
-    Ok(())
-}
-
-/// Writes what recording events can change: the last seq and, after member events, presence
-/// and the deadline that depends on it (`deadline_before`: the room's before the events). Leaves status and schedule (and their indexes) alone,
-/// and the deadline's index too when the deadline did not move (rooms not started, or in class
-/// with someone in: most member events).
-pub(crate) fn save_log_state(
-    conn: &Connection,
-    after: &Room,
-    deadline_before: Option<i64>,
-    policy: &LifecyclePolicy,
-) -> Result<(), StoreError> {
-    let what = || format!("updating the presence of room {}", after.room_id);
-    let deadline_ms = deadline(after, policy);
-    let params = (
-        after.room_id as i64,
-        saturating_i64(after.last_seq),
-        saturating_i64(after.occupancy.present),
-        after.occupancy.empty_since_ms,
+/// Writes the room row as `recording` leaves it: only the columns its [`RoomWrite`] names, so
+/// the frequent writes leave status and schedule (and their indexes) alone, and the deadline's
+/// index too when the deadline did not move.
+pub(crate) fn save(conn: &Connection, recording: &Recording) -> Result<(), StoreError> {
+    let room = &recording.room;
+    let what = || format!("updating room {}", room.room_id);
+    let (key, last_seq) = (room.room_id as i64, saturating_i64(room.last_seq));
+    let (present, empty_since_ms) = (
+        saturating_i64(room.occupancy.present),
+        room.occupancy.empty_since_ms,
     );
-    if deadline_ms == deadline_before {
-        conn.prepare_cached(
-            "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4
-             WHERE room_id = ?1",
-        )
-        .and_then(|mut stmt| stmt.execute(params))
-        .with_context(what)?;
-    } else {
-        conn.prepare_cached(
-            "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4,
-                              deadline_ms = ?5
-             WHERE room_id = ?1",
-        )
-        .and_then(|mut stmt| stmt.execute((params.0, params.1, params.2, params.3, deadline_ms)))
-        .with_context(what)?;
+    match recording.room_write {
+        RoomWrite::Unchanged => Ok(0),
+        RoomWrite::LastSeq => conn
+            .prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE room_id = ?1")
+            .and_then(|mut stmt| stmt.execute((key, last_seq))),
+        RoomWrite::Presence {
+            deadline_moved: false,
+        } => conn
+            .prepare_cached(
+                "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4
+                 WHERE room_id = ?1",
+            )
+            .and_then(|mut stmt| stmt.execute((key, last_seq, present, empty_since_ms))),
+        RoomWrite::Presence {
+            deadline_moved: true,
+        } => conn
+            .prepare_cached(
+                "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4,
+                                  deadline_ms = ?5
+                 WHERE room_id = ?1",
+            )
+            .and_then(|mut stmt| {
+                let deadline_ms = recording.deadline_ms;
+                stmt.execute((key, last_seq, present, empty_since_ms, deadline_ms))
+            }),
+        RoomWrite::Status => conn
+            .prepare_cached(
+                "UPDATE rooms SET status = ?2, real_start_ms = ?3, real_end_ms = ?4,
+                                  last_seq = ?5, present_members = ?6, empty_since_ms = ?7,
+                                  deadline_ms = ?8
+                 WHERE room_id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute((
+                    key,
+                    room.status.code() as i64,
+                    room.real_start_ms,
+                    room.real_end_ms,
+                    last_seq,
+                    present,
+                    empty_since_ms,
+                    recording.deadline_ms,
+                ))
+            }),
     }
+    .with_context(what)?;
     Ok(())
 }
 
@@ -150,30 +138,12 @@ pub(crate) fn create_rooms(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
         )
         .context("creating rooms")?;
-    // A new room is empty since its creation.
-    let occupancy = Occupancy {
-        present: 0,
-        empty_since_ms: Some(created_at.saturating_mul(1000)),
-    };
     let mut ids = Vec::with_capacity(specs.len());
     let mut longest = 0;
     for spec in specs {
         let (start, end, span) = schedule(spec)?;
         longest = longest.max(span);
-        let room = Room {
-            // Not allocated yet; the deadline depends only on schedule, status and occupancy.
-            room_id: 0,
-            sdk_app_id: app.sdk_app_id,
-            account_id: account_id as u64,
-            spec: spec.clone(),
-            status: RoomStatus::NotStarted,
-            real_start_ms: None,
-            real_end_ms: None,
-            created_at,
-            last_seq: 0,
-            events_purged: false,
-            occupancy,
-        };
+        let room = Room::created(app.sdk_app_id, account_id as u64, spec.clone(), created_at);
         stmt.execute((
             sdk_app_id,
             account_id,
@@ -182,8 +152,8 @@ pub(crate) fn create_rooms(
             end,
             created_at,
             spec_json(spec)?,
-            occupancy.empty_since_ms,
-            deadline(&room, policy),
+            room.occupancy.empty_since_ms,
+            deadline_ms(&room, policy),
         ))
         .context("creating a room")?;
         ids.push(conn.last_insert_rowid() as RoomId);
@@ -198,94 +168,18 @@ pub(crate) fn modify_room(
     spec: RoomSpec,
     policy: &LifecyclePolicy,
 ) -> Result<Room, StoreError> {
-    let mut room = require_room(conn, room_id)?;
-    if room.status != RoomStatus::NotStarted {
-        return Err(StoreError::WrongStatus(room.status));
-    }
-    let (start, end, span) = schedule(&spec)?;
-    let json = spec_json(&spec)?;
-    room.spec = spec;
+    let room = lifecycle::modify(require_room(conn, room_id)?, spec)?;
+    let (start, end, span) = schedule(&room.spec)?;
+    let json = spec_json(&room.spec)?;
     conn.prepare_cached(
         "UPDATE rooms SET spec = ?2, start_time = ?3, end_time = ?4, deadline_ms = ?5
          WHERE room_id = ?1",
     )
-    .and_then(|mut stmt| stmt.execute((room_id as i64, json, start, end, deadline(&room, policy))))
+    .and_then(|mut stmt| {
+        stmt.execute((room_id as i64, json, start, end, deadline_ms(&room, policy)))
+    })
     .with_context(|| format!("modifying room {room_id}"))?;
     note_span(conn, room.sdk_app_id as i64, span)?;
-    Ok(room)
-}
-
-/// StartRoom's compare-and-set: NotStarted -> InClass, stamping the real start and recording
-/// `event` (RoomStart) with the room's next seq, all in the caller's savepoint.
-pub(crate) fn start(
-    conn: &Connection,
-    room_id: RoomId,
-    event: NewEvent,
-    policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
-    let mut room = require_room(conn, room_id)?;
-    if room.status != RoomStatus::NotStarted {
-        return Err(StoreError::WrongStatus(room.status));
-    }
-    let seq = room.last_seq + 1;
-    Recorder::new(conn, &room)?.record(conn, seq, &event)?;
-    room.status = RoomStatus::InClass;
-    room.real_start_ms = Some(event.timestamp_ms);
-    room.last_seq = seq;
-    save_state(conn, &room, policy)?;
-    Ok(room)
-}
-
-/// EndRoom's compare-and-set: InClass -> Ended. RoomEnd closes the class for everyone, in the
-/// caller's savepoint: a `MemberQuit` (Reason 5, RoomEnd's time) for each user still present, in
-/// order of arrival, then `event` (RoomEnd); presence is emptied and kick bars are dropped (the
-/// class they barred from is over).
-pub(crate) fn end(
-    conn: &Connection,
-    room_id: RoomId,
-    event: NewEvent,
-    policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
-    let mut room = require_room(conn, room_id)?;
-    if room.status != RoomStatus::InClass {
-        return Err(StoreError::WrongStatus(room.status));
-    }
-    let key = room_id as i64;
-    let mut seq = room.last_seq;
-    let mut recorder = Recorder::new(conn, &room)?;
-    let present = presence::present_in_order(conn, key)?;
-    for quit in roomlog_core::presence::room_end_quits(&present, event.timestamp_ms) {
-        seq += 1;
-        recorder.record(conn, seq, &quit)?;
-    }
-    seq += 1;
-    recorder.record(conn, seq, &event)?;
-    presence::clear(conn, key)?;
-    kicks::clear(conn, key)?;
-    room.status = RoomStatus::Ended;
-    room.real_end_ms = Some(event.timestamp_ms);
-    room.last_seq = seq;
-    room.occupancy = Occupancy {
-        present: 0,
-        empty_since_ms: Some(event.timestamp_ms),
-    };
-    save_state(conn, &room, policy)?;
-    Ok(room)
-}
-
-/// NotStarted -> Expired (never started by its EndTime). Records no event.
-pub(crate) fn expire(
-    conn: &Connection,
-    room_id: RoomId,
-    policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
-    let mut room = require_room(conn, room_id)?;
-    if room.status != RoomStatus::NotStarted {
-        return Err(StoreError::WrongStatus(room.status));
-    }
-    kicks::clear(conn, room_id as i64)?;
-    room.status = RoomStatus::Expired;
-    save_state(conn, &room, policy)?;
     Ok(room)
 }
 
@@ -351,7 +245,7 @@ pub(crate) fn refresh_deadlines(
             .prepare_cached(
                 "UPDATE rooms SET deadline_ms = ?2 WHERE room_id = ?1 AND deadline_ms IS NOT ?2",
             )
-            .and_then(|mut stmt| stmt.execute((room.room_id as i64, deadline(&room, policy))))
+            .and_then(|mut stmt| stmt.execute((room.room_id as i64, deadline_ms(&room, policy))))
             .with_context(|| format!("recomputing the deadline of room {}", room.room_id))?;
     }
     Ok(changed)
@@ -414,46 +308,29 @@ pub(crate) fn list_rooms(
     let Some(longest) = longest else {
         return Ok((0, Vec::new()));
     };
-    let window_start = saturating_i64(query.window_start);
-    let window_end = saturating_i64(query.window_end);
-    // Overlap is `start_time <= window_end AND end_time >= window_start`. No room is longer than
-    // `longest`, so a room that overlaps also starts at or after `window_start - longest`: that
-    // lower bound turns the scan into a bounded index range instead of the app's whole past.
-    let lowest_start = window_start.saturating_sub(longest);
-    // Statuses as a bitmask (bit n = status code n; 0 = all): one cached statement for any set.
-    let mask: i64 = query
-        .statuses
-        .iter()
-        .fold(0, |mask, status| mask | (1 << status.code()));
+    let [lowest_start, window_end, window_start, mask] = query.filter(longest);
+    let filter = (sdk_app_id, lowest_start, window_end, window_start, mask);
     let total: i64 = tx
         .prepare_cached(COUNT_ROOMS)
-        .and_then(|mut stmt| {
-            stmt.query_row(
-                (sdk_app_id, lowest_start, window_end, window_start, mask),
-                |row| row.get(0),
-            )
-        })
+        .and_then(|mut stmt| stmt.query_row(filter, |row| row.get(0)))
         .context("counting rooms for GetRooms")?;
     let mut page = Vec::new();
     if total > 0 {
-        let limit = saturating_i64(query.page.limit());
-        let offset = saturating_i64(query.page.offset());
+        let (limit, offset) = query.limit_offset();
         let mut stmt = tx
             .prepare_cached(PAGE_OF_ROOMS)
             .context("listing rooms for GetRooms")?;
+        let params = (
+            sdk_app_id,
+            lowest_start,
+            window_end,
+            window_start,
+            mask,
+            limit,
+            offset,
+        );
         page = stmt
-            .query_map(
-                (
-                    sdk_app_id,
-                    lowest_start,
-                    window_end,
-                    window_start,
-                    mask,
-                    limit,
-                    offset,
-                ),
-                rows::room,
-            )
+            .query_map(params, rows::room)
             .and_then(|rows| rows.collect())
             .context("listing rooms for GetRooms")?;
     }

@@ -1,6 +1,6 @@
-//! Callbacks (webhooks): what roomlog sends for every recorded event, how it signs it, and how
-//! it retries. Delivery itself (HTTP, scheduling) lives in the server; the durable outbox in the
-//! store.
+//! Callbacks (webhooks): what roomlog sends for every recorded event, how it signs it, and when
+//! ([`schedule`]: the outbox's rules and the retry schedule). The HTTP delivery lives in the
+//! server, the durable outbox in the stores.
 //!
 //! Each delivery is one `POST` with a JSON body
 //! `{"SdkAppId", "EventType", "EventData", "Timestamp", "ExpireTime", "Sign", "EventId", "Seq"}`
@@ -23,6 +23,8 @@ use crate::account::SdkAppId;
 use crate::error::DomainError;
 use crate::event::StoredEvent;
 use crate::room::RoomId;
+
+pub mod schedule;
 
 pub const SIGNATURE_HEADER: &str = "X-Roomlog-Signature";
 pub const EVENT_ID_HEADER: &str = "X-Roomlog-Event-Id";

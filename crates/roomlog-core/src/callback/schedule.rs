@@ -100,7 +100,7 @@ pub fn settles(
     seq: u64,
     outcome: &AttemptOutcome,
 ) -> Option<(DeliveryStatus, Option<i64>)> {
-    (head_seq == Some(seq)).then(|| match (outcome.delivered, outcome.retry_at_ms) {
+    (head_seq == Some(seq)).then_some(match (outcome.delivered, outcome.retry_at_ms) {
         (true, _) => (DeliveryStatus::Delivered, None),
         (false, Some(retry_at)) => (DeliveryStatus::Pending, Some(retry_at)),
         (false, None) => (DeliveryStatus::Dead, None),

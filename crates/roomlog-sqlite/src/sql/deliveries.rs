@@ -15,6 +15,7 @@
 
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
+use roomlog_core::callback::schedule::{self, Head};
 use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
@@ -65,22 +66,17 @@ pub(crate) fn set_app_callback(
         return Err(StoreError::AppNotFound);
     };
     let before = load_callback(conn, app)?.ok_or(StoreError::AppNotFound)?;
-    let after = AppCallback {
-        url: url.map_or_else(|| before.url.clone(), str::to_owned),
-        key: key.map_or_else(|| before.key.clone(), str::to_owned),
-    };
+    let after = before.updated(url, key);
     let what = || format!("setting the callback of app {app}");
     conn.prepare_cached(
         "UPDATE apps SET callback_url = ?2, callback_key = ?3 WHERE sdk_app_id = ?1",
     )
     .and_then(|mut stmt| stmt.execute((app, &after.url, &after.key)))
     .with_context(what)?;
-    if before.url.is_empty() != after.url.is_empty() {
-        // Paused or resumed: the app's heads leave or rejoin the worker's index. What is pending
-        // stays pending, and goes to whatever URL is set when it is sent (the worker reads the
-        // setting at each attempt), so a changed URL needs nothing here.
+    if let Some(paused) = before.pause_change(&after) {
+        // The app's heads leave or rejoin the worker's index.
         conn.prepare_cached("UPDATE delivery_heads SET paused = ?2 WHERE sdk_app_id = ?1")
-            .and_then(|mut stmt| stmt.execute((app, after.url.is_empty())))
+            .and_then(|mut stmt| stmt.execute((app, paused)))
             .with_context(what)?;
     }
     Ok(after)
@@ -123,11 +119,7 @@ impl Outbox {
         seq: u64,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        // Due at once. The event's own time if that is earlier than the wall clock: then it is
-        // due by any clock the worker runs on (an injected clock a little behind the wall clock
-        // would otherwise not see it due until it moved), and a timestamp a reporter set in the
-        // future does not hold the callback back.
-        let due = event.timestamp_ms.min(self.now_ms);
+        let due = schedule::first_due_ms(event.timestamp_ms, self.now_ms);
         let what = || format!("queueing the callback of event {seq} of room {}", self.room);
         conn.prepare_cached(
             "INSERT INTO deliveries (room_id, seq, event_id, event_type, timestamp_ms, user_id,
@@ -157,15 +149,16 @@ impl Outbox {
         })
         .with_context(what)?;
         if !self.head_ensured {
-            // New seqs are the room's highest: this delivery is the head only if the room had
-            // no pending one. (Not paused: the app has a URL, checked in this transaction.)
+            // The room's head only if it had none.
+            let head = Head::queued(seq, due);
             conn.prepare_cached(
                 "INSERT INTO delivery_heads (room_id, sdk_app_id, head_seq, ready_ms, paused)
-                 VALUES (?1, ?2, ?3, ?4, 0)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (room_id) DO NOTHING",
             )
             .and_then(|mut stmt| {
-                stmt.execute((self.room, self.sdk_app_id, saturating_i64(seq), due))
+                let seq = saturating_i64(head.seq);
+                stmt.execute((self.room, self.sdk_app_id, seq, head.ready_ms, head.paused))
             })
             .with_context(what)?;
             self.head_ensured = true;
@@ -176,50 +169,63 @@ impl Outbox {
 
 // --- the head of line -----------------------------------------------------------------------------
 
-/// A room's lowest pending delivery: one seek on `deliveries_by_app_status`. Without statistics
-/// the planner prefers walking the room's primary key (it yields seq order too), which reads
-/// every delivered row before the first pending one — at every attempt; INDEXED BY pins the
-/// seek. (A pending row always has `next_attempt_ms`; were it missing, the delivery is due at
-/// once, never stuck.)
-pub(crate) const LOWEST_PENDING: &str = "SELECT seq, COALESCE(next_attempt_ms, 0) \
+/// A room's lowest pending delivery and its next attempt: one seek on
+/// `deliveries_by_app_status`. Without statistics the planner prefers walking the room's
+/// primary key (it yields seq order too), which reads every delivered row before the first
+/// pending one — at every attempt; INDEXED BY pins the seek.
+pub(crate) const LOWEST_PENDING: &str = "SELECT seq, next_attempt_ms \
      FROM deliveries INDEXED BY deliveries_by_app_status \
      WHERE sdk_app_id = ?1 AND status = 0 AND room_id = ?2 ORDER BY seq LIMIT 1";
 
-/// Makes the room's head its lowest pending delivery, ready at that delivery's next attempt but
-/// not before `lease_until` (a lease that must outlive the change); removes it if nothing is
-/// pending.
+/// Makes the room's head what [`Head::of_lowest`] says of its lowest pending delivery.
 fn refresh_head(
     conn: &Connection,
     room: i64,
     sdk_app_id: i64,
-    lease_until: Option<i64>,
+    lease: Option<i64>,
     paused: bool,
 ) -> Result<(), StoreError> {
     let what = || format!("moving the callback head of line of room {room}");
-    let lowest: Option<(i64, i64)> = conn
+    let lowest: Option<(i64, Option<i64>)> = conn
         .prepare_cached(LOWEST_PENDING)
         .and_then(|mut stmt| {
             stmt.query_row((sdk_app_id, room), |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
         })
         .with_context(what)?;
-    match lowest {
+    let lowest = lowest.map(|(seq, next)| (seq as u64, next));
+    match Head::of_lowest(lowest, lease, paused) {
         None => forget_head(conn, room),
-        Some((seq, due)) => {
-            let ready = lease_until.map_or(due, |lease| lease.max(due));
-            conn.prepare_cached(
-                "INSERT INTO delivery_heads
-                     (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (room_id) DO UPDATE SET
-                     head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
-                     leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
-            )
-            .and_then(|mut stmt| stmt.execute((room, sdk_app_id, seq, ready, lease_until, paused)))
-            .with_context(what)?;
-            Ok(())
-        }
+        Some(head) => write_head(conn, room, sdk_app_id, &head),
     }
+}
+
+fn write_head(
+    conn: &Connection,
+    room: i64,
+    sdk_app_id: i64,
+    head: &Head,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO delivery_heads
+             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (room_id) DO UPDATE SET
+             head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
+             leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(rusqlite::params![
+            room,
+            sdk_app_id,
+            saturating_i64(head.seq),
+            head.ready_ms,
+            head.leased_until_ms,
+            head.paused
+        ])
+    })
+    .with_context(|| format!("writing the callback head of line of room {room}"))?;
+    Ok(())
 }
 
 /// Drops the room's head (nothing pending, or the room is deleted): nothing of it is handed out.
@@ -234,7 +240,8 @@ pub(crate) fn forget_head(conn: &Connection, room: i64) -> Result<(), StoreError
 
 /// The heads due, earliest first: a range seek on the partial index `delivery_heads_ready` (ties
 /// by room id, which every index entry ends with). Paused apps' heads are not in it.
-pub(crate) const CLAIMABLE: &str = "SELECT room_id, head_seq, sdk_app_id FROM delivery_heads \
+pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_ms, \
+     leased_until_ms, paused FROM delivery_heads \
      WHERE paused = 0 AND ready_ms <= ?1 ORDER BY ready_ms, room_id LIMIT ?2";
 
 /// Is any head due? The first entry of `delivery_heads_ready`, read before claiming.
@@ -266,38 +273,37 @@ pub(crate) fn claim(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let heads: Vec<(i64, i64, i64)> = conn
+    let heads: Vec<(i64, i64, Head)> = conn
         .prepare_cached(CLAIMABLE)
         .and_then(|mut stmt| {
             stmt.query_map((now_ms, saturating_i64(limit)), |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                let head = Head {
+                    seq: row.get::<_, i64>(2)? as u64,
+                    ready_ms: row.get(3)?,
+                    leased_until_ms: row.get(4)?,
+                    paused: row.get(5)?,
+                };
+                Ok((row.get(0)?, row.get(1)?, head))
             })?
             .collect()
         })
         .context("finding the callback deliveries due")?;
     let mut claimed = Vec::with_capacity(heads.len());
-    for (room, seq, sdk_app_id) in heads {
-        match load_delivery(conn, room, seq)? {
-            Some(delivery) if delivery.status == DeliveryStatus::Pending => {
-                // Out of the range "due" until the lease runs out: then it is handed out again
-                // (the worker holding it died), which is what makes delivery at-least-once.
-                conn.prepare_cached(
-                    "UPDATE delivery_heads SET ready_ms = ?2, leased_until_ms = ?2
-                     WHERE room_id = ?1",
-                )
-                .and_then(|mut stmt| stmt.execute((room, lease_until_ms)))
-                .with_context(|| format!("leasing the callback head of line of room {room}"))?;
+    for (room, sdk_app_id, head) in heads {
+        match schedule::claimable(load_delivery(conn, room, saturating_i64(head.seq))?) {
+            Some(delivery) => {
+                // The worker holding it died if the lease runs out: then it is handed out
+                // again, which is what makes delivery at-least-once.
+                write_head(conn, room, sdk_app_id, &head.leased(lease_until_ms))?;
                 claimed.push(delivery);
             }
-            _ => {
-                // The invariants say this cannot happen; if it ever did, handing nothing out
-                // and leaving the head would stall the room (and make the worker spin).
+            None => {
                 tracing::warn!(
                     room,
-                    seq,
+                    seq = head.seq,
                     "a callback head of line named no pending delivery; recomputing it"
                 );
-                refresh_head(conn, room, sdk_app_id, None, false)?;
+                refresh_head(conn, room, sdk_app_id, None, head.paused)?;
             }
         }
     }
@@ -316,10 +322,6 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
         .context("finding the next callback delivery due")
 }
 
-/// The store's `record_attempt`. Only an attempt of the room's head changes where the delivery
-/// stands and moves the head; an attempt of anything else is stale (its lease ran out and
-/// another attempt took over, or a replay moved the head meanwhile): it is counted and its
-/// result noted, but it neither finishes the delivery nor releases the room.
 /// Every leased head back to its delivery's planned attempt (see `Store::release_orphaned_leases`).
 pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached(
@@ -334,6 +336,8 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     .map_err(|e| StoreError::Backend(format!("releasing delivery leases: {e}")))
 }
 
+/// The store's `record_attempt`: counted and noted always, settled as [`schedule::settles`]
+/// says (and the head moved) only if it was an attempt of the room's head.
 pub(crate) fn record_attempt(
     conn: &Connection,
     room_id: RoomId,
@@ -343,74 +347,51 @@ pub(crate) fn record_attempt(
     let Some(room) = room_key(room_id) else {
         return Ok(());
     };
-    let seq = saturating_i64(seq);
     let what = || format!("recording a callback attempt of event {seq} of room {room}");
+    let key = (room, saturating_i64(seq));
     let app: Option<i64> = conn
         .prepare_cached("SELECT sdk_app_id FROM deliveries WHERE room_id = ?1 AND seq = ?2")
-        .and_then(|mut stmt| stmt.query_row((room, seq), |row| row.get(0)).optional())
+        .and_then(|mut stmt| stmt.query_row(key, |row| row.get(0)).optional())
         .with_context(what)?;
     // Forgotten meanwhile (its room was deleted): nothing left to record it on.
     let Some(sdk_app_id) = app else {
         return Ok(());
     };
-    let head: Option<(i64, bool)> = conn
+    let (head_seq, paused): (Option<u64>, Option<bool>) = conn
         .prepare_cached("SELECT head_seq, paused FROM delivery_heads WHERE room_id = ?1")
         .and_then(|mut stmt| {
-            stmt.query_row([room], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+            stmt.query_row([room], |row| {
+                Ok((row.get::<_, i64>(0)? as u64, row.get(1)?))
+            })
+            .optional()
         })
-        .with_context(what)?;
-    let http_status = outcome.http_status.map(i64::from);
-    let Some((_, paused)) = head.filter(|(head_seq, _)| *head_seq == seq) else {
-        conn.prepare_cached(
-            "UPDATE deliveries SET attempts = attempts + 1,
-                 first_attempt_ms = COALESCE(first_attempt_ms, ?3), last_attempt_ms = ?3,
-                 last_status = ?4, last_error = ?5
-             WHERE room_id = ?1 AND seq = ?2",
-        )
-        .and_then(|mut stmt| stmt.execute((room, seq, outcome.at_ms, http_status, &outcome.error)))
-        .with_context(what)?;
-        return Ok(());
-    };
-    let (status, next_attempt) = match (outcome.delivered, outcome.retry_at_ms) {
-        (true, _) => (DeliveryStatus::Delivered, None),
-        (false, Some(retry_at)) => (DeliveryStatus::Pending, Some(retry_at)),
-        (false, None) => (DeliveryStatus::Dead, None),
-    };
+        .with_context(what)?
+        .unzip();
+    let settled = schedule::settles(head_seq, seq, outcome);
+    let (status, next_attempt) = settled.unzip();
     conn.prepare_cached(
         "UPDATE deliveries SET attempts = attempts + 1,
              first_attempt_ms = COALESCE(first_attempt_ms, ?3), last_attempt_ms = ?3,
-             last_status = ?4, last_error = ?5, status = ?6, next_attempt_ms = ?7
+             last_status = ?4, last_error = ?5, status = COALESCE(?6, status),
+             next_attempt_ms = CASE WHEN ?6 IS NULL THEN next_attempt_ms ELSE ?7 END
          WHERE room_id = ?1 AND seq = ?2",
     )
     .and_then(|mut stmt| {
         stmt.execute(rusqlite::params![
-            room,
-            seq,
+            key.0,
+            key.1,
             outcome.at_ms,
-            http_status,
+            outcome.http_status,
             outcome.error,
-            delivery_status_code(status),
-            next_attempt,
+            status.map(delivery_status_code),
+            next_attempt.flatten(),
         ])
     })
     .with_context(what)?;
-    match next_attempt {
-        // Still the lowest pending: the head stays, released, and waits for its retry; the
-        // room's later deliveries wait behind it.
-        Some(retry_at) => {
-            conn.prepare_cached(
-                "UPDATE delivery_heads SET ready_ms = ?2, leased_until_ms = NULL
-                 WHERE room_id = ?1",
-            )
-            .and_then(|mut stmt| stmt.execute((room, retry_at)))
-            .with_context(what)?;
-            Ok(())
-        }
-        // Finished (delivered or dead): the next pending one is the head, due at its own time
-        // (at once, normally: it has been waiting).
-        None => refresh_head(conn, room, sdk_app_id, None, paused),
+    if settled.is_some() {
+        refresh_head(conn, room, sdk_app_id, None, paused.unwrap_or(false))?;
     }
+    Ok(())
 }
 
 // --- inspection, replay, forgetting ---------------------------------------------------------------
@@ -624,12 +605,12 @@ pub(crate) fn replay(
     }
     // The head may move back to a replayed seq. A worker holding the room's current head keeps
     // its lease: the room must not have two deliveries in flight.
-    let lease: Option<i64> = conn
+    let leased_until: Option<i64> = conn
         .prepare_cached("SELECT leased_until_ms FROM delivery_heads WHERE room_id = ?1")
         .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
         .with_context(what)?
-        .flatten()
-        .filter(|until| *until > now_ms);
+        .flatten();
+    let lease = schedule::lease_in_force(leased_until, now_ms);
     let paused = !conn
         .prepare_cached(APP_HAS_CALLBACK)
         .and_then(|mut stmt| stmt.query_row([sdk_app_id], |row| row.get(0)).optional())

@@ -229,6 +229,42 @@ impl Delivery {
     }
 }
 
+/// DescribeCallbackDeliveries' question: the app's deliveries, of one room and of one status if
+/// given, in (room, seq) order: the `limit` after the first `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryListing {
+    pub sdk_app_id: SdkAppId,
+    pub room_id: Option<RoomId>,
+    pub status: Option<DeliveryStatus>,
+    pub offset: u64,
+    /// 0 asks for the total only.
+    pub limit: u64,
+}
+
+impl DeliveryListing {
+    /// Page `page` (counted from 1; 0 reads as 1) of `limit` deliveries.
+    pub fn new(
+        sdk_app_id: SdkAppId,
+        room_id: Option<RoomId>,
+        status: Option<DeliveryStatus>,
+        page: u64,
+        limit: u64,
+    ) -> DeliveryListing {
+        DeliveryListing {
+            sdk_app_id,
+            room_id,
+            status,
+            offset: page.max(1).saturating_sub(1).saturating_mul(limit),
+            limit,
+        }
+    }
+
+    /// How far into an ordered range the page ends: all a merge of ranges needs to read.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.limit)
+    }
+}
+
 /// What happened to one attempt, as the store records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {
@@ -320,6 +356,16 @@ mod tests {
         assert_eq!(policy.backoff(4, 0.0), Duration::from_secs(4));
         assert_eq!(policy.backoff(30, 0.0), Duration::from_secs(300));
         assert!(policy.backoff(60, 0.99) <= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_delivery_listing_pages_from_one() {
+        let listing = |page, limit| DeliveryListing::new(1, None, None, page, limit);
+        assert_eq!((listing(1, 10).offset, listing(1, 10).end()), (0, 10));
+        assert_eq!((listing(3, 10).offset, listing(3, 10).end()), (20, 30));
+        assert_eq!(listing(0, 10).offset, 0, "page 0 reads as 1");
+        assert_eq!(listing(5, 0).end(), 0, "the total only");
+        assert_eq!(listing(u64::MAX, u64::MAX).end(), u64::MAX, "saturates");
     }
 
     #[test]

@@ -49,7 +49,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Pool, PoolError};
 
 use roomlog_core::attendance::RoomAttendance;
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::{AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
@@ -704,10 +706,9 @@ impl Store for PgStore {
         page: u64,
         limit: u64,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.run(move |mut c| async move {
-            sql::deliveries::list(&mut c, sdk_app_id, room_id, status, page, limit).await
-        })
-        .await
+        let listing = DeliveryListing::new(sdk_app_id, room_id, status, page, limit);
+        self.run(move |mut c| async move { sql::deliveries::list(&mut c, listing).await })
+            .await
     }
 
     async fn replay_deliveries(

@@ -42,7 +42,9 @@ use rusqlite::Connection;
 use std::collections::HashMap;
 
 use roomlog_core::attendance::RoomAttendance;
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::AttendancePage;
 use roomlog_core::time::now_secs;
@@ -584,8 +586,8 @@ impl Store for SqliteStore {
         page: u64,
         limit: u64,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page, limit))
-            .await
+        let listing = DeliveryListing::new(sdk_app_id, room_id, status, page, limit);
+        self.read(move |c| sql::deliveries::list(c, listing)).await
     }
 
     async fn replay_deliveries(

@@ -20,7 +20,7 @@
 use deadpool_postgres::{GenericClient, Transaction};
 
 use roomlog_core::callback::schedule::{self, Head};
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryListing};
 use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
@@ -304,9 +304,6 @@ pub(crate) async fn claim(
     lease_until_ms: i64,
     limit: u64,
 ) -> Result<Vec<Delivery>, Error> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let tx = write(c).await?;
     let heads = query(&tx, CLAIMABLE, &[&now_ms, &saturating_i64(limit)])
         .await
@@ -455,103 +452,110 @@ pub(crate) async fn record_attempt(
 
 // --- inspection, replay, forgetting ---------------------------------------------------------------
 
-pub(crate) const COUNT_OF_APP: &str = "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1";
-/// All of an app's deliveries in (room_id, seq) order: a merge of its three status ranges of
-/// `deliveries_by_app_status`, each read only as far as the page needs (an index of its own
-/// would cost every queued delivery one more insert, for an admin-rate listing).
-pub(crate) const PAGE_OF_APP: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM ((SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 0",
-    " ORDER BY room_id, seq LIMIT $2)",
-    " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 1",
-    " ORDER BY room_id, seq LIMIT $2)",
-    " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 2",
-    " ORDER BY room_id, seq LIMIT $2)) d",
-    " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
-);
-pub(crate) const COUNT_OF_ROOM: &str =
-    "SELECT COUNT(*) FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2";
-pub(crate) const PAGE_OF_ROOM: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2 ORDER BY seq LIMIT $3 OFFSET $4"
-);
-pub(crate) const COUNT_OF_STATUS: &str =
-    "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2";
-pub(crate) const PAGE_OF_STATUS: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
-    " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
-);
-pub(crate) const COUNT_OF_ROOM_STATUS: &str =
-    "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3";
-pub(crate) const PAGE_OF_ROOM_STATUS: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
-    " ORDER BY seq LIMIT $4 OFFSET $5"
-);
+/// One of DescribeCallbackDeliveries' filters: its total, and a page of it (the filter's
+/// parameters, then LIMIT and OFFSET), each an index range read in (room_id, seq) order.
+struct Listing {
+    count: &'static str,
+    page: &'static str,
+    /// The page takes, after the filter's parameters, where it ends (see [`OF_APP`]).
+    to_end: bool,
+}
 
-/// The store's `list_deliveries`: `(total, page)`, `page` from 1, in one snapshot.
+/// All of an app's deliveries: a merge of its three status ranges of
+/// `deliveries_by_app_status`, each read only as far as the page needs (`$2`, its end): an
+/// index of its own would cost every queued delivery one more insert, for an admin-rate listing.
+const OF_APP: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM ((SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 0",
+        " ORDER BY room_id, seq LIMIT $2)",
+        " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 1",
+        " ORDER BY room_id, seq LIMIT $2)",
+        " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 2",
+        " ORDER BY room_id, seq LIMIT $2)) d",
+        " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
+    ),
+    to_end: true,
+};
+
+const OF_ROOM: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2 ORDER BY seq LIMIT $3 OFFSET $4"
+    ),
+    to_end: false,
+};
+
+const OF_STATUS: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
+        " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
+    ),
+    to_end: false,
+};
+
+const OF_ROOM_STATUS: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
+        " ORDER BY seq LIMIT $4 OFFSET $5"
+    ),
+    to_end: false,
+};
+
+/// The store's `list_deliveries`: `(total, page)`, in one snapshot.
 pub(crate) async fn list(
     c: &mut Client,
-    sdk_app_id: SdkAppId,
-    room_id: Option<RoomId>,
-    status: Option<DeliveryStatus>,
-    page: u64,
-    limit: u64,
+    listing: DeliveryListing,
 ) -> Result<(u64, Vec<Delivery>), Error> {
-    let Ok(app) = i64::try_from(sdk_app_id) else {
+    let Ok(app) = i64::try_from(listing.sdk_app_id) else {
         return Ok((0, Vec::new()));
     };
-    let room = match room_id.map(room_key) {
-        None => None,
-        Some(Some(room)) => Some(room),
-        // No room has such an id.
-        Some(None) => return Ok((0, Vec::new())),
-    };
-    let offset = page.max(1).saturating_sub(1).saturating_mul(limit);
-    let (sql_limit, sql_offset) = (saturating_i64(limit), saturating_i64(offset));
-    let wanted = saturating_i64(offset.saturating_add(limit));
-    let status = status.map(delivery_status_code);
-    let (count_sql, page_sql, mut params): (&str, &str, Vec<i64>) = match (room, status) {
-        (None, None) => (COUNT_OF_APP, PAGE_OF_APP, vec![app]),
-        (Some(room), None) => (COUNT_OF_ROOM, PAGE_OF_ROOM, vec![room, app]),
-        (None, Some(status)) => (COUNT_OF_STATUS, PAGE_OF_STATUS, vec![app, status]),
-        (Some(room), Some(status)) => (
-            COUNT_OF_ROOM_STATUS,
-            PAGE_OF_ROOM_STATUS,
-            vec![app, status, room],
-        ),
+    let status = listing.status.map(delivery_status_code);
+    let (statements, mut params): (&Listing, Vec<i64>) = match (listing.room_id, status) {
+        (None, None) => (&OF_APP, vec![app]),
+        (None, Some(status)) => (&OF_STATUS, vec![app, status]),
+        (Some(room_id), status) => match (room_key(room_id), status) {
+            // No room has such an id.
+            (None, _) => return Ok((0, Vec::new())),
+            (Some(room), None) => (&OF_ROOM, vec![room, app]),
+            (Some(room), Some(status)) => (&OF_ROOM_STATUS, vec![app, status, room]),
+        },
     };
     let what = || format!("listing the callback deliveries of app {app}");
     let tx = snapshot(c).await?;
-    let count_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        params.iter().map(|p| p as _).collect();
     let total: i64 = rows::get(
-        &query_one(&tx, count_sql, &count_params)
+        &query_one(&tx, statements.count, &as_params(&params))
             .await
             .with_context(what)?,
         0,
     )?;
     let mut deliveries = Vec::new();
-    if limit > 0 && total > 0 {
-        if room.is_none() && status.is_none() {
-            params.push(wanted);
+    if listing.limit > 0 && total > 0 {
+        if statements.to_end {
+            params.push(saturating_i64(listing.end()));
         }
-        params.push(sql_limit);
-        params.push(sql_offset);
-        let page_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as _).collect();
-        let found = query(&tx, page_sql, &page_params)
+        params.extend([listing.limit, listing.offset].map(saturating_i64));
+        let found = query(&tx, statements.page, &as_params(&params))
             .await
             .with_context(what)?;
         deliveries = rows::all(&found, rows::delivery)?;
     }
     commit(tx).await?;
     Ok((total.max(0) as u64, deliveries))
+}
+
+fn as_params(values: &[i64]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    values.iter().map(|value| value as _).collect()
 }
 
 /// Makes the room's deliveries from `$2` on (and, with `$4` an array, only those with an id in

@@ -16,7 +16,9 @@
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
 use roomlog_core::callback::schedule::{self, Head};
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
@@ -270,9 +272,6 @@ pub(crate) fn claim(
     lease_until_ms: i64,
     limit: u64,
 ) -> Result<Vec<Delivery>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let heads: Vec<(i64, i64, Head)> = conn
         .prepare_cached(CLAIMABLE)
         .and_then(|mut stmt| {
@@ -455,10 +454,10 @@ pub(crate) const PAGE_OF_ROOM_STATUS: &str = page_of!(
 fn keys_of_app(
     conn: &Connection,
     app: i64,
-    offset: u64,
-    limit: u64,
+    listing: &DeliveryListing,
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
-    let wanted = saturating_i64(offset.saturating_add(limit));
+    let (offset, limit) = (listing.offset, listing.limit);
+    let wanted = saturating_i64(listing.end());
     let statuses = [
         DeliveryStatus::Pending,
         DeliveryStatus::Delivered,
@@ -506,27 +505,20 @@ fn keys_of_app(
     Ok(keys)
 }
 
-/// The store's `list_deliveries`: `(total, page)`, `page` from 1.
+/// The store's `list_deliveries`: `(total, page)`.
 pub(crate) fn list(
     conn: &Connection,
-    sdk_app_id: SdkAppId,
-    room_id: Option<RoomId>,
-    status: Option<DeliveryStatus>,
-    page: u64,
-    limit: u64,
+    listing: DeliveryListing,
 ) -> Result<(u64, Vec<Delivery>), StoreError> {
-    let Ok(app) = i64::try_from(sdk_app_id) else {
+    // Ids out of the keys' range name no app or room.
+    let (Ok(app), Ok(room)) = (
+        i64::try_from(listing.sdk_app_id),
+        listing.room_id.map(|id| room_key(id).ok_or(())).transpose(),
+    ) else {
         return Ok((0, Vec::new()));
     };
-    let room = match room_id.map(room_key) {
-        None => None,
-        Some(Some(room)) => Some(room),
-        // No room has such an id.
-        Some(None) => return Ok((0, Vec::new())),
-    };
-    let offset = page.max(1).saturating_sub(1).saturating_mul(limit);
-    let status = status.map(delivery_status_code);
-    let (count_sql, page_sql, mut params) = match (room, status) {
+    let what = || format!("listing the callback deliveries of app {app}");
+    let (count_sql, page_sql, mut params) = match (room, listing.status.map(delivery_status_code)) {
         (None, None) => (COUNT_OF_APP, None, vec![app]),
         (Some(room), None) => (COUNT_OF_ROOM, Some(PAGE_OF_ROOM), vec![room, app]),
         (None, Some(status)) => (COUNT_OF_STATUS, Some(PAGE_OF_STATUS), vec![app, status]),
@@ -536,7 +528,6 @@ pub(crate) fn list(
             vec![app, status, room],
         ),
     };
-    let what = || format!("listing the callback deliveries of app {app}");
     // The count and the page must see the same snapshot, or Total could disagree with the page.
     let tx = conn.unchecked_transaction().with_context(what)?;
     let total: i64 = tx
@@ -544,25 +535,21 @@ pub(crate) fn list(
         .and_then(|mut stmt| stmt.query_row(params_from_iter(&params), |row| row.get(0)))
         .with_context(what)?;
     let mut deliveries = Vec::new();
-    if limit > 0 && total > 0 {
-        match page_sql {
-            Some(page_sql) => {
-                params.push(saturating_i64(limit));
-                params.push(saturating_i64(offset));
-                deliveries = tx
-                    .prepare_cached(page_sql)
-                    .and_then(|mut stmt| {
-                        stmt.query_map(params_from_iter(&params), rows::delivery)?
-                            .collect()
-                    })
-                    .with_context(what)?;
-            }
-            None => {
-                for (room, seq) in keys_of_app(&tx, app, offset, limit).with_context(what)? {
-                    // Read in this snapshot, so it is there.
-                    deliveries.extend(load_delivery(&tx, room, seq)?);
-                }
-            }
+    if listing.limit == 0 || total == 0 {
+        // Nothing to read.
+    } else if let Some(page_sql) = page_sql {
+        params.extend([listing.limit, listing.offset].map(saturating_i64));
+        deliveries = tx
+            .prepare_cached(page_sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(params_from_iter(&params), rows::delivery)?
+                    .collect()
+            })
+            .with_context(what)?;
+    } else {
+        for (room, seq) in keys_of_app(&tx, app, &listing).with_context(what)? {
+            // Read in this snapshot, so it is there.
+            deliveries.extend(load_delivery(&tx, room, seq)?);
         }
     }
     tx.finish().with_context(what)?;

@@ -574,7 +574,7 @@ impl Store for SqliteStore {
         outcome: &AttemptOutcome,
     ) -> Result<(), StoreError> {
         let outcome = outcome.clone();
-        self.write(move |c| sql::deliveries::record_attempt(c, room_id, seq, &outcome))
+        self.write(move |c| sql::deliveries::record_attempt(c, room_id, seq, outcome))
             .await
     }
 

@@ -282,14 +282,6 @@ pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_
      leased_until_ms, paused FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1 ORDER BY ready_ms, room_id LIMIT $2 \
      FOR UPDATE SKIP LOCKED";
 
-/// Is any head due? Read before claiming: most claims find nothing, and this costs one
-/// statement instead of a transaction.
-pub(crate) const ANY_DUE: &str =
-    "SELECT EXISTS (SELECT 1 FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1)";
-
-/// When the next head is due (leases included).
-pub(crate) const NEXT_DUE: &str = "SELECT MIN(ready_ms) FROM delivery_heads WHERE paused = 0";
-
 const SOME_DELIVERIES: &str = concat!(
     "SELECT ",
     delivery_columns!(),
@@ -330,6 +322,7 @@ pub(crate) async fn claim(
     let mut loaded = rows::all(&found, rows::delivery)?;
     let mut claimed = Vec::with_capacity(keys.len());
     let (mut leased, mut ready, mut until) = (Vec::new(), Vec::new(), Vec::new());
+    let mut broken = Vec::new();
     for (room, sdk_app_id, head) in keys {
         let position = loaded
             .iter()
@@ -342,14 +335,7 @@ pub(crate) async fn claim(
                 until.push(lease.leased_until_ms);
                 claimed.push(delivery);
             }
-            None => {
-                tracing::warn!(
-                    room,
-                    seq = head.seq,
-                    "a callback head of line named no pending delivery; recomputing it"
-                );
-                refresh_head(&tx, room, sdk_app_id, None, head.paused).await?;
-            }
+            None => broken.push((room, sdk_app_id, head)),
         }
     }
     if !leased.is_empty() {
@@ -365,24 +351,44 @@ pub(crate) async fn claim(
         .await
         .context("leasing callback heads of line")?;
     }
+    for (room, sdk_app_id, head) in broken {
+        let seq = head.seq;
+        tracing::warn!(
+            room,
+            seq,
+            "a callback head of line named no pending delivery: repaired"
+        );
+        refresh_head(&tx, room, sdk_app_id, None, head.paused).await?;
+    }
     commit(tx).await?;
     Ok(claimed)
 }
 
 pub(crate) async fn any_due(c: &Client, now_ms: i64) -> Result<bool, Error> {
     rows::get(
-        &query_one(c, ANY_DUE, &[&now_ms])
-            .await
-            .context("looking for callback deliveries due")?,
+        // Read before claiming: most claims find nothing, and this costs one statement
+        // instead of a transaction.
+        &query_one(
+            c,
+            "SELECT EXISTS (SELECT 1 FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1)",
+            &[&now_ms],
+        )
+        .await
+        .context("looking for callback deliveries due")?,
         0,
     )
 }
 
 pub(crate) async fn next_due(c: &Client) -> Result<Option<i64>, Error> {
     rows::get(
-        &query_one(c, NEXT_DUE, &[])
-            .await
-            .context("finding the next callback delivery due")?,
+        // When the next head is due, leases included.
+        &query_one(
+            c,
+            "SELECT MIN(ready_ms) FROM delivery_heads WHERE paused = 0",
+            &[],
+        )
+        .await
+        .context("finding the next callback delivery due")?,
         0,
     )
 }

@@ -341,32 +341,30 @@ pub(crate) fn record_attempt(
     conn: &Connection,
     room_id: RoomId,
     seq: u64,
-    outcome: &AttemptOutcome,
+    outcome: AttemptOutcome,
 ) -> Result<(), StoreError> {
     let Some(room) = room_key(room_id) else {
         return Ok(());
     };
-    let what = || format!("recording a callback attempt of event {seq} of room {room}");
     let key = (room, saturating_i64(seq));
-    let app: Option<i64> = conn
-        .prepare_cached("SELECT sdk_app_id FROM deliveries WHERE room_id = ?1 AND seq = ?2")
-        .and_then(|mut stmt| stmt.query_row(key, |row| row.get(0)).optional())
+    let what = || format!("recording a callback attempt of event {seq} of room {room}");
+    // The delivery's app and its room's head, in one read: the single writer needs no locks.
+    let found: Option<(i64, Option<i64>, Option<bool>)> = conn
+        .prepare_cached(
+            "SELECT d.sdk_app_id, h.head_seq, h.paused FROM deliveries d
+             LEFT JOIN delivery_heads h ON h.room_id = d.room_id
+             WHERE d.room_id = ?1 AND d.seq = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()
+        })
         .with_context(what)?;
     // Forgotten meanwhile (its room was deleted): nothing left to record it on.
-    let Some(sdk_app_id) = app else {
+    let Some((sdk_app_id, head_seq, paused)) = found else {
         return Ok(());
     };
-    let (head_seq, paused): (Option<u64>, Option<bool>) = conn
-        .prepare_cached("SELECT head_seq, paused FROM delivery_heads WHERE room_id = ?1")
-        .and_then(|mut stmt| {
-            stmt.query_row([room], |row| {
-                Ok((row.get::<_, i64>(0)? as u64, row.get(1)?))
-            })
-            .optional()
-        })
-        .with_context(what)?
-        .unzip();
-    let settled = schedule::settles(head_seq, seq, outcome);
+    let settled = schedule::settles(head_seq.map(|seq| seq as u64), seq, &outcome);
     let (status, next_attempt) = settled.unzip();
     conn.prepare_cached(
         "UPDATE deliveries SET attempts = attempts + 1,
@@ -648,22 +646,22 @@ pub(crate) fn delete_some_of_room(
     budget: u64,
 ) -> Result<(u64, bool), StoreError> {
     let what = || format!("deleting the callback deliveries of room {room}");
-    let mut deleted = 0;
-    if budget > 0 {
-        let first: Option<i64> = conn
+    let first: Option<i64> = match budget {
+        0 => None,
+        _ => conn
             .prepare_cached("SELECT MIN(seq) FROM deliveries WHERE room_id = ?1")
             .and_then(|mut stmt| stmt.query_row([room], |row| row.get(0)))
-            .with_context(what)?;
-        if let Some(first) = first {
-            // Seqs are unique, so this range holds at most `budget` rows (fewer where events
-            // had no delivery).
-            let below = first.saturating_add(i64::try_from(budget).unwrap_or(i64::MAX));
-            deleted = conn
-                .prepare_cached("DELETE FROM deliveries WHERE room_id = ?1 AND seq < ?2")
-                .and_then(|mut stmt| stmt.execute((room, below)))
-                .with_context(what)? as u64;
-        }
-    }
+            .with_context(what)?,
+    };
+    // Seqs are unique, so the range below `first + budget` holds at most `budget` rows (fewer
+    // where events had no delivery).
+    let deleted = match first {
+        None => 0,
+        Some(first) => conn
+            .prepare_cached("DELETE FROM deliveries WHERE room_id = ?1 AND seq < ?2")
+            .and_then(|mut stmt| stmt.execute((room, first.saturating_add(saturating_i64(budget)))))
+            .with_context(what)? as u64,
+    };
     let remaining = conn
         .prepare_cached("SELECT 1 FROM deliveries WHERE room_id = ?1 LIMIT 1")
         .and_then(|mut stmt| stmt.exists([room]))

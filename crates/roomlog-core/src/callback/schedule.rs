@@ -76,11 +76,6 @@ impl Head {
             ..self
         }
     }
-
-    /// Whether a worker may be handed it at `now_ms`.
-    pub fn is_due(&self, now_ms: i64) -> bool {
-        !self.paused && self.ready_ms <= now_ms
-    }
 }
 
 /// What a claim does with the delivery a due head names: hands it out if it is pending.
@@ -183,84 +178,49 @@ impl AppCallback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{EventData, EventType, StoredEvent};
     use proptest::prelude::*;
 
-    fn outcome(delivered: bool, retry_at_ms: Option<i64>) -> AttemptOutcome {
+    fn outcome(at_ms: i64, delivered: bool, retry_at_ms: Option<i64>) -> AttemptOutcome {
+        let (http_status, error) = (None, None);
         AttemptOutcome {
-            at_ms: 10,
+            at_ms,
             delivered,
-            http_status: None,
-            error: None,
+            http_status,
+            error,
             retry_at_ms,
         }
     }
 
     #[test]
-    fn a_new_delivery_is_due_at_once_by_either_clock() {
+    fn heads_leases_and_settling() {
         assert_eq!(first_due_ms(1_000, 2_000), 1_000);
         assert_eq!(first_due_ms(5_000, 2_000), 2_000, "a future timestamp");
-    }
-
-    #[test]
-    fn the_head_is_the_lowest_pending_and_a_lease_outlives_a_change() {
         assert_eq!(Head::of_lowest(None, Some(50), true), None);
-        let head = Head::of_lowest(Some((3, Some(100))), None, false).unwrap();
+        let head = |next, lease| Head::of_lowest(Some((3, next)), lease, false).unwrap();
+        assert_eq!(head(Some(100), None), Head::queued(3, 100));
+        assert_eq!(head(Some(100), Some(500)), Head::queued(3, 100).leased(500));
         assert_eq!(
-            (head.seq, head.ready_ms, head.leased_until_ms),
-            (3, 100, None)
+            head(Some(900), Some(500)).ready_ms,
+            900,
+            "a retry after the lease"
         );
-        let leased = Head::of_lowest(Some((3, Some(100))), Some(500), false).unwrap();
-        assert_eq!((leased.ready_ms, leased.leased_until_ms), (500, Some(500)));
-        let retry_after_lease = Head::of_lowest(Some((3, Some(900))), Some(500), false).unwrap();
-        assert_eq!(retry_after_lease.ready_ms, 900);
-        assert_eq!(
-            Head::of_lowest(Some((1, None)), None, false)
-                .unwrap()
-                .ready_ms,
-            0,
-            "due at once, never stuck"
-        );
-        assert!(Head::of_lowest(Some((1, None)), None, true).unwrap().paused);
-    }
-
-    #[test]
-    fn a_claim_leases_the_head_and_hands_out_only_pending_deliveries() {
-        let head = Head::queued(7, 100);
-        assert!(head.is_due(100) && !head.is_due(99));
-        let leased = head.leased(5_000);
-        assert!(!leased.is_due(4_999) && leased.is_due(5_000));
-        assert_eq!(leased.seq, 7);
-        assert!(!Head {
-            paused: true,
-            ..head
-        }
-        .is_due(i64::MAX));
+        assert_eq!(head(None, None).ready_ms, 0, "due at once, never stuck");
         assert_eq!(claimable(None), None);
-    }
-
-    #[test]
-    fn only_an_attempt_of_the_head_settles_its_delivery() {
-        assert_eq!(settles(Some(2), 3, &outcome(true, None)), None, "stale");
-        assert_eq!(settles(None, 3, &outcome(true, None)), None, "stale");
+        let of = |head, delivered, retry| settles(head, 3, &outcome(0, delivered, retry));
+        assert_eq!(of(Some(2), true, None), None, "stale");
+        assert_eq!(of(None, true, None), None, "stale");
         assert_eq!(
-            settles(Some(3), 3, &outcome(true, Some(9))),
+            of(Some(3), true, Some(9)),
             Some((DeliveryStatus::Delivered, None))
         );
         assert_eq!(
-            settles(Some(3), 3, &outcome(false, Some(9))),
+            of(Some(3), false, Some(9)),
             Some((DeliveryStatus::Pending, Some(9)))
         );
-        assert_eq!(
-            settles(Some(3), 3, &outcome(false, None)),
-            Some((DeliveryStatus::Dead, None))
-        );
-    }
-
-    #[test]
-    fn a_replay_keeps_only_a_lease_in_force() {
+        assert_eq!(of(Some(3), false, None), Some((DeliveryStatus::Dead, None)));
         assert_eq!(lease_in_force(Some(100), 99), Some(100));
         assert_eq!(lease_in_force(Some(100), 100), None);
-        assert_eq!(lease_in_force(None, 0), None);
     }
 
     #[test]
@@ -275,15 +235,15 @@ mod tests {
         assert_eq!(set.pause_change(&cleared), Some(true));
         assert_eq!(cleared.pause_change(&set), Some(false));
         assert_eq!(
-            set.pause_change(&set.updated(Some("https://y/"), None)),
+            set.pause_change(&set.updated(Some("https://y/"), Some(""))),
             None
         );
-        assert_eq!(set.pause_change(&set.updated(None, Some(""))), None);
     }
 
-    fn delivery(attempts: u32, first_attempt_ms: Option<i64>) -> Delivery {
-        use crate::event::{EventData, EventType, StoredEvent};
-        Delivery {
+    #[test]
+    fn a_failure_is_retried_with_backoff_until_the_give_up_window_closes() {
+        let policy = RetryPolicy::default();
+        let delivery = |attempts, first_attempt_ms| Delivery {
             sdk_app_id: 1,
             room_id: 1,
             event: StoredEvent {
@@ -302,16 +262,15 @@ mod tests {
             last_error: None,
             next_attempt_ms: None,
             created_ms: 0,
-        }
-    }
-
-    #[test]
-    fn a_failure_is_retried_with_backoff_until_the_give_up_window_closes() {
-        let policy = RetryPolicy::default();
+        };
         let ok = policy.outcome(&delivery(0, None), 1_000, Ok(204), 0.5);
-        assert!(ok.delivered && !ok.is_dead());
-        assert_eq!((ok.http_status, ok.retry_at_ms), (Some(204), None));
-
+        assert_eq!(
+            ok,
+            AttemptOutcome {
+                http_status: Some(204),
+                ..outcome(1_000, true, None)
+            }
+        );
         let failed = |d: &Delivery, at_ms| {
             policy.outcome(d, at_ms, Err((Some(503), "HTTP 503".into())), 0.0)
         };
@@ -329,178 +288,98 @@ mod tests {
             failed(&delivery(3, Some(0)), 10_000).retry_at_ms,
             Some(14_000)
         );
-
         // The window counts from the first attempt (this one, if there was none).
         let day = policy.give_up_after.as_millis() as i64;
         assert!(!failed(&delivery(5, Some(0)), day - 20_000).is_dead());
-        let last = failed(&delivery(5, Some(0)), day - 16_000);
         assert!(
-            last.is_dead(),
-            "a retry at the end of the window is not made"
+            failed(&delivery(5, Some(0)), day - 16_000).is_dead(),
+            "no retry at the end"
         );
         assert!(!failed(&delivery(5, None), day).is_dead());
     }
 
-    /// One room's outbox as a store keeps it (deliveries by seq, the head row), driven only by
-    /// the rules above: the same steps both stores take.
-    #[derive(Debug, Default)]
-    struct Room {
-        /// (status, next attempt) by seq - 1.
-        deliveries: Vec<(DeliveryStatus, Option<i64>)>,
-        head: Option<Head>,
-        paused: bool,
-        handed_out: Vec<u64>,
-    }
-
-    impl Room {
-        fn lowest_pending(&self) -> Option<(u64, Option<i64>)> {
-            self.deliveries
-                .iter()
-                .enumerate()
-                .find(|(_, (status, _))| *status == DeliveryStatus::Pending)
-                .map(|(i, (_, next))| (i as u64 + 1, *next))
-        }
-
-        fn refresh(&mut self, lease: Option<i64>) {
-            self.head = Head::of_lowest(self.lowest_pending(), lease, self.paused);
-        }
-
-        fn queue(&mut self, timestamp_ms: i64, now_ms: i64) {
-            let due = first_due_ms(timestamp_ms, now_ms);
-            self.deliveries.push((DeliveryStatus::Pending, Some(due)));
-            let seq = self.deliveries.len() as u64;
-            self.head.get_or_insert(Head::queued(seq, due));
-        }
-
-        fn claim(&mut self, now_ms: i64, lease_until_ms: i64) -> Option<u64> {
-            let head = self.head.filter(|head| head.is_due(now_ms))?;
-            self.head = Some(head.leased(lease_until_ms));
-            Some(head.seq)
-        }
-
-        fn attempt(&mut self, seq: u64, outcome: &AttemptOutcome) {
-            if let Some(settled) = settles(self.head.map(|h| h.seq), seq, outcome) {
-                self.deliveries[seq as usize - 1] = settled;
-                self.refresh(None);
-            }
-        }
-
-        fn replay(&mut self, from_seq: u64, now_ms: i64) {
-            for delivery in self.deliveries.iter_mut().skip(from_seq as usize - 1) {
-                *delivery = (DeliveryStatus::Pending, Some(now_ms));
-            }
-            self.refresh(lease_in_force(
-                self.head.and_then(|h| h.leased_until_ms),
-                now_ms,
-            ));
-        }
-
-        fn check(&self) {
-            let expected = self.lowest_pending();
-            assert_eq!(self.head.map(|h| h.seq), expected.map(|(seq, _)| seq));
-            if let (Some(head), Some((_, next))) = (self.head, expected) {
-                let planned = next.unwrap_or(0);
-                match head.leased_until_ms {
-                    Some(until) => assert_eq!(head.ready_ms, until.max(planned)),
-                    None => assert_eq!(head.ready_ms, planned),
-                }
-                assert_eq!(head.paused, self.paused);
-            }
-        }
-    }
-
     #[derive(Debug, Clone)]
     enum Step {
-        Queue {
-            timestamp_ms: i64,
-        },
-        Claim {
-            lease_ms: i64,
-        },
-        Attempt {
-            seq: u64,
-            delivered: bool,
-            retry_in_ms: Option<i64>,
-        },
-        Replay {
-            from_seq: u64,
-        },
+        Queue(i64),
+        Claim(i64),
+        Attempt(u64, bool, Option<i64>),
+        Replay(u64),
         Pause(bool),
         Tick(i64),
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            (0i64..2_000).prop_map(|timestamp_ms| Step::Queue { timestamp_ms }),
-            (1i64..500).prop_map(|lease_ms| Step::Claim { lease_ms }),
-            (1u64..8, any::<bool>(), proptest::option::of(1i64..500)).prop_map(
-                |(seq, delivered, retry_in_ms)| Step::Attempt {
-                    seq,
-                    delivered,
-                    retry_in_ms
-                }
-            ),
-            (1u64..8).prop_map(|from_seq| Step::Replay { from_seq }),
+            (0i64..2_000).prop_map(Step::Queue),
+            (1i64..500).prop_map(Step::Claim),
+            (1u64..8, any::<bool>(), proptest::option::of(1i64..500))
+                .prop_map(|(seq, delivered, retry)| Step::Attempt(seq, delivered, retry)),
+            (1u64..8).prop_map(Step::Replay),
             any::<bool>().prop_map(Step::Pause),
             (0i64..300).prop_map(Step::Tick),
         ]
     }
 
     proptest! {
-        /// Whatever happens, the head is the lowest pending delivery, ready at its planned
-        /// attempt or the end of its lease; a room never has two deliveries in flight; and
-        /// what a claim hands out goes in sequence order between replays.
+        /// One room's outbox driven by these rules, as the stores keep it (deliveries by seq,
+        /// the head row): whatever happens, the head is the lowest pending delivery, ready at
+        /// its planned attempt or the end of its lease; a claim never hands out a delivery
+        /// while another of the room is leased; and between replays, in sequence order.
         #[test]
         fn the_head_of_line_invariants_hold(steps in proptest::collection::vec(step(), 1..60)) {
-            let mut room = Room::default();
-            let mut now = 1_000;
-            let mut in_flight: Option<(u64, i64)> = None;
+            // (status, next attempt) by seq - 1.
+            let mut deliveries: Vec<(DeliveryStatus, Option<i64>)> = Vec::new();
+            let (mut head, mut paused, mut now) = (None::<Head>, false, 1_000);
+            let (mut leased, mut last_handed_out) = (None::<(u64, i64)>, 0);
+            let lowest = |deliveries: &[(DeliveryStatus, Option<i64>)]| {
+                let pending = deliveries.iter().position(|d| d.0 == DeliveryStatus::Pending)?;
+                Some((pending as u64 + 1, deliveries[pending].1))
+            };
             for step in steps {
                 match step {
-                    Step::Queue { timestamp_ms } if !room.paused => room.queue(timestamp_ms, now),
-                    Step::Queue { .. } => {}
-                    Step::Claim { lease_ms } => {
-                        if let Some(seq) = room.claim(now, now + lease_ms) {
-                            if let Some((held, until)) = in_flight {
-                                prop_assert!(until <= now, "{held} was still leased");
-                            }
-                            if let Some(&last) = room.handed_out.last() {
-                                prop_assert!(seq >= last, "handed out {seq} after {last}");
-                            }
-                            room.handed_out.push(seq);
-                            in_flight = Some((seq, now + lease_ms));
+                    Step::Queue(timestamp_ms) if !paused => {
+                        let due = first_due_ms(timestamp_ms, now);
+                        deliveries.push((DeliveryStatus::Pending, Some(due)));
+                        head.get_or_insert(Head::queued(deliveries.len() as u64, due));
+                    }
+                    Step::Claim(lease_ms) => {
+                        if let Some(due) = head.filter(|h| !h.paused && h.ready_ms <= now) {
+                            prop_assert!(leased.is_none_or(|(_, until)| until <= now));
+                            prop_assert!(due.seq >= last_handed_out);
+                            head = Some(due.leased(now + lease_ms));
+                            (leased, last_handed_out) = (Some((due.seq, now + lease_ms)), due.seq);
                         }
                     }
-                    Step::Attempt { seq, delivered, retry_in_ms } => {
-                        if seq as usize <= room.deliveries.len() {
-                            let outcome = AttemptOutcome {
-                                at_ms: now,
-                                delivered,
-                                http_status: None,
-                                error: None,
-                                retry_at_ms: retry_in_ms.map(|ms| now + ms),
-                            };
-                            if in_flight.is_some_and(|(held, _)| held == seq) {
-                                in_flight = None;
-                            }
-                            room.attempt(seq, &outcome);
+                    Step::Attempt(seq, delivered, retry_in) if seq as usize <= deliveries.len() => {
+                        let outcome = outcome(now, delivered, retry_in.map(|ms| now + ms));
+                        if let Some(settled) = settles(head.map(|h| h.seq), seq, &outcome) {
+                            deliveries[seq as usize - 1] = settled;
+                            head = Head::of_lowest(lowest(&deliveries), None, paused);
                         }
+                        leased = leased.filter(|(held, _)| *held != seq);
                     }
-                    Step::Replay { from_seq } => {
-                        if from_seq as usize <= room.deliveries.len() {
-                            room.replay(from_seq, now);
-                            room.handed_out.clear();
+                    Step::Replay(from) if from as usize <= deliveries.len() => {
+                        for delivery in &mut deliveries[from as usize - 1..] {
+                            *delivery = (DeliveryStatus::Pending, Some(now));
                         }
+                        let lease = lease_in_force(head.and_then(|h| h.leased_until_ms), now);
+                        head = Head::of_lowest(lowest(&deliveries), lease, paused);
+                        last_handed_out = 0;
                     }
-                    Step::Pause(paused) => {
-                        room.paused = paused;
-                        if let Some(head) = &mut room.head {
-                            head.paused = paused;
-                        }
+                    Step::Pause(now_paused) => {
+                        paused = now_paused;
+                        head = head.map(|h| Head { paused, ..h });
                     }
                     Step::Tick(ms) => now += ms,
+                    _ => {}
                 }
-                room.check();
+                let expected = lowest(&deliveries);
+                prop_assert_eq!(head.map(|h| h.seq), expected.map(|(seq, _)| seq));
+                if let (Some(head), Some((_, next))) = (head, expected) {
+                    let planned = next.unwrap_or(0);
+                    let ready = head.leased_until_ms.map_or(planned, |until| until.max(planned));
+                    prop_assert_eq!((head.ready_ms, head.paused), (ready, paused));
+                }
             }
         }
     }

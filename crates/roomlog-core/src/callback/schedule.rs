@@ -122,31 +122,48 @@ impl RetryPolicy {
         unit: f64,
     ) -> AttemptOutcome {
         match result {
-            Ok(status) => AttemptOutcome {
-                at_ms,
-                delivered: true,
-                http_status: Some(status),
-                error: None,
-                retry_at_ms: None,
-            },
+            Ok(status) => AttemptOutcome::delivered(at_ms, status),
             Err((status, error)) => {
                 let delay = self.backoff(delivery.attempts + 1, unit);
                 let retry_at = at_ms + delay.as_millis() as i64;
                 let first_attempt = delivery.first_attempt_ms.unwrap_or(at_ms);
                 let give_up = first_attempt + self.give_up_after.as_millis() as i64;
-                AttemptOutcome {
-                    at_ms,
-                    delivered: false,
-                    http_status: status,
-                    error: Some(error),
-                    retry_at_ms: (retry_at < give_up).then_some(retry_at),
-                }
+                let retry_at = (retry_at < give_up).then_some(retry_at);
+                AttemptOutcome::failed(at_ms, status, error, retry_at)
             }
         }
     }
 }
 
 impl AttemptOutcome {
+    /// The receiver took it, answering `http_status` (a 2xx).
+    pub fn delivered(at_ms: i64, http_status: u16) -> AttemptOutcome {
+        AttemptOutcome {
+            at_ms,
+            delivered: true,
+            http_status: Some(http_status),
+            error: None,
+            retry_at_ms: None,
+        }
+    }
+
+    /// It failed (with the receiver's status, if it answered, and why): tried again at
+    /// `retry_at_ms`, or a dead letter.
+    pub fn failed(
+        at_ms: i64,
+        http_status: Option<u16>,
+        error: String,
+        retry_at_ms: Option<i64>,
+    ) -> AttemptOutcome {
+        AttemptOutcome {
+            at_ms,
+            delivered: false,
+            http_status,
+            error: Some(error),
+            retry_at_ms,
+        }
+    }
+
     /// A failure not to be retried: the delivery becomes a dead letter.
     pub fn is_dead(&self) -> bool {
         !self.delivered && self.retry_at_ms.is_none()
@@ -181,6 +198,7 @@ mod tests {
     use crate::event::{EventData, EventType, StoredEvent};
     use proptest::prelude::*;
 
+    /// Any combination, even one the worker never makes (delivered, with a retry time).
     fn outcome(at_ms: i64, delivered: bool, retry_at_ms: Option<i64>) -> AttemptOutcome {
         let (http_status, error) = (None, None);
         AttemptOutcome {
@@ -264,13 +282,7 @@ mod tests {
             created_ms: 0,
         };
         let ok = policy.outcome(&delivery(0, None), 1_000, Ok(204), 0.5);
-        assert_eq!(
-            ok,
-            AttemptOutcome {
-                http_status: Some(204),
-                ..outcome(1_000, true, None)
-            }
-        );
+        assert_eq!(ok, AttemptOutcome::delivered(1_000, 204));
         let failed = |d: &Delivery, at_ms| {
             policy.outcome(d, at_ms, Err((Some(503), "HTTP 503".into())), 0.0)
         };

@@ -279,8 +279,8 @@ pub(crate) async fn forget_head(tx: &Transaction<'_>, room: i64) -> Result<(), E
 /// The heads due, earliest first: a range on the partial index `delivery_heads_ready`. Heads
 /// another claim (or a command changing the room's outbox) holds are skipped, not waited for.
 pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_ms, \
-     leased_until_ms, paused FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1 ORDER BY ready_ms, room_id LIMIT $2 \
-     FOR UPDATE SKIP LOCKED";
+     leased_until_ms, paused FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1 \
+     ORDER BY ready_ms, room_id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 const SOME_DELIVERIES: &str = concat!(
     "SELECT ",

@@ -2,13 +2,10 @@
 //!
 //! `deliveries` holds one row per event recorded while its room's app had a callback URL,
 //! written by the same command that records the event ([`Outbox`], through
-//! `events::Recorder`). `delivery_heads` names, per room, its lowest pending delivery — the only
-//! one of the room ever handed out, so a room's callbacks go in sequence order — and when it
-//! may be handed out (`ready_ms`). Every write here keeps, in the same savepoint:
-//! - a room has a head iff it has a pending delivery, and `head_seq` is the lowest such seq;
-//! - `ready_ms` is the head delivery's `next_attempt_ms`, or the end of its lease while leased;
-//! - `paused` is 1 iff the app's callback URL is empty: paused heads are outside the partial
-//!   index the worker reads, so a paused app costs it nothing (and cannot make it spin).
+//! `events::Recorder`); `delivery_heads` one row per room with a pending delivery, its head of
+//! line. Every write here keeps them as `roomlog_core::callback::schedule` rules, in the same
+//! savepoint; a head's `paused` (the app has no URL) keeps it out of the partial index the
+//! worker reads, so a paused app costs the worker nothing (and cannot make it spin).
 //!
 //! Status codes in SQL text are literals (0 pending; see `rows::delivery_status_code`) because
 //! the partial indexes only match queries that repeat their conditions literally.

@@ -336,7 +336,7 @@ pub(crate) async fn claim(
         }
     }
     if !leased.is_empty() {
-        // If the lease runs out, the worker holding it died: it is handed out again, which is
+        // Handed out again only if the lease runs out (the worker holding it died): that is
         // what makes delivery at-least-once.
         execute(
             &tx,

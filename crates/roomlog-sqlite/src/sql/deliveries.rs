@@ -288,8 +288,8 @@ pub(crate) fn claim(
     for (room, sdk_app_id, head) in heads {
         match schedule::claimable(load_delivery(conn, room, saturating_i64(head.seq))?) {
             Some(delivery) => {
-                // The worker holding it died if the lease runs out: then it is handed out
-                // again, which is what makes delivery at-least-once.
+                // Handed out again only if the lease runs out (the worker holding it died):
+                // that is what makes delivery at-least-once.
                 write_head(conn, room, sdk_app_id, &head.leased(lease_until_ms))?;
                 claimed.push(delivery);
             }

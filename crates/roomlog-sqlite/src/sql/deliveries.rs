@@ -20,7 +20,7 @@ use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
-use crate::rows::{self, delivery_columns, delivery_status_code, event_type_code, u64_bits};
+use crate::rows::{self, delivery_columns, delivery_status_code};
 use crate::sql::rooms::{require_room, room_key};
 
 // --- callback settings ---------------------------------------------------------------------------
@@ -120,31 +120,18 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let due = schedule::first_due_ms(event.timestamp_ms, self.now_ms);
         let what = || format!("queueing the callback of event {seq} of room {}", self.room);
+        // A copy of the event row just written: the delivery outlives the event's purge.
         conn.prepare_cached(
             "INSERT INTO deliveries (room_id, seq, event_id, event_type, timestamp_ms, user_id,
                                      device, role, reason, duration, record_size, record_url,
                                      sdk_app_id, status, attempts, next_attempt_ms, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, 0, ?14, ?15)",
+             SELECT room_id, seq, event_id, event_type, timestamp_ms, user_id, device, role,
+                    reason, duration, record_size, record_url, ?3, 0, 0, ?4, ?5
+             FROM events WHERE room_id = ?1 AND seq = ?2",
         )
         .and_then(|mut stmt| {
-            let data = &event.data;
-            stmt.execute(rusqlite::params![
-                self.room,
-                saturating_i64(seq),
-                event.event_id,
-                event_type_code(event.event_type),
-                event.timestamp_ms,
-                data.user_id,
-                u64_bits(data.device),
-                u64_bits(data.role),
-                u64_bits(data.reason),
-                u64_bits(data.duration),
-                u64_bits(data.record_size),
-                data.record_url,
-                self.sdk_app_id,
-                due,
-                self.now_ms,
-            ])
+            let key = (self.room, saturating_i64(seq));
+            stmt.execute((key.0, key.1, self.sdk_app_id, due, self.now_ms))
         })
         .with_context(what)?;
         if !self.head_ensured {

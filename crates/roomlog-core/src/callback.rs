@@ -1,6 +1,6 @@
-//! Callbacks (webhooks): what roomlog sends for every recorded event, how it signs it, and how
-//! it retries. Delivery itself (HTTP, scheduling) lives in the server; the durable outbox in the
-//! store.
+//! Callbacks (webhooks): what roomlog sends for every recorded event, how it signs it, and when
+//! ([`schedule`]: the outbox's rules and the retry schedule). The HTTP delivery lives in the
+//! server, the durable outbox in the stores.
 //!
 //! Each delivery is one `POST` with a JSON body
 //! `{"SdkAppId", "EventType", "EventData", "Timestamp", "ExpireTime", "Sign", "EventId", "Seq"}`
@@ -22,7 +22,10 @@ use url::Url;
 use crate::account::SdkAppId;
 use crate::error::DomainError;
 use crate::event::StoredEvent;
+use crate::page::Page;
 use crate::room::RoomId;
+
+pub mod schedule;
 
 pub const SIGNATURE_HEADER: &str = "X-Roomlog-Signature";
 pub const EVENT_ID_HEADER: &str = "X-Roomlog-Event-Id";
@@ -241,6 +244,39 @@ impl Delivery {
     }
 }
 
+/// DescribeCallbackDeliveries' question: the app's deliveries, of one room and of one status if
+/// given, in (room, seq) order: the `limit` after the first `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryListing {
+    pub sdk_app_id: SdkAppId,
+    pub room_id: Option<RoomId>,
+    pub status: Option<DeliveryStatus>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl DeliveryListing {
+    pub fn new(
+        sdk_app_id: SdkAppId,
+        room_id: Option<RoomId>,
+        status: Option<DeliveryStatus>,
+        page: Page,
+    ) -> DeliveryListing {
+        DeliveryListing {
+            sdk_app_id,
+            room_id,
+            status,
+            offset: page.offset(),
+            limit: page.limit(),
+        }
+    }
+
+    /// How far into an ordered range the page ends: all a merge of ranges needs to read.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.limit)
+    }
+}
+
 /// What happened to one attempt, as the store records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {
@@ -347,6 +383,16 @@ mod tests {
         assert_eq!(policy.backoff(4, 0.0), Duration::from_secs(4));
         assert_eq!(policy.backoff(30, 0.0), Duration::from_secs(300));
         assert!(policy.backoff(60, 0.99) <= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_delivery_listing_pages_from_one() {
+        let listing = |page, limit| {
+            DeliveryListing::new(1, None, None, Page::new(page, limit, u64::MAX).unwrap())
+        };
+        assert_eq!((listing(1, 10).offset, listing(1, 10).end()), (0, 10));
+        assert_eq!((listing(3, 10).offset, listing(3, 10).end()), (20, 30));
+        assert_eq!(listing(u64::MAX, u64::MAX).end(), u64::MAX, "saturates");
     }
 
     #[test]

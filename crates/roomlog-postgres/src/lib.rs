@@ -49,7 +49,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Pool, PoolError};
 
 use roomlog_core::attendance::RoomAttendance;
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
 use roomlog_core::store::{in_batches, AttendancePage, EventRange, RoomPage};
@@ -753,10 +755,9 @@ impl Outbox for PgStore {
         status: Option<DeliveryStatus>,
         page: Page,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.run(move |mut c| async move {
-            sql::deliveries::list(&mut c, sdk_app_id, room_id, status, page).await
-        })
-        .await
+        let listing = DeliveryListing::new(sdk_app_id, room_id, status, page);
+        self.run(move |mut c| async move { sql::deliveries::list(&mut c, listing).await })
+            .await
     }
 
     async fn replay_deliveries(

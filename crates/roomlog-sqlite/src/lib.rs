@@ -42,7 +42,9 @@ use rusqlite::Connection;
 use std::collections::HashMap;
 
 use roomlog_core::attendance::RoomAttendance;
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
 use roomlog_core::store::{in_batches, AttendancePage};
@@ -639,7 +641,7 @@ impl Outbox for SqliteStore {
         outcome: &AttemptOutcome,
     ) -> Result<(), StoreError> {
         let outcome = outcome.clone();
-        self.write(move |c| sql::deliveries::record_attempt(c, room_id, seq, &outcome))
+        self.write(move |c| sql::deliveries::record_attempt(c, room_id, seq, outcome))
             .await
     }
 
@@ -650,8 +652,8 @@ impl Outbox for SqliteStore {
         status: Option<DeliveryStatus>,
         page: Page,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.read(move |c| sql::deliveries::list(c, sdk_app_id, room_id, status, page))
-            .await
+        let listing = DeliveryListing::new(sdk_app_id, room_id, status, page);
+        self.read(move |c| sql::deliveries::list(c, listing)).await
     }
 
     async fn replay_deliveries(

@@ -32,13 +32,7 @@ fn mics(tag: &str, n: usize) -> Vec<NewEvent> {
 }
 
 fn delivered(at_ms: i64) -> AttemptOutcome {
-    AttemptOutcome {
-        at_ms,
-        delivered: true,
-        http_status: Some(204),
-        error: None,
-        retry_at_ms: None,
-    }
+    AttemptOutcome::delivered(at_ms, 204)
 }
 
 fn count(path: &Path, sql: &str) -> i64 {
@@ -192,13 +186,7 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
         .unwrap();
     assert_eq!(claimed(&store, l + 1_002, l + 5_000).await, vec![(id, 2)]);
     // A finally reports its attempt of seq 1 (a failure, even): counted, nothing else.
-    let late = AttemptOutcome {
-        at_ms: l + 1_003,
-        delivered: false,
-        http_status: None,
-        error: Some("timed out".into()),
-        retry_at_ms: Some(l + 1_500),
-    };
+    let late = AttemptOutcome::failed(l + 1_003, None, "timed out".into(), Some(l + 1_500));
     store.record_attempt(id, 1, &late).await.unwrap();
     let (_, all) = store
         .list_deliveries(app.sdk_app_id, Some(id), None, page_of(1, 10))

@@ -68,13 +68,7 @@ pub(super) async fn claim<S: Store>(
 }
 
 pub(super) fn delivered(at_ms: i64) -> AttemptOutcome {
-    AttemptOutcome {
-        at_ms,
-        delivered: true,
-        http_status: Some(200),
-        error: None,
-        retry_at_ms: None,
-    }
+    AttemptOutcome::delivered(at_ms, 200)
 }
 
 pub(super) fn failed(
@@ -82,16 +76,11 @@ pub(super) fn failed(
     http_status: Option<u16>,
     retry_at_ms: Option<i64>,
 ) -> AttemptOutcome {
-    AttemptOutcome {
-        at_ms,
-        delivered: false,
-        http_status,
-        error: Some(match http_status {
-            Some(status) => format!("the receiver answered HTTP {status}"),
-            None => "timed out".into(),
-        }),
-        retry_at_ms,
-    }
+    let error = match http_status {
+        Some(status) => format!("the receiver answered HTTP {status}"),
+        None => "timed out".into(),
+    };
+    AttemptOutcome::failed(at_ms, http_status, error, retry_at_ms)
 }
 
 pub(super) async fn record<S: Store>(store: &S, key: (RoomId, u64), outcome: AttemptOutcome) {

@@ -2,13 +2,10 @@
 //!
 //! `deliveries` holds one row per event recorded while its room's app had a callback URL,
 //! written by the same transaction that records the event ([`Outbox`], through
-//! `recording::insert_events`). `delivery_heads` names, per room, its lowest pending delivery — the only
-//! one of the room ever handed out, so a room's callbacks go in sequence order — and when it
-//! may be handed out (`ready_ms`). Every write here keeps, in the same transaction:
-//! - a room has a head iff it has a pending delivery, and `head_seq` is the lowest such seq;
-//! - `ready_ms` is the head delivery's `next_attempt_ms`, or the end of its lease while leased;
-//! - `paused` is 1 iff the app's callback URL is empty: paused heads are outside the partial
-//!   index the workers read.
+//! `recording`); `delivery_heads` one row per room with a pending delivery, its head of
+//! line. Every write here keeps them as `roomlog_core::callback::schedule` rules, in the same
+//! transaction; a head's `paused` (the app has no URL) keeps it out of the partial index the
+//! worker reads, so a paused app costs the worker nothing (and cannot make it spin).
 //!
 //! Several workers (on several nodes) claim at once: a claim locks the heads it hands out with
 //! `FOR UPDATE SKIP LOCKED` and moves their `ready_ms` to the end of the lease before it
@@ -19,9 +16,12 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::schedule::{self, Head};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::time::now_ms;
-use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
+use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
 use crate::rows::{self, delivery_columns};
@@ -78,10 +78,7 @@ pub(crate) async fn set_app_callback(
     let before = load_callback(&tx, app, true)
         .await?
         .ok_or(StoreError::AppNotFound)?;
-    let after = AppCallback {
-        url: url.map_or_else(|| before.url.clone(), str::to_owned),
-        key: key.map_or_else(|| before.key.clone(), str::to_owned),
-    };
+    let after = before.updated(url, key);
     let what = || format!("setting the callback of app {app}");
     execute(
         &tx,
@@ -90,13 +87,12 @@ pub(crate) async fn set_app_callback(
     )
     .await
     .with_context(what)?;
-    if before.url.is_empty() != after.url.is_empty() {
-        // Paused or resumed: the app's heads leave or rejoin the workers' index. What is pending
-        // stays pending, and goes to whatever URL is set when it is sent.
+    if let Some(paused) = before.pause_change(&after) {
+        // The app's heads leave or rejoin the workers' index.
         execute(
             &tx,
             "UPDATE delivery_heads SET paused = $2 WHERE sdk_app_id = $1",
-            &[&app, &i64::from(after.url.is_empty())],
+            &[&app, &i64::from(paused)],
         )
         .await
         .with_context(what)?;
@@ -175,12 +171,9 @@ impl Outbox {
                 had
             }
         };
-        // Due at once. The event's own time if that is earlier than the wall clock: then it is
-        // due by any clock the worker runs on, and a timestamp a reporter set in the future
-        // does not hold the callback back.
         let due: Vec<i64> = events
             .iter()
-            .map(|e| e.timestamp_ms.min(self.now_ms))
+            .map(|e| schedule::first_due_ms(e.timestamp_ms, self.now_ms))
             .collect();
         execute(
             tx,
@@ -203,17 +196,10 @@ impl Outbox {
         .await
         .with_context(what)?;
         if !had_head {
-            // New seqs are the room's highest: the first is the head only if the room had no
-            // pending delivery. (Not paused: the app has a URL, held in this transaction.)
-            execute(
-                tx,
-                "INSERT INTO delivery_heads (room_id, sdk_app_id, head_seq, ready_ms, paused)
-                 VALUES ($1, $2, $3, $4, 0)
-                 ON CONFLICT (room_id) DO NOTHING",
-                &[&self.room, &self.sdk_app_id, &columns.seq[0], &due[0]],
-            )
-            .await
-            .with_context(what)?;
+            // The first is the room's head, as it had none. (The app's row, held, keeps its
+            // URL, so the head is not paused.)
+            let head = Head::queued(columns.seq[0] as u64, due[0]);
+            write_head(tx, self.room, self.sdk_app_id, &head).await?;
             self.head = Some(true);
         }
         Ok(())
@@ -222,52 +208,57 @@ impl Outbox {
 
 // --- the head of line -----------------------------------------------------------------------------
 
-/// A room's lowest pending delivery: one seek on `deliveries_by_app_status`. (A pending row
-/// always has `next_attempt_ms`; were it missing, the delivery is due at once, never stuck.)
-pub(crate) const LOWEST_PENDING: &str = "SELECT seq, COALESCE(next_attempt_ms, 0) \
+/// A room's lowest pending delivery and its next attempt: one seek on
+/// `deliveries_by_app_status`.
+pub(crate) const LOWEST_PENDING: &str = "SELECT seq, next_attempt_ms \
      FROM deliveries WHERE sdk_app_id = $1 AND status = 0 AND room_id = $2 ORDER BY seq LIMIT 1";
 
-/// Makes the room's head its lowest pending delivery, ready at that delivery's next attempt but
-/// not before `lease_until` (a lease that must outlive the change); removes it if nothing is
-/// pending. The caller holds the head's lock (or the room's, if it has no head).
+/// Makes the room's head what [`Head::of_lowest`] says of its lowest pending delivery. The
+/// caller holds the head's lock (or the room's, if it has no head).
 async fn refresh_head(
     tx: &Transaction<'_>,
     room: i64,
     sdk_app_id: i64,
-    lease_until: Option<i64>,
+    lease: Option<i64>,
     paused: bool,
 ) -> Result<(), Error> {
-    let what = || format!("moving the callback head of line of room {room}");
     let lowest = query_opt(tx, LOWEST_PENDING, &[&sdk_app_id, &room])
         .await
-        .with_context(what)?;
-    match lowest {
+        .with_context(|| format!("moving the callback head of line of room {room}"))?
+        .map(|row| Ok::<_, Error>((rows::get_u64(&row, 0)?, rows::get(&row, 1)?)))
+        .transpose()?;
+    match Head::of_lowest(lowest, lease, paused) {
         None => forget_head(tx, room).await,
-        Some(row) => {
-            let (seq, due): (i64, i64) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
-            let ready = lease_until.map_or(due, |lease| lease.max(due));
-            execute(
-                tx,
-                "INSERT INTO delivery_heads
-                     (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (room_id) DO UPDATE SET
-                     head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
-                     leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
-                &[
-                    &room,
-                    &sdk_app_id,
-                    &seq,
-                    &ready,
-                    &lease_until,
-                    &i64::from(paused),
-                ],
-            )
-            .await
-            .with_context(what)?;
-            Ok(())
-        }
+        Some(head) => write_head(tx, room, sdk_app_id, &head).await,
     }
+}
+
+async fn write_head(
+    tx: &Transaction<'_>,
+    room: i64,
+    sdk_app_id: i64,
+    head: &Head,
+) -> Result<(), Error> {
+    execute(
+        tx,
+        "INSERT INTO delivery_heads
+             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (room_id) DO UPDATE SET
+             head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
+             leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
+        &[
+            &room,
+            &sdk_app_id,
+            &saturating_i64(head.seq),
+            &head.ready_ms,
+            &head.leased_until_ms,
+            &i64::from(head.paused),
+        ],
+    )
+    .await
+    .with_context(|| format!("writing the callback head of line of room {room}"))?;
+    Ok(())
 }
 
 /// Drops the room's head (nothing pending, or the room is deleted): nothing of it is handed out.
@@ -286,17 +277,9 @@ pub(crate) async fn forget_head(tx: &Transaction<'_>, room: i64) -> Result<(), E
 
 /// The heads due, earliest first: a range on the partial index `delivery_heads_ready`. Heads
 /// another claim (or a command changing the room's outbox) holds are skipped, not waited for.
-pub(crate) const CLAIMABLE: &str = "SELECT room_id, head_seq, sdk_app_id FROM delivery_heads \
-     WHERE paused = 0 AND ready_ms <= $1 ORDER BY ready_ms, room_id LIMIT $2 \
-     FOR UPDATE SKIP LOCKED";
-
-/// Is any head due? Read before claiming: most claims find nothing, and this costs one
-/// statement instead of a transaction.
-pub(crate) const ANY_DUE: &str =
-    "SELECT EXISTS (SELECT 1 FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1)";
-
-/// When the next head is due (leases included).
-pub(crate) const NEXT_DUE: &str = "SELECT MIN(ready_ms) FROM delivery_heads WHERE paused = 0";
+pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_ms, \
+     leased_until_ms, paused FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1 \
+     ORDER BY ready_ms, room_id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 const SOME_DELIVERIES: &str = concat!(
     "SELECT ",
@@ -312,9 +295,6 @@ pub(crate) async fn claim(
     lease_until_ms: i64,
     limit: u64,
 ) -> Result<Vec<Delivery>, Error> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let tx = write(c).await?;
     let heads = query(&tx, CLAIMABLE, &[&now_ms, &saturating_i64(limit)])
         .await
@@ -323,50 +303,61 @@ pub(crate) async fn claim(
         commit(tx).await?;
         return Ok(Vec::new());
     }
-    let mut keys: Vec<(i64, i64, i64)> = Vec::with_capacity(heads.len());
+    let mut keys: Vec<(i64, i64, Head)> = Vec::with_capacity(heads.len());
     for row in &heads {
-        keys.push((rows::get(row, 0)?, rows::get(row, 1)?, rows::get(row, 2)?));
+        let head = Head {
+            seq: rows::get_u64(row, 2)?,
+            ready_ms: rows::get(row, 3)?,
+            leased_until_ms: rows::get(row, 4)?,
+            paused: rows::get::<i64>(row, 5)? != 0,
+        };
+        keys.push((rows::get(row, 0)?, rows::get(row, 1)?, head));
     }
     let rooms: Vec<i64> = keys.iter().map(|k| k.0).collect();
-    let seqs: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    let seqs: Vec<i64> = keys.iter().map(|k| saturating_i64(k.2.seq)).collect();
     let found = query(&tx, SOME_DELIVERIES, &[&rooms, &seqs])
         .await
         .context("loading the callback deliveries due")?;
     let mut loaded = rows::all(&found, rows::delivery)?;
     let mut claimed = Vec::with_capacity(keys.len());
-    let mut leased = Vec::with_capacity(keys.len());
-    for (room, seq, sdk_app_id) in keys {
+    let (mut leased, mut ready, mut until) = (Vec::new(), Vec::new(), Vec::new());
+    let mut broken = Vec::new();
+    for (room, sdk_app_id, head) in keys {
         let position = loaded
             .iter()
-            .position(|d| d.room_id as i64 == room && d.event.seq as i64 == seq);
-        match position.map(|i| loaded.swap_remove(i)) {
-            Some(delivery) if delivery.status == DeliveryStatus::Pending => {
+            .position(|d| d.room_id as i64 == room && d.event.seq == head.seq);
+        match schedule::claimable(position.map(|i| loaded.swap_remove(i))) {
+            Some(delivery) => {
+                let lease = head.leased(lease_until_ms);
                 leased.push(room);
+                ready.push(lease.ready_ms);
+                until.push(lease.leased_until_ms);
                 claimed.push(delivery);
             }
-            _ => {
-                // The invariants say this cannot happen; if it ever did, handing nothing out
-                // and leaving the head would stall the room (and make the workers spin).
-                tracing::warn!(
-                    room,
-                    seq,
-                    "a callback head of line named no pending delivery; recomputing it"
-                );
-                refresh_head(&tx, room, sdk_app_id, None, false).await?;
-            }
+            None => broken.push((room, sdk_app_id, head)),
         }
     }
     if !leased.is_empty() {
-        // Out of the range "due" until the lease runs out: then it is handed out again (the
-        // worker holding it died), which is what makes delivery at-least-once.
+        // Handed out again only if the lease runs out (the worker holding it died): that is
+        // what makes delivery at-least-once.
         execute(
             &tx,
-            "UPDATE delivery_heads SET ready_ms = $2, leased_until_ms = $2
-             WHERE room_id = ANY($1)",
-            &[&leased, &lease_until_ms],
+            "UPDATE delivery_heads h SET ready_ms = l.ready_ms, leased_until_ms = l.until_ms
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS l(room_id, ready_ms, until_ms)
+             WHERE h.room_id = l.room_id",
+            &[&leased, &ready, &until],
         )
         .await
         .context("leasing callback heads of line")?;
+    }
+    for (room, sdk_app_id, head) in broken {
+        let seq = head.seq;
+        tracing::warn!(
+            room,
+            seq,
+            "a callback head of line named no pending delivery: repaired"
+        );
+        refresh_head(&tx, room, sdk_app_id, None, head.paused).await?;
     }
     commit(tx).await?;
     Ok(claimed)
@@ -374,26 +365,35 @@ pub(crate) async fn claim(
 
 pub(crate) async fn any_due(c: &Client, now_ms: i64) -> Result<bool, Error> {
     rows::get(
-        &query_one(c, ANY_DUE, &[&now_ms])
-            .await
-            .context("looking for callback deliveries due")?,
+        // Read before claiming: most claims find nothing, and this costs one statement
+        // instead of a transaction.
+        &query_one(
+            c,
+            "SELECT EXISTS (SELECT 1 FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1)",
+            &[&now_ms],
+        )
+        .await
+        .context("looking for callback deliveries due")?,
         0,
     )
 }
 
 pub(crate) async fn next_due(c: &Client) -> Result<Option<i64>, Error> {
     rows::get(
-        &query_one(c, NEXT_DUE, &[])
-            .await
-            .context("finding the next callback delivery due")?,
+        // When the next head is due, leases included.
+        &query_one(
+            c,
+            "SELECT MIN(ready_ms) FROM delivery_heads WHERE paused = 0",
+            &[],
+        )
+        .await
+        .context("finding the next callback delivery due")?,
         0,
     )
 }
 
-/// The store's `record_attempt`. Only an attempt of the room's head changes where the delivery
-/// stands and moves the head; an attempt of anything else is stale (its lease ran out and
-/// another attempt took over, or a replay moved the head meanwhile): it is counted and its
-/// result noted, but it neither finishes the delivery nor releases the room.
+/// The store's `record_attempt`: counted and noted always, settled as [`schedule::settles`]
+/// says (and the head moved) only if it was an attempt of the room's head.
 pub(crate) async fn record_attempt(
     c: &mut Client,
     room_id: RoomId,
@@ -403,187 +403,164 @@ pub(crate) async fn record_attempt(
     let Some(room) = room_key(room_id) else {
         return Ok(());
     };
-    let seq = saturating_i64(seq);
     let what = || format!("recording a callback attempt of event {seq} of room {room}");
+    let key = saturating_i64(seq);
     let tx = write(c).await?;
     let app = query_opt(
         &tx,
         "SELECT sdk_app_id FROM deliveries WHERE room_id = $1 AND seq = $2",
-        &[&room, &seq],
+        &[&room, &key],
     )
     .await
     .with_context(what)?;
     // Forgotten meanwhile (its room was deleted): nothing left to record it on.
     let Some(app) = app else {
-        commit(tx).await?;
-        return Ok(());
+        return commit(tx).await;
     };
     let sdk_app_id: i64 = rows::get(&app, 0)?;
-    let head = query_opt(
+    let (head_seq, paused): (Option<u64>, Option<i64>) = query_opt(
         &tx,
         "SELECT head_seq, paused FROM delivery_heads WHERE room_id = $1 FOR UPDATE",
         &[&room],
     )
     .await
-    .with_context(what)?;
-    let head: Option<(i64, i64)> = head
-        .map(|row| Ok::<_, Error>((rows::get(&row, 0)?, rows::get(&row, 1)?)))
-        .transpose()?;
-    let http_status = outcome.http_status.map(i64::from);
-    let Some((_, paused)) = head.filter(|(head_seq, _)| *head_seq == seq) else {
-        execute(
-            &tx,
-            "UPDATE deliveries SET attempts = attempts + 1,
-                 first_attempt_ms = COALESCE(first_attempt_ms, $3), last_attempt_ms = $3,
-                 last_status = $4, last_error = $5
-             WHERE room_id = $1 AND seq = $2",
-            &[&room, &seq, &outcome.at_ms, &http_status, &outcome.error],
-        )
-        .await
-        .with_context(what)?;
-        commit(tx).await?;
-        return Ok(());
-    };
-    let (status, next_attempt) = match (outcome.delivered, outcome.retry_at_ms) {
-        (true, _) => (DeliveryStatus::Delivered, None),
-        (false, Some(retry_at)) => (DeliveryStatus::Pending, Some(retry_at)),
-        (false, None) => (DeliveryStatus::Dead, None),
-    };
+    .with_context(what)?
+    .map(|row| Ok::<_, Error>((rows::get_u64(&row, 0)?, rows::get(&row, 1)?)))
+    .transpose()?
+    .unzip();
+    let settled = schedule::settles(head_seq, seq, outcome);
+    let (status, next_attempt) = settled.unzip();
     execute(
         &tx,
         "UPDATE deliveries SET attempts = attempts + 1,
              first_attempt_ms = COALESCE(first_attempt_ms, $3), last_attempt_ms = $3,
-             last_status = $4, last_error = $5, status = $6, next_attempt_ms = $7
+             last_status = $4, last_error = $5, status = COALESCE($6, status),
+             next_attempt_ms = CASE WHEN $6::bigint IS NULL THEN next_attempt_ms ELSE $7 END
          WHERE room_id = $1 AND seq = $2",
         &[
             &room,
-            &seq,
+            &key,
             &outcome.at_ms,
-            &http_status,
+            &outcome.http_status.map(i64::from),
             &outcome.error,
-            &status.code(),
-            &next_attempt,
+            &status.map(DeliveryStatus::code),
+            &next_attempt.flatten(),
         ],
     )
     .await
     .with_context(what)?;
-    match next_attempt {
-        // Still the lowest pending: the head stays, released, and waits for its retry; the
-        // room's later deliveries wait behind it.
-        Some(retry_at) => {
-            execute(
-                &tx,
-                "UPDATE delivery_heads SET ready_ms = $2, leased_until_ms = NULL
-                 WHERE room_id = $1",
-                &[&room, &retry_at],
-            )
-            .await
-            .with_context(what)?;
-        }
-        // Finished (delivered or dead): the next pending one is the head, due at its own time.
-        None => refresh_head(&tx, room, sdk_app_id, None, paused != 0).await?,
+    if settled.is_some() {
+        refresh_head(&tx, room, sdk_app_id, None, paused.unwrap_or(0) != 0).await?;
     }
     commit(tx).await
 }
 
 // --- inspection, replay, forgetting ---------------------------------------------------------------
 
-pub(crate) const COUNT_OF_APP: &str = "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1";
-/// All of an app's deliveries in (room_id, seq) order: a merge of its three status ranges of
-/// `deliveries_by_app_status`, each read only as far as the page needs (an index of its own
-/// would cost every queued delivery one more insert, for an admin-rate listing).
-pub(crate) const PAGE_OF_APP: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM ((SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 0",
-    " ORDER BY room_id, seq LIMIT $2)",
-    " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 1",
-    " ORDER BY room_id, seq LIMIT $2)",
-    " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 2",
-    " ORDER BY room_id, seq LIMIT $2)) d",
-    " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
-);
-pub(crate) const COUNT_OF_ROOM: &str =
-    "SELECT COUNT(*) FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2";
-pub(crate) const PAGE_OF_ROOM: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2 ORDER BY seq LIMIT $3 OFFSET $4"
-);
-pub(crate) const COUNT_OF_STATUS: &str =
-    "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2";
-pub(crate) const PAGE_OF_STATUS: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
-    " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
-);
-pub(crate) const COUNT_OF_ROOM_STATUS: &str =
-    "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3";
-pub(crate) const PAGE_OF_ROOM_STATUS: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
-    " ORDER BY seq LIMIT $4 OFFSET $5"
-);
+/// One of DescribeCallbackDeliveries' filters: its total, and a page of it (the filter's
+/// parameters, then LIMIT and OFFSET), each an index range read in (room_id, seq) order.
+struct Listing {
+    count: &'static str,
+    page: &'static str,
+    /// The page takes, after the filter's parameters, where it ends (see [`OF_APP`]).
+    to_end: bool,
+}
+
+/// All of an app's deliveries: a merge of its three status ranges of
+/// `deliveries_by_app_status`, each read only as far as the page needs (`$2`, its end): an
+/// index of its own would cost every queued delivery one more insert, for an admin-rate listing.
+const OF_APP: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM ((SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 0",
+        " ORDER BY room_id, seq LIMIT $2)",
+        " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 1",
+        " ORDER BY room_id, seq LIMIT $2)",
+        " UNION ALL (SELECT * FROM deliveries WHERE sdk_app_id = $1 AND status = 2",
+        " ORDER BY room_id, seq LIMIT $2)) d",
+        " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
+    ),
+    to_end: true,
+};
+
+const OF_ROOM: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE room_id = $1 AND sdk_app_id = $2 ORDER BY seq LIMIT $3 OFFSET $4"
+    ),
+    to_end: false,
+};
+
+const OF_STATUS: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE sdk_app_id = $1 AND status = $2",
+        " ORDER BY room_id, seq LIMIT $3 OFFSET $4"
+    ),
+    to_end: false,
+};
+
+const OF_ROOM_STATUS: Listing = Listing {
+    count: "SELECT COUNT(*) FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
+    page: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE sdk_app_id = $1 AND status = $2 AND room_id = $3",
+        " ORDER BY seq LIMIT $4 OFFSET $5"
+    ),
+    to_end: false,
+};
 
 /// The store's `list_deliveries`: `(total, page)`, in one snapshot.
 pub(crate) async fn list(
     c: &mut Client,
-    sdk_app_id: SdkAppId,
-    room_id: Option<RoomId>,
-    status: Option<DeliveryStatus>,
-    page: Page,
+    listing: DeliveryListing,
 ) -> Result<(u64, Vec<Delivery>), Error> {
-    let Ok(app) = i64::try_from(sdk_app_id) else {
+    let Ok(app) = i64::try_from(listing.sdk_app_id) else {
         return Ok((0, Vec::new()));
     };
-    let room = match room_id.map(room_key) {
-        None => None,
-        Some(Some(room)) => Some(room),
-        // No room has such an id.
-        Some(None) => return Ok((0, Vec::new())),
-    };
-    let (offset, limit) = (page.offset(), page.limit());
-    let (sql_limit, sql_offset) = (saturating_i64(limit), saturating_i64(offset));
-    let wanted = saturating_i64(offset.saturating_add(limit));
-    let status = status.map(DeliveryStatus::code);
-    let (count_sql, page_sql, mut params): (&str, &str, Vec<i64>) = match (room, status) {
-        (None, None) => (COUNT_OF_APP, PAGE_OF_APP, vec![app]),
-        (Some(room), None) => (COUNT_OF_ROOM, PAGE_OF_ROOM, vec![room, app]),
-        (None, Some(status)) => (COUNT_OF_STATUS, PAGE_OF_STATUS, vec![app, status]),
-        (Some(room), Some(status)) => (
-            COUNT_OF_ROOM_STATUS,
-            PAGE_OF_ROOM_STATUS,
-            vec![app, status, room],
-        ),
+    let status = listing.status.map(DeliveryStatus::code);
+    let (statements, mut params): (&Listing, Vec<i64>) = match (listing.room_id, status) {
+        (None, None) => (&OF_APP, vec![app]),
+        (None, Some(status)) => (&OF_STATUS, vec![app, status]),
+        (Some(room_id), status) => match (room_key(room_id), status) {
+            // No room has such an id.
+            (None, _) => return Ok((0, Vec::new())),
+            (Some(room), None) => (&OF_ROOM, vec![room, app]),
+            (Some(room), Some(status)) => (&OF_ROOM_STATUS, vec![app, status, room]),
+        },
     };
     let what = || format!("listing the callback deliveries of app {app}");
     let tx = snapshot(c).await?;
-    let count_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        params.iter().map(|p| p as _).collect();
     let total: i64 = rows::get(
-        &query_one(&tx, count_sql, &count_params)
+        &query_one(&tx, statements.count, &as_params(&params))
             .await
             .with_context(what)?,
         0,
     )?;
     let mut deliveries = Vec::new();
-    if total > 0 {
-        if room.is_none() && status.is_none() {
-            params.push(wanted);
+    if listing.limit > 0 && total > 0 {
+        if statements.to_end {
+            params.push(saturating_i64(listing.end()));
         }
-        params.push(sql_limit);
-        params.push(sql_offset);
-        let page_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as _).collect();
-        let found = query(&tx, page_sql, &page_params)
+        params.extend([listing.limit, listing.offset].map(saturating_i64));
+        let found = query(&tx, statements.page, &as_params(&params))
             .await
             .with_context(what)?;
         deliveries = rows::all(&found, rows::delivery)?;
     }
     commit(tx).await?;
     Ok((total.max(0) as u64, deliveries))
+}
+
+fn as_params(values: &[i64]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    values.iter().map(|value| value as _).collect()
 }
 
 /// Makes the room's deliveries from `$2` on (and, with `$4` an array, only those with an id in
@@ -609,10 +586,7 @@ pub(crate) async fn replay(
     let paused = !callback_active(&tx, sdk_app_id).await?;
     // A worker holding the room's current head keeps its lease: the room must not have two
     // deliveries in flight.
-    let lease = lock_head(&tx, key)
-        .await?
-        .flatten()
-        .filter(|until| *until > now_ms);
+    let lease = schedule::lease_in_force(lock_head(&tx, key).await?.flatten(), now_ms);
     let replayed = execute(
         &tx,
         REPLAY,

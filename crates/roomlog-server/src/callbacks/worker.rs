@@ -1,7 +1,7 @@
 //! The delivery worker: takes due head-of-line deliveries from the store's outbox (leased, so
 //! several workers or nodes never send the same one at once), POSTs them, and records the
 //! outcome — delivered, retried with exponential backoff and jitter, or dead after
-//! `give-up-after`. It sleeps until the next due delivery and is woken by new events and by
+//! `give-up-after` (the retry schedule is core's `RetryPolicy::outcome`). It sleeps until the next due delivery and is woken by new events and by
 //! finished deliveries (the room's next event is then due).
 //!
 //! Per-room order holds because the store only hands out a room's lowest pending delivery and
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use roomlog_core::callback::{self, AttemptOutcome, Delivery};
+use roomlog_core::callback::{self, Delivery};
 use roomlog_core::StoreError;
 use tokio::sync::{watch, Semaphore};
 
@@ -111,32 +111,14 @@ async fn claim_and_send(
 async fn deliver(state: &AppState, http: &reqwest::Client, delivery: Delivery) {
     let started_ms = state.clock().now_ms();
     let result = attempt(state, http, &delivery).await;
-    let policy = state.config().callbacks.retry;
-    let first_attempt = delivery.first_attempt_ms.unwrap_or(started_ms);
-    let outcome = match result {
-        Ok(status) => AttemptOutcome {
-            at_ms: started_ms,
-            delivered: true,
-            http_status: Some(status),
-            error: None,
-            retry_at_ms: None,
-        },
-        Err((status, error)) => {
-            let attempts = delivery.attempts + 1;
-            let delay = policy.backoff(attempts, rand::rng().random::<f64>());
-            let retry_at = started_ms + delay.as_millis() as i64;
-            let give_up = first_attempt + policy.give_up_after.as_millis() as i64;
-            AttemptOutcome {
-                at_ms: started_ms,
-                delivered: false,
-                http_status: status,
-                error: Some(error),
-                retry_at_ms: (retry_at < give_up).then_some(retry_at),
-            }
-        }
-    };
+    let outcome = state.config().callbacks.retry.outcome(
+        &delivery,
+        started_ms,
+        result,
+        rand::rng().random::<f64>(),
+    );
     crate::metrics::record_delivery(&outcome, started_ms - delivery.created_ms);
-    if outcome.retry_at_ms.is_none() && !outcome.delivered {
+    if outcome.is_dead() {
         tracing::warn!(
             room_id = delivery.room_id,
             seq = delivery.event.seq,

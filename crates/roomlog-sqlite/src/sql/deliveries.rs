@@ -2,25 +2,25 @@
 //!
 //! `deliveries` holds one row per event recorded while its room's app had a callback URL,
 //! written by the same command that records the event ([`Outbox`], through
-//! `recording`). `delivery_heads` names, per room, its lowest pending delivery — the only
-//! one of the room ever handed out, so a room's callbacks go in sequence order — and when it
-//! may be handed out (`ready_ms`). Every write here keeps, in the same savepoint:
-//! - a room has a head iff it has a pending delivery, and `head_seq` is the lowest such seq;
-//! - `ready_ms` is the head delivery's `next_attempt_ms`, or the end of its lease while leased;
-//! - `paused` is 1 iff the app's callback URL is empty: paused heads are outside the partial
-//!   index the worker reads, so a paused app costs it nothing (and cannot make it spin).
+//! `recording`); `delivery_heads` one row per room with a pending delivery, its head of
+//! line. Every write here keeps them as `roomlog_core::callback::schedule` rules, in the same
+//! savepoint; a head's `paused` (the app has no URL) keeps it out of the partial index the
+//! worker reads, so a paused app costs the worker nothing (and cannot make it spin).
 //!
 //! Status codes in SQL text are literals (0 pending; see `DeliveryStatus::code`) because
 //! the partial indexes only match queries that repeat their conditions literally.
 
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
-use roomlog_core::callback::{AppCallback, AttemptOutcome, Delivery, DeliveryStatus};
+use roomlog_core::callback::schedule::{self, Head};
+use roomlog_core::callback::{
+    AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
+};
 use roomlog_core::time::now_ms;
-use roomlog_core::{NewEvent, Page, Room, RoomId, SdkAppId, StoreError};
+use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
-use crate::rows::{self, delivery_columns, u64_bits};
+use crate::rows::{self, delivery_columns};
 use crate::sql::rooms::{require_room, room_key};
 
 // --- callback settings ---------------------------------------------------------------------------
@@ -65,22 +65,17 @@ pub(crate) fn set_app_callback(
         return Err(StoreError::AppNotFound);
     };
     let before = load_callback(conn, app)?.ok_or(StoreError::AppNotFound)?;
-    let after = AppCallback {
-        url: url.map_or_else(|| before.url.clone(), str::to_owned),
-        key: key.map_or_else(|| before.key.clone(), str::to_owned),
-    };
+    let after = before.updated(url, key);
     let what = || format!("setting the callback of app {app}");
     conn.prepare_cached(
         "UPDATE apps SET callback_url = ?2, callback_key = ?3 WHERE sdk_app_id = ?1",
     )
     .and_then(|mut stmt| stmt.execute((app, &after.url, &after.key)))
     .with_context(what)?;
-    if before.url.is_empty() != after.url.is_empty() {
-        // Paused or resumed: the app's heads leave or rejoin the worker's index. What is pending
-        // stays pending, and goes to whatever URL is set when it is sent (the worker reads the
-        // setting at each attempt), so a changed URL needs nothing here.
+    if let Some(paused) = before.pause_change(&after) {
+        // The app's heads leave or rejoin the worker's index.
         conn.prepare_cached("UPDATE delivery_heads SET paused = ?2 WHERE sdk_app_id = ?1")
-            .and_then(|mut stmt| stmt.execute((app, after.url.is_empty())))
+            .and_then(|mut stmt| stmt.execute((app, paused)))
             .with_context(what)?;
     }
     Ok(after)
@@ -123,49 +118,33 @@ impl Outbox {
         seq: u64,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        // Due at once. The event's own time if that is earlier than the wall clock: then it is
-        // due by any clock the worker runs on (an injected clock a little behind the wall clock
-        // would otherwise not see it due until it moved), and a timestamp a reporter set in the
-        // future does not hold the callback back.
-        let due = event.timestamp_ms.min(self.now_ms);
+        let due = schedule::first_due_ms(event.timestamp_ms, self.now_ms);
         let what = || format!("queueing the callback of event {seq} of room {}", self.room);
+        // A copy of the event row just written: the delivery outlives the event's purge.
         conn.prepare_cached(
             "INSERT INTO deliveries (room_id, seq, event_id, event_type, timestamp_ms, user_id,
                                      device, role, reason, duration, record_size, record_url,
                                      sdk_app_id, status, attempts, next_attempt_ms, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, 0, ?14, ?15)",
+             SELECT room_id, seq, event_id, event_type, timestamp_ms, user_id, device, role,
+                    reason, duration, record_size, record_url, ?3, 0, 0, ?4, ?5
+             FROM events WHERE room_id = ?1 AND seq = ?2",
         )
         .and_then(|mut stmt| {
-            let data = &event.data;
-            stmt.execute(rusqlite::params![
-                self.room,
-                saturating_i64(seq),
-                event.event_id,
-                event.event_type.code(),
-                event.timestamp_ms,
-                data.user_id,
-                u64_bits(data.device),
-                u64_bits(data.role),
-                u64_bits(data.reason),
-                u64_bits(data.duration),
-                u64_bits(data.record_size),
-                data.record_url,
-                self.sdk_app_id,
-                due,
-                self.now_ms,
-            ])
+            let key = (self.room, saturating_i64(seq));
+            stmt.execute((key.0, key.1, self.sdk_app_id, due, self.now_ms))
         })
         .with_context(what)?;
         if !self.head_ensured {
-            // New seqs are the room's highest: this delivery is the head only if the room had
-            // no pending one. (Not paused: the app has a URL, checked in this transaction.)
+            // The room's head only if it had none.
+            let head = Head::queued(seq, due);
             conn.prepare_cached(
                 "INSERT INTO delivery_heads (room_id, sdk_app_id, head_seq, ready_ms, paused)
-                 VALUES (?1, ?2, ?3, ?4, 0)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (room_id) DO NOTHING",
             )
             .and_then(|mut stmt| {
-                stmt.execute((self.room, self.sdk_app_id, saturating_i64(seq), due))
+                let seq = saturating_i64(head.seq);
+                stmt.execute((self.room, self.sdk_app_id, seq, head.ready_ms, head.paused))
             })
             .with_context(what)?;
             self.head_ensured = true;
@@ -176,50 +155,63 @@ impl Outbox {
 
 // --- the head of line -----------------------------------------------------------------------------
 
-/// A room's lowest pending delivery: one seek on `deliveries_by_app_status`. Without statistics
-/// the planner prefers walking the room's primary key (it yields seq order too), which reads
-/// every delivered row before the first pending one — at every attempt; INDEXED BY pins the
-/// seek. (A pending row always has `next_attempt_ms`; were it missing, the delivery is due at
-/// once, never stuck.)
-pub(crate) const LOWEST_PENDING: &str = "SELECT seq, COALESCE(next_attempt_ms, 0) \
+/// A room's lowest pending delivery and its next attempt: one seek on
+/// `deliveries_by_app_status`. Without statistics the planner prefers walking the room's
+/// primary key (it yields seq order too), which reads every delivered row before the first
+/// pending one — at every attempt; INDEXED BY pins the seek.
+pub(crate) const LOWEST_PENDING: &str = "SELECT seq, next_attempt_ms \
      FROM deliveries INDEXED BY deliveries_by_app_status \
      WHERE sdk_app_id = ?1 AND status = 0 AND room_id = ?2 ORDER BY seq LIMIT 1";
 
-/// Makes the room's head its lowest pending delivery, ready at that delivery's next attempt but
-/// not before `lease_until` (a lease that must outlive the change); removes it if nothing is
-/// pending.
+/// Makes the room's head what [`Head::of_lowest`] says of its lowest pending delivery.
 fn refresh_head(
     conn: &Connection,
     room: i64,
     sdk_app_id: i64,
-    lease_until: Option<i64>,
+    lease: Option<i64>,
     paused: bool,
 ) -> Result<(), StoreError> {
     let what = || format!("moving the callback head of line of room {room}");
-    let lowest: Option<(i64, i64)> = conn
+    let lowest: Option<(i64, Option<i64>)> = conn
         .prepare_cached(LOWEST_PENDING)
         .and_then(|mut stmt| {
             stmt.query_row((sdk_app_id, room), |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
         })
         .with_context(what)?;
-    match lowest {
+    let lowest = lowest.map(|(seq, next)| (seq as u64, next));
+    match Head::of_lowest(lowest, lease, paused) {
         None => forget_head(conn, room),
-        Some((seq, due)) => {
-            let ready = lease_until.map_or(due, |lease| lease.max(due));
-            conn.prepare_cached(
-                "INSERT INTO delivery_heads
-                     (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (room_id) DO UPDATE SET
-                     head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
-                     leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
-            )
-            .and_then(|mut stmt| stmt.execute((room, sdk_app_id, seq, ready, lease_until, paused)))
-            .with_context(what)?;
-            Ok(())
-        }
+        Some(head) => write_head(conn, room, sdk_app_id, &head),
     }
+}
+
+fn write_head(
+    conn: &Connection,
+    room: i64,
+    sdk_app_id: i64,
+    head: &Head,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO delivery_heads
+             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (room_id) DO UPDATE SET
+             head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
+             leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(rusqlite::params![
+            room,
+            sdk_app_id,
+            saturating_i64(head.seq),
+            head.ready_ms,
+            head.leased_until_ms,
+            head.paused
+        ])
+    })
+    .with_context(|| format!("writing the callback head of line of room {room}"))?;
+    Ok(())
 }
 
 /// Drops the room's head (nothing pending, or the room is deleted): nothing of it is handed out.
@@ -234,7 +226,8 @@ pub(crate) fn forget_head(conn: &Connection, room: i64) -> Result<(), StoreError
 
 /// The heads due, earliest first: a range seek on the partial index `delivery_heads_ready` (ties
 /// by room id, which every index entry ends with). Paused apps' heads are not in it.
-pub(crate) const CLAIMABLE: &str = "SELECT room_id, head_seq, sdk_app_id FROM delivery_heads \
+pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_ms, \
+     leased_until_ms, paused FROM delivery_heads \
      WHERE paused = 0 AND ready_ms <= ?1 ORDER BY ready_ms, room_id LIMIT ?2";
 
 /// Is any head due? The first entry of `delivery_heads_ready`, read before claiming.
@@ -263,41 +256,37 @@ pub(crate) fn claim(
     lease_until_ms: i64,
     limit: u64,
 ) -> Result<Vec<Delivery>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let heads: Vec<(i64, i64, i64)> = conn
+    let heads: Vec<(i64, i64, Head)> = conn
         .prepare_cached(CLAIMABLE)
         .and_then(|mut stmt| {
             stmt.query_map((now_ms, saturating_i64(limit)), |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                let head = Head {
+                    seq: row.get::<_, i64>(2)? as u64,
+                    ready_ms: row.get(3)?,
+                    leased_until_ms: row.get(4)?,
+                    paused: row.get(5)?,
+                };
+                Ok((row.get(0)?, row.get(1)?, head))
             })?
             .collect()
         })
         .context("finding the callback deliveries due")?;
     let mut claimed = Vec::with_capacity(heads.len());
-    for (room, seq, sdk_app_id) in heads {
-        match load_delivery(conn, room, seq)? {
-            Some(delivery) if delivery.status == DeliveryStatus::Pending => {
-                // Out of the range "due" until the lease runs out: then it is handed out again
-                // (the worker holding it died), which is what makes delivery at-least-once.
-                conn.prepare_cached(
-                    "UPDATE delivery_heads SET ready_ms = ?2, leased_until_ms = ?2
-                     WHERE room_id = ?1",
-                )
-                .and_then(|mut stmt| stmt.execute((room, lease_until_ms)))
-                .with_context(|| format!("leasing the callback head of line of room {room}"))?;
+    for (room, sdk_app_id, head) in heads {
+        match schedule::claimable(load_delivery(conn, room, saturating_i64(head.seq))?) {
+            Some(delivery) => {
+                // Handed out again only if the lease runs out (the worker holding it died):
+                // that is what makes delivery at-least-once.
+                write_head(conn, room, sdk_app_id, &head.leased(lease_until_ms))?;
                 claimed.push(delivery);
             }
-            _ => {
-                // The invariants say this cannot happen; if it ever did, handing nothing out
-                // and leaving the head would stall the room (and make the worker spin).
+            None => {
                 tracing::warn!(
                     room,
-                    seq,
+                    seq = head.seq,
                     "a callback head of line named no pending delivery; recomputing it"
                 );
-                refresh_head(conn, room, sdk_app_id, None, false)?;
+                refresh_head(conn, room, sdk_app_id, None, head.paused)?;
             }
         }
     }
@@ -316,11 +305,7 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
         .context("finding the next callback delivery due")
 }
 
-/// The store's `record_attempt`. Only an attempt of the room's head changes where the delivery
-/// stands and moves the head; an attempt of anything else is stale (its lease ran out and
-/// another attempt took over, or a replay moved the head meanwhile): it is counted and its
-/// result noted, but it neither finishes the delivery nor releases the room.
-/// Every leased head back to its delivery's planned attempt (see `Outbox::release_orphaned_leases`).
+/// Every leased head back to its delivery's planned attempt (see `Store::release_orphaned_leases`).
 pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached(
         "UPDATE delivery_heads SET leased_until_ms = NULL,
@@ -334,83 +319,60 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     .map_err(|e| StoreError::Backend(format!("releasing delivery leases: {e}")))
 }
 
+/// The store's `record_attempt`: counted and noted always, settled as [`schedule::settles`]
+/// says (and the head moved) only if it was an attempt of the room's head.
 pub(crate) fn record_attempt(
     conn: &Connection,
     room_id: RoomId,
     seq: u64,
-    outcome: &AttemptOutcome,
+    outcome: AttemptOutcome,
 ) -> Result<(), StoreError> {
     let Some(room) = room_key(room_id) else {
         return Ok(());
     };
-    let seq = saturating_i64(seq);
+    let key = (room, saturating_i64(seq));
     let what = || format!("recording a callback attempt of event {seq} of room {room}");
-    let app: Option<i64> = conn
-        .prepare_cached("SELECT sdk_app_id FROM deliveries WHERE room_id = ?1 AND seq = ?2")
-        .and_then(|mut stmt| stmt.query_row((room, seq), |row| row.get(0)).optional())
-        .with_context(what)?;
-    // Forgotten meanwhile (its room was deleted): nothing left to record it on.
-    let Some(sdk_app_id) = app else {
-        return Ok(());
-    };
-    let head: Option<(i64, bool)> = conn
-        .prepare_cached("SELECT head_seq, paused FROM delivery_heads WHERE room_id = ?1")
+    // The delivery's app and its room's head, in one read: the single writer needs no locks.
+    let found: Option<(i64, Option<i64>, Option<bool>)> = conn
+        .prepare_cached(
+            "SELECT d.sdk_app_id, h.head_seq, h.paused FROM deliveries d
+             LEFT JOIN delivery_heads h ON h.room_id = d.room_id
+             WHERE d.room_id = ?1 AND d.seq = ?2",
+        )
         .and_then(|mut stmt| {
-            stmt.query_row([room], |row| Ok((row.get(0)?, row.get(1)?)))
+            stmt.query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 .optional()
         })
         .with_context(what)?;
-    let http_status = outcome.http_status.map(i64::from);
-    let Some((_, paused)) = head.filter(|(head_seq, _)| *head_seq == seq) else {
-        conn.prepare_cached(
-            "UPDATE deliveries SET attempts = attempts + 1,
-                 first_attempt_ms = COALESCE(first_attempt_ms, ?3), last_attempt_ms = ?3,
-                 last_status = ?4, last_error = ?5
-             WHERE room_id = ?1 AND seq = ?2",
-        )
-        .and_then(|mut stmt| stmt.execute((room, seq, outcome.at_ms, http_status, &outcome.error)))
-        .with_context(what)?;
+    // Forgotten meanwhile (its room was deleted): nothing left to record it on.
+    let Some((sdk_app_id, head_seq, paused)) = found else {
         return Ok(());
     };
-    let (status, next_attempt) = match (outcome.delivered, outcome.retry_at_ms) {
-        (true, _) => (DeliveryStatus::Delivered, None),
-        (false, Some(retry_at)) => (DeliveryStatus::Pending, Some(retry_at)),
-        (false, None) => (DeliveryStatus::Dead, None),
-    };
+    let settled = schedule::settles(head_seq.map(|seq| seq as u64), seq, &outcome);
+    let (status, next_attempt) = settled.unzip();
     conn.prepare_cached(
         "UPDATE deliveries SET attempts = attempts + 1,
              first_attempt_ms = COALESCE(first_attempt_ms, ?3), last_attempt_ms = ?3,
-             last_status = ?4, last_error = ?5, status = ?6, next_attempt_ms = ?7
+             last_status = ?4, last_error = ?5, status = COALESCE(?6, status),
+             next_attempt_ms = CASE WHEN ?6 IS NULL THEN next_attempt_ms ELSE ?7 END
          WHERE room_id = ?1 AND seq = ?2",
     )
     .and_then(|mut stmt| {
         stmt.execute(rusqlite::params![
-            room,
-            seq,
+            key.0,
+            key.1,
             outcome.at_ms,
-            http_status,
+            outcome.http_status,
             outcome.error,
-            status.code(),
-            next_attempt,
+            status.map(DeliveryStatus::code),
+            next_attempt.flatten(),
         ])
     })
     .with_context(what)?;
-    match next_attempt {
-        // Still the lowest pending: the head stays, released, and waits for its retry; the
-        // room's later deliveries wait behind it.
-        Some(retry_at) => {
-            conn.prepare_cached(
-                "UPDATE delivery_heads SET ready_ms = ?2, leased_until_ms = NULL
-                 WHERE room_id = ?1",
-            )
-            .and_then(|mut stmt| stmt.execute((room, retry_at)))
-            .with_context(what)?;
-            Ok(())
-        }
-        // Finished (delivered or dead): the next pending one is the head, due at its own time
-        // (at once, normally: it has been waiting).
-        None => refresh_head(conn, room, sdk_app_id, None, paused),
+    if settled.is_some() {
+        refresh_head(conn, room, sdk_app_id, None, paused.unwrap_or(false))?;
     }
+    Ok(())
 }
 
 // --- inspection, replay, forgetting ---------------------------------------------------------------
@@ -474,10 +436,10 @@ pub(crate) const PAGE_OF_ROOM_STATUS: &str = page_of!(
 fn keys_of_app(
     conn: &Connection,
     app: i64,
-    offset: u64,
-    limit: u64,
+    listing: &DeliveryListing,
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
-    let wanted = saturating_i64(offset.saturating_add(limit));
+    let (offset, limit) = (listing.offset, listing.limit);
+    let wanted = saturating_i64(listing.end());
     let statuses = [
         DeliveryStatus::Pending,
         DeliveryStatus::Delivered,
@@ -528,23 +490,17 @@ fn keys_of_app(
 /// The store's `list_deliveries`: `(total, page)`.
 pub(crate) fn list(
     conn: &Connection,
-    sdk_app_id: SdkAppId,
-    room_id: Option<RoomId>,
-    status: Option<DeliveryStatus>,
-    page: Page,
+    listing: DeliveryListing,
 ) -> Result<(u64, Vec<Delivery>), StoreError> {
-    let Ok(app) = i64::try_from(sdk_app_id) else {
+    // Ids out of the keys' range name no app or room.
+    let (Ok(app), Ok(room)) = (
+        i64::try_from(listing.sdk_app_id),
+        listing.room_id.map(|id| room_key(id).ok_or(())).transpose(),
+    ) else {
         return Ok((0, Vec::new()));
     };
-    let room = match room_id.map(room_key) {
-        None => None,
-        Some(Some(room)) => Some(room),
-        // No room has such an id.
-        Some(None) => return Ok((0, Vec::new())),
-    };
-    let (offset, limit) = (page.offset(), page.limit());
-    let status = status.map(DeliveryStatus::code);
-    let (count_sql, page_sql, mut params) = match (room, status) {
+    let what = || format!("listing the callback deliveries of app {app}");
+    let (count_sql, page_sql, mut params) = match (room, listing.status.map(DeliveryStatus::code)) {
         (None, None) => (COUNT_OF_APP, None, vec![app]),
         (Some(room), None) => (COUNT_OF_ROOM, Some(PAGE_OF_ROOM), vec![room, app]),
         (None, Some(status)) => (COUNT_OF_STATUS, Some(PAGE_OF_STATUS), vec![app, status]),
@@ -554,7 +510,6 @@ pub(crate) fn list(
             vec![app, status, room],
         ),
     };
-    let what = || format!("listing the callback deliveries of app {app}");
     // The count and the page must see the same snapshot, or Total could disagree with the page.
     let tx = conn.unchecked_transaction().with_context(what)?;
     let total: i64 = tx
@@ -562,25 +517,21 @@ pub(crate) fn list(
         .and_then(|mut stmt| stmt.query_row(params_from_iter(&params), |row| row.get(0)))
         .with_context(what)?;
     let mut deliveries = Vec::new();
-    if total > 0 {
-        match page_sql {
-            Some(page_sql) => {
-                params.push(saturating_i64(limit));
-                params.push(saturating_i64(offset));
-                deliveries = tx
-                    .prepare_cached(page_sql)
-                    .and_then(|mut stmt| {
-                        stmt.query_map(params_from_iter(&params), rows::delivery)?
-                            .collect()
-                    })
-                    .with_context(what)?;
-            }
-            None => {
-                for (room, seq) in keys_of_app(&tx, app, offset, limit).with_context(what)? {
-                    // Read in this snapshot, so it is there.
-                    deliveries.extend(load_delivery(&tx, room, seq)?);
-                }
-            }
+    if listing.limit == 0 || total == 0 {
+        // Nothing to read.
+    } else if let Some(page_sql) = page_sql {
+        params.extend([listing.limit, listing.offset].map(saturating_i64));
+        deliveries = tx
+            .prepare_cached(page_sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(params_from_iter(&params), rows::delivery)?
+                    .collect()
+            })
+            .with_context(what)?;
+    } else {
+        for (room, seq) in keys_of_app(&tx, app, &listing).with_context(what)? {
+            // Read in this snapshot, so it is there.
+            deliveries.extend(load_delivery(&tx, room, seq)?);
         }
     }
     tx.finish().with_context(what)?;
@@ -623,12 +574,12 @@ pub(crate) fn replay(
     }
     // The head may move back to a replayed seq. A worker holding the room's current head keeps
     // its lease: the room must not have two deliveries in flight.
-    let lease: Option<i64> = conn
+    let leased_until: Option<i64> = conn
         .prepare_cached("SELECT leased_until_ms FROM delivery_heads WHERE room_id = ?1")
         .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
         .with_context(what)?
-        .flatten()
-        .filter(|until| *until > now_ms);
+        .flatten();
+    let lease = schedule::lease_in_force(leased_until, now_ms);
     let paused = !conn
         .prepare_cached(APP_HAS_CALLBACK)
         .and_then(|mut stmt| stmt.query_row([sdk_app_id], |row| row.get(0)).optional())
@@ -679,22 +630,22 @@ pub(crate) fn delete_some_of_room(
     budget: u64,
 ) -> Result<(u64, bool), StoreError> {
     let what = || format!("deleting the callback deliveries of room {room}");
-    let mut deleted = 0;
-    if budget > 0 {
-        let first: Option<i64> = conn
+    let first: Option<i64> = match budget {
+        0 => None,
+        _ => conn
             .prepare_cached("SELECT MIN(seq) FROM deliveries WHERE room_id = ?1")
             .and_then(|mut stmt| stmt.query_row([room], |row| row.get(0)))
-            .with_context(what)?;
-        if let Some(first) = first {
-            // Seqs are unique, so this range holds at most `budget` rows (fewer where events
-            // had no delivery).
-            let below = first.saturating_add(i64::try_from(budget).unwrap_or(i64::MAX));
-            deleted = conn
-                .prepare_cached("DELETE FROM deliveries WHERE room_id = ?1 AND seq < ?2")
-                .and_then(|mut stmt| stmt.execute((room, below)))
-                .with_context(what)? as u64;
-        }
-    }
+            .with_context(what)?,
+    };
+    // Seqs are unique, so the range below `first + budget` holds at most `budget` rows (fewer
+    // where events had no delivery).
+    let deleted = match first {
+        None => 0,
+        Some(first) => conn
+            .prepare_cached("DELETE FROM deliveries WHERE room_id = ?1 AND seq < ?2")
+            .and_then(|mut stmt| stmt.execute((room, first.saturating_add(saturating_i64(budget)))))
+            .with_context(what)? as u64,
+    };
     let remaining = conn
         .prepare_cached("SELECT 1 FROM deliveries WHERE room_id = ?1 LIMIT 1")
         .and_then(|mut stmt| stmt.exists([room]))

@@ -21,7 +21,7 @@ mod embedded {
 }
 
 /// The schema version this build creates and understands (the SQLite store's number too).
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Key of the advisory lock taken while migrating: per schema (`$1`, or the session's current
 /// schema when none is named), so stores in different schemas do not wait for each other.

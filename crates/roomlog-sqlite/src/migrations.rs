@@ -50,10 +50,17 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         // Nothing to backfill: no app had a callback before, so no event is owed one.
         backfill: None,
     },
+    Migration {
+        version: 4,
+        name: "callbacks: the seq a head of line is leased for",
+        sql: include_str!("migrations/0004_delivery_heads_leased_seq.sql"),
+        // Nothing to backfill: a lease kept from before has no known seq (see the SQL).
+        backfill: None,
+    },
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Member events replayed per query by [`backfill_v2`]: bounds its memory on huge rooms.
 const REPLAY_CHUNK: i64 = 10_000;

@@ -6,10 +6,11 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use roomlog_core::callback::AppCallback;
+use roomlog_core::callback::{AppCallback, AttemptOutcome, DeliveryStatus};
 use roomlog_core::conformance::page_of;
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
 use roomlog_core::store::prelude::*;
+use roomlog_core::time::now_ms;
 use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
 
@@ -187,7 +188,7 @@ async fn a_version_1_database_upgrades_without_losing_data() {
     let store = SqliteStore::open(&path).unwrap();
     let conn = raw(&path);
     assert_eq!(pragma_i64(&conn, "user_version"), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let versions: Vec<i64> = conn
         .prepare("SELECT version FROM schema_migrations ORDER BY version")
         .unwrap()
@@ -195,7 +196,7 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 
     // Nothing lost.
     assert_eq!(
@@ -345,5 +346,105 @@ async fn a_version_1_database_upgrades_without_losing_data() {
     assert_eq!(
         store.get_room(busy).await.unwrap().unwrap().status,
         RoomStatus::Ended
+    );
+}
+
+/// A version-3 database upgraded while one of its heads was leased (by a worker of the roomlog
+/// before): the lease has no seq, so no attempt settles it (not even that worker's, which may
+/// be of a seq a replay moved the head back to); it runs out and the head goes again, leased
+/// for its seq this time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_kept_from_version_3_runs_out_and_settles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let app = app(&store).await;
+    store
+        .set_app_callback(app.sdk_app_id, Some("http://127.0.0.1:9/hook"), None)
+        .await
+        .unwrap();
+    let id = room(&store, &app, "r").await;
+    store
+        .append_events(id, vec![join("a"), join("b")], accept())
+        .await
+        .unwrap();
+    let l = now_ms() + HOUR_MS;
+    let claimed = store.claim_due_deliveries(l, l + 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(store);
+    // Back to version 3's schema, as a roomlog of that version left the lease: without its seq.
+    raw(&path)
+        .execute_batch(
+            "ALTER TABLE delivery_heads DROP COLUMN leased_seq;
+             DELETE FROM schema_migrations WHERE version = 4;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+
+    let store = SqliteStore::open(&path).unwrap();
+    let conn = raw(&path);
+    assert_eq!(pragma_i64(&conn, "user_version"), SCHEMA_VERSION);
+    let head: (i64, Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT head_seq, leased_until_ms, leased_seq FROM delivery_heads",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        head,
+        (1, Some(l + 60_000), None),
+        "the lease kept, its seq unknown"
+    );
+
+    store
+        .record_attempt(id, 1, &AttemptOutcome::delivered(l + 1, 200))
+        .await
+        .unwrap();
+    let (_, deliveries) = store
+        .list_deliveries(app.sdk_app_id, Some(id), None, page_of(1, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (deliveries[0].status, deliveries[0].attempts),
+        (DeliveryStatus::Pending, 1),
+        "counted, settles nothing"
+    );
+    let seqs = |claimed: Vec<roomlog_core::callback::Delivery>| {
+        claimed.iter().map(|d| d.event.seq).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seqs(
+            store
+                .claim_due_deliveries(l + 2, l + 70_000, 10)
+                .await
+                .unwrap()
+        ),
+        Vec::<u64>::new(),
+        "the lease stands"
+    );
+    assert_eq!(
+        seqs(
+            store
+                .claim_due_deliveries(l + 60_000, l + 70_000, 10)
+                .await
+                .unwrap()
+        ),
+        vec![1],
+        "it runs out and the head goes again"
+    );
+    store
+        .record_attempt(id, 1, &AttemptOutcome::delivered(l + 60_001, 200))
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs(
+            store
+                .claim_due_deliveries(l + 60_002, l + 70_000, 10)
+                .await
+                .unwrap()
+        ),
+        vec![2],
+        "leased for its seq now: its attempt settled it"
     );
 }

@@ -710,6 +710,114 @@ pub async fn case_replay_deliveries<S: Store>(store: S) {
     );
 }
 
+/// The race a replay opens: a worker holds seq 5 when a replay moves the head back to 2, and an
+/// attempt of 2 arrives from a worker whose lease on 2 ran out long before. Only the attempt of
+/// the leased seq settles the head: the stale one frees nothing while 5 is in flight; 5's own
+/// attempt then settles 5 as it went and ends the lease; the lowest replayed delivery goes next.
+pub async fn case_a_stale_attempt_after_a_replay_frees_nothing<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    with_callback(&store, &app).await;
+    let id = plain_room(&store, &app, "r").await;
+    append(&store, id, mics("e", 5)).await;
+    let l = later();
+    assert_eq!(claim(&store, l, l + 1_000, 10).await, vec![(id, 1)]);
+    record(&store, (id, 1), delivered(l)).await;
+    // The stalled worker's lease on 2 runs out; another takes 2 over and delivers it.
+    assert_eq!(claim(&store, l, l + 1_000, 10).await, vec![(id, 2)]);
+    assert_eq!(claim(&store, l + 1_000, l + 2_000, 10).await, vec![(id, 2)]);
+    record(&store, (id, 2), delivered(l + 1_001)).await;
+    for seq in [3, 4] {
+        assert_eq!(
+            claim(&store, l + 1_001, l + 2_001, 10).await,
+            vec![(id, seq)]
+        );
+        record(&store, (id, seq), delivered(l + 1_001)).await;
+    }
+    let w = l + 2_000;
+    assert_eq!(claim(&store, w, w + 10_000, 10).await, vec![(id, 5)]);
+
+    assert_eq!(
+        store
+            .replay_deliveries(id, Some(2), None, w + 1)
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        claim(&store, w + 1, w + 20_000, 10).await,
+        vec![],
+        "the replay keeps the lease on 5"
+    );
+    // The stalled worker's attempt of 2, long after its lease ran out.
+    record(&store, (id, 2), delivered(w + 2)).await;
+    assert_eq!(
+        claim(&store, w + 3, w + 20_000, 10).await,
+        vec![],
+        "a stale attempt of the head's seq frees nothing while 5 is in flight"
+    );
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(w + 10_000));
+    let all = deliveries(&store, &app, Some(id), None).await;
+    assert_eq!(
+        (all[1].status, all[1].attempts, all[1].last_attempt_ms),
+        (DeliveryStatus::Pending, 2, Some(w + 2)),
+        "the stale attempt is counted and noted, and settles nothing"
+    );
+
+    // 5's attempt settles 5, as it went, and ends the lease.
+    record(&store, (id, 5), failed(w + 4, Some(503), Some(w + 50_000))).await;
+    let five = deliveries(&store, &app, Some(id), None).await[4].clone();
+    assert_eq!(
+        (five.status, five.attempts, five.next_attempt_ms),
+        (DeliveryStatus::Pending, 1, Some(w + 50_000))
+    );
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(w + 1));
+    for seq in [2, 3, 4] {
+        assert_eq!(
+            claim(&store, w + 5, w + 20_000, 10).await,
+            vec![(id, seq)],
+            "the lowest replayed delivery goes next, then the others in order"
+        );
+        record(&store, (id, seq), delivered(w + 5)).await;
+    }
+    assert_eq!(
+        claim(&store, w + 6, w + 20_000, 10).await,
+        vec![],
+        "5 waits for its retry"
+    );
+    assert_eq!(
+        claim(&store, w + 50_000, w + 60_000, 10).await,
+        vec![(id, 5)]
+    );
+    record(&store, (id, 5), delivered(w + 50_001)).await;
+    assert_eq!(store.next_delivery_due().await.unwrap(), None);
+
+    // The leased attempt delivered: the replayed delivery it was for is not sent again.
+    append(&store, id, mics("f", 1)).await;
+    let v = later() + 100_000;
+    assert_eq!(claim(&store, v, v + 10_000, 10).await, vec![(id, 6)]);
+    assert_eq!(
+        store
+            .replay_deliveries(id, Some(5), None, v + 1)
+            .await
+            .unwrap(),
+        2
+    );
+    record(&store, (id, 6), delivered(v + 2)).await;
+    assert_eq!(
+        claim(&store, v + 3, v + 20_000, 10).await,
+        vec![(id, 5)],
+        "the head stays the lowest pending"
+    );
+    record(&store, (id, 5), delivered(v + 3)).await;
+    assert_eq!(claim(&store, v + 4, v + 20_000, 10).await, vec![]);
+    let statuses: Vec<_> = deliveries(&store, &app, Some(id), None)
+        .await
+        .iter()
+        .map(|d| d.status)
+        .collect();
+    assert_eq!(statuses, vec![DeliveryStatus::Delivered; 6]);
+}
+
 /// Deliveries carry a copy of their event: the retention purge leaves them (and their events)
 /// intact; deleting the room deletes them.
 pub async fn case_deliveries_outlive_the_event_purge_not_their_room<S: Store>(store: S) {

@@ -145,6 +145,7 @@ macro_rules! store_conformance_tests {
             case_record_attempt_moves_the_head,
             case_list_deliveries_pages_and_filters,
             case_replay_deliveries,
+            case_a_stale_attempt_after_a_replay_frees_nothing,
             case_deliveries_outlive_the_event_purge_not_their_room,
             case_purge_deliveries_forgets_old_finished_ones,
             case_paused_apps_are_not_claimed,

@@ -117,16 +117,33 @@ async fn callback_active(tx: &Transaction<'_>, sdk_app_id: i64) -> Result<bool, 
     .unwrap_or(false))
 }
 
-/// Locks the room's head of line, if it has one; returns its `leased_until_ms`.
-async fn lock_head(tx: &Transaction<'_>, room: i64) -> Result<Option<Option<i64>>, Error> {
+/// A head row's `head_seq, ready_ms, leased_until_ms, leased_seq, paused`, from column `first`
+/// of `row` on.
+fn head_at(row: &tokio_postgres::Row, first: usize) -> Result<Head, Error> {
+    let leased_seq: Option<i64> = rows::get(row, first + 3)?;
+    Ok(Head {
+        seq: rows::get_u64(row, first)?,
+        ready_ms: rows::get(row, first + 1)?,
+        leased_until_ms: rows::get(row, first + 2)?,
+        leased_seq: match leased_seq {
+            Some(_) => Some(rows::get_u64(row, first + 3)?),
+            None => None,
+        },
+        paused: rows::get::<i64>(row, first + 4)? != 0,
+    })
+}
+
+/// Locks the room's head of line, if it has one, and returns it.
+async fn lock_head(tx: &Transaction<'_>, room: i64) -> Result<Option<Head>, Error> {
     query_opt(
         tx,
-        "SELECT leased_until_ms FROM delivery_heads WHERE room_id = $1 FOR UPDATE",
+        "SELECT head_seq, ready_ms, leased_until_ms, leased_seq, paused FROM delivery_heads
+         WHERE room_id = $1 FOR UPDATE",
         &[&room],
     )
     .await
     .with_context(|| format!("locking the callback head of line of room {room}"))?
-    .map(|row| rows::get(&row, 0))
+    .map(|row| head_at(&row, 0))
     .transpose()
 }
 
@@ -242,17 +259,19 @@ async fn write_head(
     execute(
         tx,
         "INSERT INTO delivery_heads
-             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
-         VALUES ($1, $2, $3, $4, $5, $6)
+             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, leased_seq, paused)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (room_id) DO UPDATE SET
              head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
-             leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
+             leased_until_ms = excluded.leased_until_ms, leased_seq = excluded.leased_seq,
+             paused = excluded.paused",
         &[
             &room,
             &sdk_app_id,
             &saturating_i64(head.seq),
             &head.ready_ms,
             &head.leased_until_ms,
+            &head.leased_seq.map(saturating_i64),
             &i64::from(head.paused),
         ],
     )
@@ -278,7 +297,7 @@ pub(crate) async fn forget_head(tx: &Transaction<'_>, room: i64) -> Result<(), E
 /// The heads due, earliest first: a range on the partial index `delivery_heads_ready`. Heads
 /// another claim (or a command changing the room's outbox) holds are skipped, not waited for.
 pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_ms, \
-     leased_until_ms, paused FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1 \
+     leased_until_ms, leased_seq, paused FROM delivery_heads WHERE paused = 0 AND ready_ms <= $1 \
      ORDER BY ready_ms, room_id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 const SOME_DELIVERIES: &str = concat!(
@@ -305,13 +324,7 @@ pub(crate) async fn claim(
     }
     let mut keys: Vec<(i64, i64, Head)> = Vec::with_capacity(heads.len());
     for row in &heads {
-        let head = Head {
-            seq: rows::get_u64(row, 2)?,
-            ready_ms: rows::get(row, 3)?,
-            leased_until_ms: rows::get(row, 4)?,
-            paused: rows::get::<i64>(row, 5)? != 0,
-        };
-        keys.push((rows::get(row, 0)?, rows::get(row, 1)?, head));
+        keys.push((rows::get(row, 0)?, rows::get(row, 1)?, head_at(row, 2)?));
     }
     let rooms: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let seqs: Vec<i64> = keys.iter().map(|k| saturating_i64(k.2.seq)).collect();
@@ -321,6 +334,7 @@ pub(crate) async fn claim(
     let mut loaded = rows::all(&found, rows::delivery)?;
     let mut claimed = Vec::with_capacity(keys.len());
     let (mut leased, mut ready, mut until) = (Vec::new(), Vec::new(), Vec::new());
+    let mut leased_seq = Vec::new();
     let mut broken = Vec::new();
     for (room, sdk_app_id, head) in keys {
         let position = loaded
@@ -332,6 +346,7 @@ pub(crate) async fn claim(
                 leased.push(room);
                 ready.push(lease.ready_ms);
                 until.push(lease.leased_until_ms);
+                leased_seq.push(lease.leased_seq.map(saturating_i64));
                 claimed.push(delivery);
             }
             None => broken.push((room, sdk_app_id, head)),
@@ -342,10 +357,12 @@ pub(crate) async fn claim(
         // what makes delivery at-least-once.
         execute(
             &tx,
-            "UPDATE delivery_heads h SET ready_ms = l.ready_ms, leased_until_ms = l.until_ms
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS l(room_id, ready_ms, until_ms)
+            "UPDATE delivery_heads h SET ready_ms = l.ready_ms, leased_until_ms = l.until_ms,
+                 leased_seq = l.seq
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+                  AS l(room_id, ready_ms, until_ms, seq)
              WHERE h.room_id = l.room_id",
-            &[&leased, &ready, &until],
+            &[&leased, &ready, &until, &leased_seq],
         )
         .await
         .context("leasing callback heads of line")?;
@@ -393,7 +410,7 @@ pub(crate) async fn next_due(c: &Client) -> Result<Option<i64>, Error> {
 }
 
 /// The store's `record_attempt`: counted and noted always, settled as [`schedule::settles`]
-/// says (and the head moved) only if it was an attempt of the room's head.
+/// says (and the head moved) only if it is the attempt that settles the room's head.
 pub(crate) async fn record_attempt(
     c: &mut Client,
     room_id: RoomId,
@@ -418,17 +435,8 @@ pub(crate) async fn record_attempt(
         return commit(tx).await;
     };
     let sdk_app_id: i64 = rows::get(&app, 0)?;
-    let (head_seq, paused): (Option<u64>, Option<i64>) = query_opt(
-        &tx,
-        "SELECT head_seq, paused FROM delivery_heads WHERE room_id = $1 FOR UPDATE",
-        &[&room],
-    )
-    .await
-    .with_context(what)?
-    .map(|row| Ok::<_, Error>((rows::get_u64(&row, 0)?, rows::get(&row, 1)?)))
-    .transpose()?
-    .unzip();
-    let settled = schedule::settles(head_seq, seq, outcome);
+    let head = lock_head(&tx, room).await?;
+    let settled = schedule::settles(head, seq, outcome);
     let (status, next_attempt) = settled.unzip();
     execute(
         &tx,
@@ -449,8 +457,8 @@ pub(crate) async fn record_attempt(
     )
     .await
     .with_context(what)?;
-    if settled.is_some() {
-        refresh_head(&tx, room, sdk_app_id, None, paused.unwrap_or(0) != 0).await?;
+    if let (Some(_), Some(head)) = (settled, head) {
+        refresh_head(&tx, room, sdk_app_id, None, head.paused).await?;
     }
     commit(tx).await
 }
@@ -584,9 +592,9 @@ pub(crate) async fn replay(
     let sdk_app_id = to_i64(locked.room.sdk_app_id, "SdkAppId")?;
     let what = || format!("replaying the callbacks of room {room_id}");
     let paused = !callback_active(&tx, sdk_app_id).await?;
-    // A worker holding the room's current head keeps its lease: the room must not have two
-    // deliveries in flight.
-    let lease = schedule::lease_in_force(lock_head(&tx, key).await?.flatten(), now_ms);
+    // A worker holding the room's current head keeps its lease (and the seq it was given for):
+    // the room must not have two deliveries in flight.
+    let lease = schedule::lease_in_force(lock_head(&tx, key).await?, now_ms);
     let replayed = execute(
         &tx,
         REPLAY,

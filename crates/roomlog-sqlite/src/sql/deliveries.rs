@@ -194,11 +194,12 @@ fn write_head(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO delivery_heads
-             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, paused)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             (room_id, sdk_app_id, head_seq, ready_ms, leased_until_ms, leased_seq, paused)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (room_id) DO UPDATE SET
              head_seq = excluded.head_seq, ready_ms = excluded.ready_ms,
-             leased_until_ms = excluded.leased_until_ms, paused = excluded.paused",
+             leased_until_ms = excluded.leased_until_ms, leased_seq = excluded.leased_seq,
+             paused = excluded.paused",
     )
     .and_then(|mut stmt| {
         stmt.execute(rusqlite::params![
@@ -207,6 +208,7 @@ fn write_head(
             saturating_i64(head.seq),
             head.ready_ms,
             head.leased_until_ms,
+            head.leased_seq.map(saturating_i64),
             head.paused
         ])
     })
@@ -222,13 +224,44 @@ pub(crate) fn forget_head(conn: &Connection, room: i64) -> Result<(), StoreError
     Ok(())
 }
 
+/// The columns of a head row that [`head_at`] decodes, in its order.
+macro_rules! head_columns {
+    ($prefix:literal) => {
+        concat!(
+            $prefix,
+            "head_seq, ",
+            $prefix,
+            "ready_ms, ",
+            $prefix,
+            "leased_until_ms, ",
+            $prefix,
+            "leased_seq, ",
+            $prefix,
+            "paused"
+        )
+    };
+}
+
+/// A head row's [`head_columns`], from column `first` of `row` on.
+fn head_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Head> {
+    Ok(Head {
+        seq: row.get::<_, i64>(first)? as u64,
+        ready_ms: row.get(first + 1)?,
+        leased_until_ms: row.get(first + 2)?,
+        leased_seq: row.get::<_, Option<i64>>(first + 3)?.map(|seq| seq as u64),
+        paused: row.get(first + 4)?,
+    })
+}
+
 // --- the worker's side ------------------------------------------------------------------------------
 
 /// The heads due, earliest first: a range seek on the partial index `delivery_heads_ready` (ties
 /// by room id, which every index entry ends with). Paused apps' heads are not in it.
-pub(crate) const CLAIMABLE: &str = "SELECT room_id, sdk_app_id, head_seq, ready_ms, \
-     leased_until_ms, paused FROM delivery_heads \
-     WHERE paused = 0 AND ready_ms <= ?1 ORDER BY ready_ms, room_id LIMIT ?2";
+pub(crate) const CLAIMABLE: &str = concat!(
+    "SELECT room_id, sdk_app_id, ",
+    head_columns!(""),
+    " FROM delivery_heads WHERE paused = 0 AND ready_ms <= ?1 ORDER BY ready_ms, room_id LIMIT ?2"
+);
 
 /// Is any head due? The first entry of `delivery_heads_ready`, read before claiming.
 pub(crate) const ANY_DUE: &str =
@@ -260,13 +293,7 @@ pub(crate) fn claim(
         .prepare_cached(CLAIMABLE)
         .and_then(|mut stmt| {
             stmt.query_map((now_ms, saturating_i64(limit)), |row| {
-                let head = Head {
-                    seq: row.get::<_, i64>(2)? as u64,
-                    ready_ms: row.get(3)?,
-                    leased_until_ms: row.get(4)?,
-                    paused: row.get(5)?,
-                };
-                Ok((row.get(0)?, row.get(1)?, head))
+                Ok((row.get(0)?, row.get(1)?, head_at(row, 2)?))
             })?
             .collect()
         })
@@ -308,7 +335,7 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
 /// Every leased head back to its delivery's planned attempt (see `Store::release_orphaned_leases`).
 pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached(
-        "UPDATE delivery_heads SET leased_until_ms = NULL,
+        "UPDATE delivery_heads SET leased_until_ms = NULL, leased_seq = NULL,
              ready_ms = COALESCE((SELECT next_attempt_ms FROM deliveries d
                                   WHERE d.room_id = delivery_heads.room_id
                                     AND d.seq = delivery_heads.head_seq), ready_ms)
@@ -320,7 +347,7 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// The store's `record_attempt`: counted and noted always, settled as [`schedule::settles`]
-/// says (and the head moved) only if it was an attempt of the room's head.
+/// says (and the head moved) only if it is the attempt that settles the room's head.
 pub(crate) fn record_attempt(
     conn: &Connection,
     room_id: RoomId,
@@ -333,22 +360,26 @@ pub(crate) fn record_attempt(
     let key = (room, saturating_i64(seq));
     let what = || format!("recording a callback attempt of event {seq} of room {room}");
     // The delivery's app and its room's head, in one read: the single writer needs no locks.
-    let found: Option<(i64, Option<i64>, Option<bool>)> = conn
-        .prepare_cached(
-            "SELECT d.sdk_app_id, h.head_seq, h.paused FROM deliveries d
-             LEFT JOIN delivery_heads h ON h.room_id = d.room_id
-             WHERE d.room_id = ?1 AND d.seq = ?2",
-        )
+    let found: Option<(i64, Option<Head>)> = conn
+        .prepare_cached(concat!(
+            "SELECT d.sdk_app_id, h.room_id IS NOT NULL, ",
+            head_columns!("h."),
+            " FROM deliveries d LEFT JOIN delivery_heads h ON h.room_id = d.room_id",
+            " WHERE d.room_id = ?1 AND d.seq = ?2"
+        ))
         .and_then(|mut stmt| {
-            stmt.query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .optional()
+            stmt.query_row(key, |row| {
+                let has_head: bool = row.get(1)?;
+                Ok((row.get(0)?, has_head.then(|| head_at(row, 2)).transpose()?))
+            })
+            .optional()
         })
         .with_context(what)?;
     // Forgotten meanwhile (its room was deleted): nothing left to record it on.
-    let Some((sdk_app_id, head_seq, paused)) = found else {
+    let Some((sdk_app_id, head)) = found else {
         return Ok(());
     };
-    let settled = schedule::settles(head_seq.map(|seq| seq as u64), seq, &outcome);
+    let settled = schedule::settles(head, seq, &outcome);
     let (status, next_attempt) = settled.unzip();
     conn.prepare_cached(
         "UPDATE deliveries SET attempts = attempts + 1,
@@ -369,8 +400,8 @@ pub(crate) fn record_attempt(
         ])
     })
     .with_context(what)?;
-    if settled.is_some() {
-        refresh_head(conn, room, sdk_app_id, None, paused.unwrap_or(false))?;
+    if let (Some(_), Some(head)) = (settled, head) {
+        refresh_head(conn, room, sdk_app_id, None, head.paused)?;
     }
     Ok(())
 }
@@ -573,13 +604,16 @@ pub(crate) fn replay(
         return Ok(0);
     }
     // The head may move back to a replayed seq. A worker holding the room's current head keeps
-    // its lease: the room must not have two deliveries in flight.
-    let leased_until: Option<i64> = conn
-        .prepare_cached("SELECT leased_until_ms FROM delivery_heads WHERE room_id = ?1")
-        .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
-        .with_context(what)?
-        .flatten();
-    let lease = schedule::lease_in_force(leased_until, now_ms);
+    // its lease (and the seq it was given for): the room must not have two deliveries in flight.
+    let head: Option<Head> = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            head_columns!(""),
+            " FROM delivery_heads WHERE room_id = ?1"
+        ))
+        .and_then(|mut stmt| stmt.query_row([key], |row| head_at(row, 0)).optional())
+        .with_context(what)?;
+    let lease = schedule::lease_in_force(head, now_ms);
     let paused = !conn
         .prepare_cached(APP_HAS_CALLBACK)
         .and_then(|mut stmt| stmt.query_row([sdk_app_id], |row| row.get(0)).optional())

@@ -16,7 +16,7 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 
-use roomlog_core::callback::schedule::{self, Head};
+use roomlog_core::callback::schedule::{self, Head, Lease};
 use roomlog_core::callback::{
     AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
 };
@@ -236,7 +236,7 @@ async fn refresh_head(
     tx: &Transaction<'_>,
     room: i64,
     sdk_app_id: i64,
-    lease: Option<i64>,
+    lease: Option<Lease>,
     paused: bool,
 ) -> Result<(), Error> {
     let lowest = query_opt(tx, LOWEST_PENDING, &[&sdk_app_id, &room])

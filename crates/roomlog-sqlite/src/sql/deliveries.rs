@@ -12,7 +12,7 @@
 
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
-use roomlog_core::callback::schedule::{self, Head};
+use roomlog_core::callback::schedule::{self, Head, Lease};
 use roomlog_core::callback::{
     AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
 };
@@ -168,7 +168,7 @@ fn refresh_head(
     conn: &Connection,
     room: i64,
     sdk_app_id: i64,
-    lease: Option<i64>,
+    lease: Option<Lease>,
     paused: bool,
 ) -> Result<(), StoreError> {
     let what = || format!("moving the callback head of line of room {room}");

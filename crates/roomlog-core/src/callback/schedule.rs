@@ -444,12 +444,12 @@ mod tests {
         )
             .prop_map(|(worker, delivered, retry)| Step::Attempt(worker, delivered, retry));
         prop_oneof![
-            3 => (0i64..2_000).prop_map(Step::Queue),
-            3 => (1i64..300).prop_map(Step::Claim),
-            3 => attempt,
-            2 => (1u64..6).prop_map(Step::Replay),
+            2 => (0i64..2_000).prop_map(Step::Queue),
+            3 => (1i64..100).prop_map(Step::Claim),
+            4 => attempt,
+            2 => (1u64..4).prop_map(Step::Replay),
             1 => any::<bool>().prop_map(Step::Pause),
-            2 => (0i64..400).prop_map(Step::Tick),
+            2 => (0i64..200).prop_map(Step::Tick),
         ]
     }
 
@@ -591,6 +591,10 @@ mod tests {
     }
 
     proptest! {
+        // More than the default 256: the race of a stale attempt after a replay takes about ten
+        // steps in the right order (the test below pins one).
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
         #[test]
         fn the_head_of_line_invariants_hold(steps in proptest::collection::vec(step(), 1..60)) {
             outbox_model(steps)?;

@@ -59,7 +59,7 @@ use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventType, NewEvent,
     Page, PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store,
-    StoreError, StoredEvent, User,
+    StoreError, StoredEvent, User, Written,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -233,9 +233,13 @@ impl PgStore {
         }
     }
 
-    /// Tells the commit feed's listeners that `room_id` got events (after the commit: see
-    /// module `feed`). Best effort: the events are committed whatever happens here.
-    async fn announce(&self, room_id: RoomId) {
+    /// Tells the commit feed's listeners of the room a write recorded events in, if any (after
+    /// the commit: see module `feed`). Best effort: the events are committed whatever happens
+    /// here.
+    async fn announce<T>(&self, written: Written<T>) -> Written<T> {
+        let Some(room_id) = written.changes.events_in else {
+            return written;
+        };
         let sql = feed::notify_sql(&self.inner.channel, room_id);
         let sent = match self.client().await {
             Ok(client) => client
@@ -247,6 +251,7 @@ impl PgStore {
         if let Err(e) = sent {
             tracing::warn!(room_id, error = %e, "announcing a commit on the commit feed failed");
         }
+        written
     }
 
     /// After a copy that inserted ids: moves every id sequence ([`SEQUENCES`]) past the highest
@@ -403,7 +408,7 @@ impl Rooms for PgStore {
         app: &App,
         specs: Vec<RoomSpec>,
         created_at: i64,
-    ) -> Result<Vec<RoomId>, StoreError> {
+    ) -> Result<Written<Vec<RoomId>>, StoreError> {
         let (policy, specs) = (self.policy(), &specs);
         self.run(move |mut c| async move {
             sql::rooms::create_rooms(&mut c, app, specs, created_at, &policy).await
@@ -416,7 +421,11 @@ impl Rooms for PgStore {
             .await
     }
 
-    async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<Room, StoreError> {
+    async fn modify_room(
+        &self,
+        room_id: RoomId,
+        spec: RoomSpec,
+    ) -> Result<Written<Room>, StoreError> {
         let (policy, spec) = (self.policy(), &spec);
         self.run(move |mut c| async move {
             sql::rooms::modify_room(&mut c, room_id, spec.clone(), &policy).await
@@ -445,29 +454,35 @@ impl Rooms for PgStore {
         Ok(())
     }
 
-    async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn start_room(
+        &self,
+        room_id: RoomId,
+        event: NewEvent,
+    ) -> Result<Written<Room>, StoreError> {
         let (policy, event) = (self.policy(), &event);
-        let room = self
+        let written = self
             .run(move |mut c| async move {
                 sql::recording::start(&mut c, room_id, event.clone(), &policy).await
             })
             .await?;
-        self.announce(room_id).await;
-        Ok(room)
+        Ok(self.announce(written).await)
     }
 
-    async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn end_room(
+        &self,
+        room_id: RoomId,
+        event: NewEvent,
+    ) -> Result<Written<Room>, StoreError> {
         let (policy, event) = (self.policy(), &event);
-        let room = self
+        let written = self
             .run(move |mut c| async move {
                 sql::recording::end(&mut c, room_id, event.clone(), &policy).await
             })
             .await?;
-        self.announce(room_id).await;
-        Ok(room)
+        Ok(self.announce(written).await)
     }
 
-    async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
+    async fn expire_room(&self, room_id: RoomId) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.run(move |mut c| async move { sql::recording::expire(&mut c, room_id, &policy).await })
             .await
@@ -496,19 +511,16 @@ impl EventLog for PgStore {
         room_id: RoomId,
         events: Vec<NewEvent>,
         admit: Admission,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<Written<AppendOutcome>, StoreError> {
         let policy = self.policy();
         // Not retried: the admission rule runs once. (Under the room lock an append meets no
         // race it could lose: see the `sql` module.)
-        let outcome = self
+        let written = self
             .once(move |mut c| async move {
                 sql::recording::append(&mut c, room_id, events, admit, &policy).await
             })
             .await?;
-        if outcome.accepted > 0 {
-            self.announce(room_id).await;
-        }
-        Ok(outcome)
+        Ok(self.announce(written).await)
     }
 
     async fn read_events(
@@ -589,18 +601,15 @@ impl Presence for PgStore {
         user_id: &str,
         until_ms: Option<i64>,
         quit: NewEvent,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Written<bool>, StoreError> {
         let (policy, quit) = (self.policy(), &quit);
-        let was_present = self
+        let written = self
             .run(move |mut c| async move {
                 sql::recording::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy)
                     .await
             })
             .await?;
-        if was_present {
-            self.announce(room_id).await;
-        }
-        Ok(was_present)
+        Ok(self.announce(written).await)
     }
 
     async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {

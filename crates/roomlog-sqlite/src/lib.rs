@@ -52,7 +52,7 @@ use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventRange, EventType,
     NewEvent, Page, PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec,
-    SdkAppId, Store, StoreError, StoredEvent, User,
+    SdkAppId, Store, StoreError, StoredEvent, User, Written,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -321,7 +321,7 @@ impl Rooms for SqliteStore {
         app: &App,
         specs: Vec<RoomSpec>,
         created_at: i64,
-    ) -> Result<Vec<RoomId>, StoreError> {
+    ) -> Result<Written<Vec<RoomId>>, StoreError> {
         let app = app.clone();
         let policy = self.policy();
         self.write(move |c| sql::rooms::create_rooms(c, &app, &specs, created_at, &policy))
@@ -332,7 +332,11 @@ impl Rooms for SqliteStore {
         self.read(move |c| sql::rooms::load_room(c, room_id)).await
     }
 
-    async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<Room, StoreError> {
+    async fn modify_room(
+        &self,
+        room_id: RoomId,
+        spec: RoomSpec,
+    ) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::rooms::modify_room(c, room_id, spec, &policy))
             .await
@@ -365,19 +369,27 @@ impl Rooms for SqliteStore {
         Ok(())
     }
 
-    async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn start_room(
+        &self,
+        room_id: RoomId,
+        event: NewEvent,
+    ) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::recording::start(c, room_id, event, &policy))
             .await
     }
 
-    async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn end_room(
+        &self,
+        room_id: RoomId,
+        event: NewEvent,
+    ) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::recording::end(c, room_id, event, &policy))
             .await
     }
 
-    async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
+    async fn expire_room(&self, room_id: RoomId) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::recording::expire(c, room_id, &policy))
             .await
@@ -405,7 +417,7 @@ impl EventLog for SqliteStore {
         room_id: RoomId,
         events: Vec<NewEvent>,
         admit: Admission,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<Written<AppendOutcome>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::recording::append(c, room_id, events, admit, &policy))
             .await
@@ -482,7 +494,7 @@ impl Presence for SqliteStore {
         user_id: &str,
         until_ms: Option<i64>,
         quit: NewEvent,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Written<bool>, StoreError> {
         let user_id = user_id.to_owned();
         let policy = self.policy();
         self.write(move |c| sql::recording::kick(c, room_id, &user_id, until_ms, quit, &policy))
@@ -779,7 +791,7 @@ mod tests {
             .read(|c| {
                 use crate::error::Context;
                 let stmt = c
-                    .prepare_cached(sql::events::READ_RANGE)
+                    .prepare_cached(roomlog_core::store::sql::READ_RANGE)
                     .context("preparing")?;
                 let qpsg = c
                     .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)

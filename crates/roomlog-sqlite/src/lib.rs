@@ -47,6 +47,7 @@ use roomlog_core::callback::{
 };
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
+use roomlog_core::store::row::seq_range;
 use roomlog_core::store::{in_batches, AttendancePage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
@@ -368,7 +369,7 @@ store_impl!(Rooms {
 
 store_impl!(EventLog {
     fn read_events(&self, room_id: RoomId, first_seq: u64, limit: u64) -> Vec<StoredEvent>
-        = read [] |c| sql::events::read_range(c, room_id, first_seq, limit);
+        = read [] |c| sql::events::read_range(c, room_id, seq_range(first_seq, limit));
     fn read_events_of_type(
         &self, room_id: RoomId, event_type: EventType, after_seq: u64, limit: u64
     ) -> Vec<StoredEvent>

@@ -89,14 +89,12 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-/// Events with `first_seq <= seq < first_seq + limit`: a range seek on the primary key.
+/// Events with seqs in `from .. to` (`row::seq_range`): a range seek on the primary key.
 pub(crate) async fn read_range(
     c: &Client,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
 ) -> Result<Vec<StoredEvent>, Error> {
-    let (from, to) = seq_range(first_seq, limit);
     let found = query(c, READ_RANGE, &[&key(room_id), &from, &to])
         .await
         .with_context(|| format!("reading the events of room {room_id}"))?;
@@ -126,7 +124,7 @@ pub(crate) async fn read_room_page(
         events_json: Vec::new(),
     };
     if let Some((first_seq, limit)) = range(&page.room) {
-        render_range(c, room_id, first_seq, limit, &mut page).await?;
+        render_range(c, room_id, seq_range(first_seq, limit), &mut page).await?;
     }
     Ok(Some(page))
 }
@@ -135,11 +133,9 @@ pub(crate) async fn read_room_page(
 async fn render_range(
     c: &Client,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
     page: &mut RoomPage,
 ) -> Result<(), Error> {
-    let (from, to) = seq_range(first_seq, limit);
     let found = query(c, RENDER_RANGE, &[&key(room_id), &from, &to])
         .await
         .with_context(|| format!("reading the events of room {room_id}"))?;

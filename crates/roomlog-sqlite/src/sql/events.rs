@@ -57,18 +57,16 @@ pub(crate) fn insert_event(
     Ok(())
 }
 
-/// Events with `first_seq <= seq < first_seq + limit`: a range seek on the primary key, so any
+/// Events with seqs in `from .. to` (`row::seq_range`): a range seek on the primary key, so any
 /// page costs the same however deep into the log it is.
 pub(crate) fn read_range(
     conn: &Connection,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let (from, to) = seq_range(first_seq, limit);
     let mut stmt = conn.prepare_cached(READ_RANGE).context("reading events")?;
     // Sized up front: collecting an iterator of unknown length grows and copies the vector.
-    let mut events = Vec::with_capacity(limit.min(1000) as usize);
+    let mut events = Vec::with_capacity(to.saturating_sub(from).clamp(0, 1000) as usize);
     stmt.query_map((key(room_id), from, to), rows::stored_event)
         .and_then(|rows| {
             for event in rows {
@@ -105,7 +103,7 @@ pub(crate) fn read_room_page(
         events_json: Vec::new(),
     };
     if let Some((first_seq, limit)) = range(&page.room) {
-        render_range(conn, room_id, first_seq, limit, &mut page)?;
+        render_range(conn, room_id, seq_range(first_seq, limit), &mut page)?;
     }
     // Resets the room statement: the read transaction ends here.
     drop(room_rows);
@@ -116,18 +114,17 @@ pub(crate) fn read_room_page(
 fn render_range(
     conn: &Connection,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
     page: &mut RoomPage,
 ) -> Result<(), StoreError> {
     let what = || format!("reading the events of room {room_id}");
-    let (from, to) = seq_range(first_seq, limit);
     let mut stmt = conn
         .prepare_cached(RENDER_RANGE)
         .context("reading events")?;
     let mut rows = stmt.query((key(room_id), from, to)).with_context(what)?;
     // ~110 bytes per event as the benchmark's events render; more only grows once or twice.
-    page.events_json.reserve(limit.min(1000) as usize * 128);
+    page.events_json
+        .reserve(to.saturating_sub(from).clamp(0, 1000) as usize * 128);
     while let Some(row) = rows.next().with_context(what)? {
         let event = rows::event_info_ref(room_id, row).with_context(what)?;
         if page.count > 0 {

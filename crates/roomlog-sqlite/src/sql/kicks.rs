@@ -22,15 +22,12 @@ pub(crate) fn bars_of(
     room: i64,
     users: &[&str],
 ) -> Result<KickBars, StoreError> {
-    let mut bars = KickBars::new();
-    if users.is_empty() {
-        return Ok(bars);
-    }
     let what = || format!("looking up the kick bars of room {room}");
     let any = conn
         .prepare_cached(ROOM_HAS_BARS)
         .and_then(|mut stmt| stmt.exists([room]))
         .with_context(what)?;
+    let mut bars = KickBars::new();
     if !any {
         return Ok(bars);
     }

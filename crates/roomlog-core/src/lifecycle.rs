@@ -594,6 +594,9 @@ mod tests {
             (&PresenceWrite::Clear, &KickWrite::Clear)
         );
         assert_eq!((rec.room_write, rec.deadline_ms), (RoomWrite::Status, None));
+        let changes = rec.changes();
+        assert_eq!(changes.events_in, Some(1));
+        assert!(changes.class_ended && changes.deadlines, "{changes:?}");
     }
 
     #[test]
@@ -637,6 +640,7 @@ mod tests {
         assert_eq!(absent.room_write, RoomWrite::Unchanged);
         assert_eq!(absent.presence, PresenceWrite::Unchanged);
         assert_eq!(absent.room, r);
+        assert_eq!(absent.changes(), Changes::NONE, "nothing anyone waits for");
 
         let stored = present(at - 1000, 2);
         let rec = kick(r, "u", Some(at + 1), quit, stored, &policy).unwrap();

@@ -11,7 +11,7 @@ use crate::event::{EventData, EventType, NewEvent};
 use crate::lifecycle::{LifecyclePolicy, Recording};
 use crate::presence::{self, UserPresence};
 use crate::room::{check_user_id, Room, RoomStatus};
-use crate::store::{AppendOutcome, KickBars};
+use crate::store::{AppendOutcome, KickBars, Written};
 
 /// At most this many events per ReportRoomEvents call.
 pub const MAX_BATCH: usize = 1000;
@@ -266,12 +266,15 @@ impl Batch {
     }
 
     /// The answer when the batch holds nothing new: nothing to record, so nothing to admit (a
-    /// retry of a batch acknowledged before the class ended must still succeed).
-    pub fn nothing_new(&self, room: &Room) -> Option<AppendOutcome> {
-        self.fresh.is_empty().then_some(AppendOutcome {
-            accepted: 0,
-            duplicates: self.duplicates,
-            last_seq: room.last_seq,
+    /// retry of a batch acknowledged before the class ended must still succeed), and nothing
+    /// changed.
+    pub fn nothing_new(&self, room: &Room) -> Option<Written<AppendOutcome>> {
+        self.fresh.is_empty().then(|| {
+            Written::unchanged(AppendOutcome {
+                accepted: 0,
+                duplicates: self.duplicates,
+                last_seq: room.last_seq,
+            })
         })
     }
 
@@ -494,11 +497,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             retry.nothing_new(&in_class(7)),
-            Some(AppendOutcome {
+            Some(Written::unchanged(AppendOutcome {
                 accepted: 0,
                 duplicates: 1,
                 last_seq: 7
-            })
+            }))
         );
         let failed = Batch::new(vec![reported("a", EventType::MicOn, "u")], |_| Err("io"));
         assert_eq!(failed.unwrap_err(), "io");
@@ -558,10 +561,7 @@ mod tests {
         assert!(!users[0].1.is_present());
         assert_eq!(users[1].1.arrival_seq(), Some(3), "v joined at seq 3");
         assert_eq!(rec.room.occupancy.present, 1);
-        assert!(matches!(
-            rec.room_write,
-            crate::lifecycle::RoomWrite::Presence { .. }
-        ));
+        assert_eq!(rec.room_write, crate::lifecycle::RoomWrite::Presence);
     }
 
     /// On random batches against random stored ids: every event is either recorded or a

@@ -27,7 +27,8 @@ pub use event::{EventData, EventRef, EventType, NewEvent, StoredEvent};
 pub use page::Page;
 pub use room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 pub use store::{
-    Accounts, Admission, AppendOutcome, Attendance, CommitNotice, EventLog, EventRange, KickBars,
-    Outbox, Presence, PresentMember, PurgeStats, RoomPage, Rooms, Store, StoreError, Users,
+    Accounts, Admission, AppendOutcome, Attendance, Changes, CommitNotice, EventLog, EventRange,
+    KickBars, Outbox, Presence, PresentMember, PurgeStats, RoomPage, Rooms, Store, StoreError,
+    Users, Written,
 };
 pub use user::User;

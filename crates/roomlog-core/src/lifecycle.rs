@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::event::NewEvent;
 use crate::presence::{self, Action, Change, PresenceWrite, UserPresence};
 pub use crate::room::Occupancy;
-use crate::room::{Room, RoomSpec, RoomStatus, MAX_CLASS_SECS};
-use crate::store::{PresentMember, StoreError};
+use crate::room::{Room, RoomId, RoomSpec, RoomStatus, MAX_CLASS_SECS};
+use crate::store::{Changes, PresentMember, StoreError, Written};
 
 /// What one write does to a room, as the rules decide it. The store writes all of it in one
 /// transaction: the events (numbered from [`Recording::first_seq`], each with its outbox entry
@@ -31,6 +31,8 @@ pub struct Recording {
     pub room_write: RoomWrite,
     /// The room's next deadline after the write ([`deadline_ms`]).
     pub deadline_ms: Option<i64>,
+    /// Whether the write moved the deadline (a store may skip writing an unchanged one).
+    pub deadline_moved: bool,
 }
 
 /// What a write does to a room's kick bars.
@@ -53,31 +55,59 @@ pub enum RoomWrite {
     Unchanged,
     /// `last_seq` only: no member events were recorded (the hot path of ingest).
     LastSeq,
-    /// `last_seq` and the occupancy; the deadline too if it moved (a store may skip writing an
-    /// unchanged deadline: rooms not started, or in class with someone in, keep theirs).
-    Presence { deadline_moved: bool },
+    /// `last_seq` and the occupancy; the deadline too if it moved (rooms not started, or in
+    /// class with someone in, keep theirs).
+    Presence,
     /// The lifecycle state: status, real times, last seq, occupancy and deadline.
     Status,
 }
 
 impl Recording {
-    /// `room` recording `events` after its last one, with `room_write`; presence and kicks
-    /// unchanged.
+    /// `room` (whose deadline was `deadline_before`) recording `events` after its last one,
+    /// with `room_write`; presence and kicks unchanged.
     fn new(
+        deadline_before: Option<i64>,
         mut room: Room,
         events: Vec<NewEvent>,
         room_write: RoomWrite,
         policy: &LifecyclePolicy,
     ) -> Recording {
         room.last_seq += events.len() as u64;
+        let deadline_ms = deadline_ms(&room, policy);
         Recording {
-            deadline_ms: deadline_ms(&room, policy),
+            deadline_moved: deadline_ms != deadline_before,
+            deadline_ms,
             room,
             events,
             presence: PresenceWrite::Unchanged,
             kicks: KickWrite::Unchanged,
             room_write,
         }
+    }
+
+    /// What the write changes for whoever waits: events recorded, the deadline moved, the
+    /// class ended.
+    pub fn changes(&self) -> Changes {
+        Changes {
+            events_in: (!self.events.is_empty()).then_some(self.room.room_id),
+            deadlines: self.deadline_moved,
+            class_ended: self.room_write == RoomWrite::Status
+                && self.room.status == RoomStatus::Ended,
+            ..Changes::NONE
+        }
+    }
+
+    /// `value` as the result of this write.
+    pub fn written<T>(&self, value: T) -> Written<T> {
+        Written {
+            value,
+            changes: self.changes(),
+        }
+    }
+
+    /// The room after the write, as the result of this write.
+    pub fn into_room(self) -> Written<Room> {
+        self.written(()).map(|()| self.room)
     }
 
     /// `room` recording `events` (member events among them or not) after its last one.
@@ -89,15 +119,12 @@ impl Recording {
         presence: Option<(Occupancy, Vec<(String, UserPresence)>)>,
         policy: &LifecyclePolicy,
     ) -> Recording {
-        let Some((occupancy, users)) = presence else {
-            return Recording::new(room, events, RoomWrite::LastSeq, policy);
-        };
         let before = deadline_ms(&room, policy);
-        room.occupancy = occupancy;
-        let mut recording = Recording::new(room, events, RoomWrite::LastSeq, policy);
-        recording.room_write = RoomWrite::Presence {
-            deadline_moved: recording.deadline_ms != before,
+        let Some((occupancy, users)) = presence else {
+            return Recording::new(before, room, events, RoomWrite::LastSeq, policy);
         };
+        room.occupancy = occupancy;
+        let mut recording = Recording::new(before, room, events, RoomWrite::Presence, policy);
         recording.presence = PresenceWrite::Users(users);
         recording
     }
@@ -129,9 +156,16 @@ pub fn start(
     policy: &LifecyclePolicy,
 ) -> Result<Recording, StoreError> {
     require(&room, &[RoomStatus::NotStarted])?;
+    let before = deadline_ms(&room, policy);
     room.status = RoomStatus::InClass;
     room.real_start_ms = Some(event.timestamp_ms);
-    Ok(Recording::new(room, vec![event], RoomWrite::Status, policy))
+    Ok(Recording::new(
+        before,
+        room,
+        vec![event],
+        RoomWrite::Status,
+        policy,
+    ))
 }
 
 /// EndRoom: InClass -> Ended. RoomEnd closes the class for everyone: a `MemberQuit` (Reason 5,
@@ -144,6 +178,7 @@ pub fn end(
     policy: &LifecyclePolicy,
 ) -> Result<Recording, StoreError> {
     require(&room, &[RoomStatus::InClass])?;
+    let before = deadline_ms(&room, policy);
     let at_ms = event.timestamp_ms;
     let mut events = presence::room_end_quits(present, at_ms);
     events.push(event);
@@ -153,7 +188,7 @@ pub fn end(
         present: 0,
         empty_since_ms: Some(at_ms),
     };
-    let mut recording = Recording::new(room, events, RoomWrite::Status, policy);
+    let mut recording = Recording::new(before, room, events, RoomWrite::Status, policy);
     recording.presence = PresenceWrite::Clear;
     recording.kicks = KickWrite::Clear;
     Ok(recording)
@@ -162,17 +197,41 @@ pub fn end(
 /// NotStarted -> Expired (never started by its EndTime). Records no event; drops kick bars.
 pub fn expire(mut room: Room, policy: &LifecyclePolicy) -> Result<Recording, StoreError> {
     require(&room, &[RoomStatus::NotStarted])?;
+    let before = deadline_ms(&room, policy);
     room.status = RoomStatus::Expired;
-    let mut recording = Recording::new(room, Vec::new(), RoomWrite::Status, policy);
+    let mut recording = Recording::new(before, room, Vec::new(), RoomWrite::Status, policy);
     recording.kicks = KickWrite::Clear;
     Ok(recording)
 }
 
-/// ModifyRoom: only a room that has not started takes a new spec.
-pub fn modify(mut room: Room, spec: RoomSpec) -> Result<Room, StoreError> {
+/// New rooms: each has a deadline (it starts or expires by itself), for the scheduler.
+pub fn created(ids: Vec<RoomId>) -> Written<Vec<RoomId>> {
+    Written {
+        changes: Changes {
+            deadlines: !ids.is_empty(),
+            ..Changes::NONE
+        },
+        value: ids,
+    }
+}
+
+/// ModifyRoom: only a room that has not started takes a new spec (which may move its deadline).
+pub fn modify(
+    mut room: Room,
+    spec: RoomSpec,
+    policy: &LifecyclePolicy,
+) -> Result<Written<Room>, StoreError> {
     require(&room, &[RoomStatus::NotStarted])?;
+    let before = deadline_ms(&room, policy);
     room.spec = spec;
-    Ok(room)
+    let changes = Changes {
+        deadlines: deadline_ms(&room, policy) != before,
+        ..Changes::NONE
+    };
+    Ok(Written {
+        value: room,
+        changes,
+    })
 }
 
 /// DeleteRoom: any room but one in class.
@@ -211,7 +270,8 @@ pub fn kick(
         let presence = presence::fold(room.occupancy, &[change], stored);
         Recording::logged(room, vec![quit], Some(presence), policy)
     } else {
-        Recording::new(room, Vec::new(), RoomWrite::Unchanged, policy)
+        let unchanged = deadline_ms(&room, policy);
+        Recording::new(unchanged, room, Vec::new(), RoomWrite::Unchanged, policy)
     };
     recording.kicks = bar;
     Ok(recording)
@@ -453,7 +513,7 @@ mod tests {
             assert!(matches(not_started, expire(r.clone(), &policy).map(drop)));
             assert!(matches(
                 not_started,
-                modify(r.clone(), r.spec.clone()).map(drop)
+                modify(r.clone(), r.spec.clone(), &policy).map(drop)
             ));
             assert!(matches(status == RoomStatus::InClass, ended.map(drop)));
             assert!(matches(status != RoomStatus::InClass, check_delete(&r)));
@@ -534,6 +594,9 @@ mod tests {
             (&PresenceWrite::Clear, &KickWrite::Clear)
         );
         assert_eq!((rec.room_write, rec.deadline_ms), (RoomWrite::Status, None));
+        let changes = rec.changes();
+        assert_eq!(changes.events_in, Some(1));
+        assert!(changes.class_ended && changes.deadlines, "{changes:?}");
     }
 
     #[test]
@@ -577,6 +640,7 @@ mod tests {
         assert_eq!(absent.room_write, RoomWrite::Unchanged);
         assert_eq!(absent.presence, PresenceWrite::Unchanged);
         assert_eq!(absent.room, r);
+        assert_eq!(absent.changes(), Changes::NONE, "nothing anyone waits for");
 
         let stored = present(at - 1000, 2);
         let rec = kick(r, "u", Some(at + 1), quit, stored, &policy).unwrap();
@@ -594,12 +658,8 @@ mod tests {
             }
         );
         // With unlimited overtime an empty room ends after the idle time: the deadline moved.
-        assert_eq!(
-            rec.room_write,
-            RoomWrite::Presence {
-                deadline_moved: true
-            }
-        );
+        assert_eq!(rec.room_write, RoomWrite::Presence);
+        assert!(rec.deadline_moved);
         assert_eq!(rec.deadline_ms, Some(END as i64 * MS + 600 * MS));
     }
 }

@@ -54,12 +54,13 @@ use roomlog_core::callback::{
 };
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
+use roomlog_core::store::row::seq_range;
 use roomlog_core::store::{in_batches, AttendancePage, EventRange, RoomPage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventType, NewEvent,
     Page, PresentMember, PurgeStats, Room, RoomId, RoomQuery, RoomSpec, SdkAppId, Store,
-    StoreError, StoredEvent, User,
+    StoreError, StoredEvent, User, Written,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -233,9 +234,13 @@ impl PgStore {
         }
     }
 
-    /// Tells the commit feed's listeners that `room_id` got events (after the commit: see
-    /// module `feed`). Best effort: the events are committed whatever happens here.
-    async fn announce(&self, room_id: RoomId) {
+    /// Tells the commit feed's listeners of the room a write recorded events in, if any (after
+    /// the commit: see module `feed`). Best effort: the events are committed whatever happens
+    /// here.
+    async fn announce<T>(&self, written: Written<T>) -> Written<T> {
+        let Some(room_id) = written.changes.events_in else {
+            return written;
+        };
         let sql = feed::notify_sql(&self.inner.channel, room_id);
         let sent = match self.client().await {
             Ok(client) => client
@@ -247,6 +252,7 @@ impl PgStore {
         if let Err(e) = sent {
             tracing::warn!(room_id, error = %e, "announcing a commit on the commit feed failed");
         }
+        written
     }
 
     /// After a copy that inserted ids: moves every id sequence ([`SEQUENCES`]) past the highest
@@ -336,74 +342,59 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Accounts for PgStore {
-    async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
-        let now = now_secs();
-        self.run(move |c| async move { sql::accounts::insert_account(&c, name, now).await })
-            .await
-    }
-
-    async fn create_first_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let now = now_secs();
-        self.run(move |mut c| async move {
-            sql::accounts::insert_first_account(&mut c, name, now).await
-        })
-        .await
-    }
-
-    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.run(|c| async move { sql::accounts::list_accounts(&c).await })
-            .await
-    }
-
-    async fn create_app(&self, account: AccountId, name: &str) -> Result<App, StoreError> {
-        let now = now_secs();
-        self.run(move |c| async move { sql::accounts::insert_app(&c, account, name, now).await })
-            .await
-    }
-
-    async fn list_apps(&self, account: Option<AccountId>) -> Result<Vec<App>, StoreError> {
-        self.run(move |c| async move { sql::accounts::list_apps(&c, account).await })
-            .await
-    }
-
-    async fn get_app(&self, sdk_app_id: SdkAppId) -> Result<Option<App>, StoreError> {
-        self.run(move |c| async move { sql::accounts::get_app(&c, sdk_app_id).await })
-            .await
-    }
-
-    async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        self.run(move |c| async move { sql::accounts::insert_key(&c, key).await })
-            .await
-    }
-
-    async fn list_keys(&self, account: Option<AccountId>) -> Result<Vec<ApiKey>, StoreError> {
-        self.run(move |c| async move { sql::accounts::list_keys(&c, account).await })
-            .await
-    }
-
-    async fn set_key_enabled(&self, secret_id: &str, enabled: bool) -> Result<bool, StoreError> {
-        self.run(
-            move |c| async move { sql::accounts::set_key_enabled(&c, secret_id, enabled).await },
-        )
-        .await
-    }
-
-    async fn get_key(&self, secret_id: &str) -> Result<Option<ApiKey>, StoreError> {
-        self.run(move |c| async move { sql::accounts::get_key(&c, secret_id).await })
-            .await
-    }
+/// Implements a storage trait for [`PgStore`]. Each `fn` runs one `sql` function on a pooled
+/// connection (`run`: again on a fresh one after a lost race, so its body may run more than
+/// once). Methods that do more follow in full, in a block of their own.
+macro_rules! store_impl {
+    ($trait:ident {
+        $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty
+            = |$c:pat_param| $body:expr;)*
+    } $({ $($method:tt)* })?) => {
+        #[async_trait]
+        impl $trait for PgStore {
+            $(async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                self.run(move |$c| async move { $body.await }).await
+            })*
+            $($($method)*)?
+        }
+    };
 }
 
-#[async_trait]
-impl Rooms for PgStore {
+store_impl!(Accounts {
+    fn create_account(&self, name: &str) -> Account
+        = |c| sql::accounts::insert_account(&c, name, now_secs());
+    fn create_first_account(&self, name: &str) -> Option<Account>
+        = |mut c| sql::accounts::insert_first_account(&mut c, name, now_secs());
+    fn list_accounts(&self) -> Vec<Account> = |c| sql::accounts::list_accounts(&c);
+    fn create_app(&self, account: AccountId, name: &str) -> App
+        = |c| sql::accounts::insert_app(&c, account, name, now_secs());
+    fn list_apps(&self, account: Option<AccountId>) -> Vec<App>
+        = |c| sql::accounts::list_apps(&c, account);
+    fn get_app(&self, sdk_app_id: SdkAppId) -> Option<App>
+        = |c| sql::accounts::get_app(&c, sdk_app_id);
+    fn insert_key(&self, key: &ApiKey) -> () = |c| sql::accounts::insert_key(&c, key);
+    fn list_keys(&self, account: Option<AccountId>) -> Vec<ApiKey>
+        = |c| sql::accounts::list_keys(&c, account);
+    fn set_key_enabled(&self, secret_id: &str, enabled: bool) -> bool
+        = |c| sql::accounts::set_key_enabled(&c, secret_id, enabled);
+    fn get_key(&self, secret_id: &str) -> Option<ApiKey>
+        = |c| sql::accounts::get_key(&c, secret_id);
+});
+
+store_impl!(Rooms {
+    fn get_room(&self, room_id: RoomId) -> Option<Room> = |c| sql::rooms::load_room(&c, room_id);
+    fn list_rooms(&self, query: &RoomQuery) -> (u64, Vec<Room>)
+        = |mut c| sql::rooms::list_rooms(&mut c, query);
+    fn next_deadline(&self) -> Option<i64> = |c| sql::rooms::next_deadline_ms(&c);
+    fn due_rooms(&self, now_ms: i64, limit: u64) -> Vec<Room>
+        = |c| sql::rooms::due_rooms(&c, now_ms, limit);
+} {
     async fn create_rooms(
         &self,
         app: &App,
         specs: Vec<RoomSpec>,
         created_at: i64,
-    ) -> Result<Vec<RoomId>, StoreError> {
+    ) -> Result<Written<Vec<RoomId>>, StoreError> {
         let (policy, specs) = (self.policy(), &specs);
         self.run(move |mut c| async move {
             sql::rooms::create_rooms(&mut c, app, specs, created_at, &policy).await
@@ -411,15 +402,10 @@ impl Rooms for PgStore {
         .await
     }
 
-    async fn get_room(&self, room_id: RoomId) -> Result<Option<Room>, StoreError> {
-        self.run(move |c| async move { sql::rooms::load_room(&c, room_id).await })
-            .await
-    }
-
-    async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<Room, StoreError> {
+    async fn modify_room(&self, id: RoomId, spec: RoomSpec) -> Result<Written<Room>, StoreError> {
         let (policy, spec) = (self.policy(), &spec);
         self.run(move |mut c| async move {
-            sql::rooms::modify_room(&mut c, room_id, spec.clone(), &policy).await
+            sql::rooms::modify_room(&mut c, id, spec.clone(), &policy).await
         })
         .await
     }
@@ -445,82 +431,57 @@ impl Rooms for PgStore {
         Ok(())
     }
 
-    async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn start_room(&self, id: RoomId, event: NewEvent) -> Result<Written<Room>, StoreError> {
         let (policy, event) = (self.policy(), &event);
-        let room = self
+        let written = self
             .run(move |mut c| async move {
-                sql::recording::start(&mut c, room_id, event.clone(), &policy).await
+                sql::recording::start(&mut c, id, event.clone(), &policy).await
             })
             .await?;
-        self.announce(room_id).await;
-        Ok(room)
+        Ok(self.announce(written).await)
     }
 
-    async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn end_room(&self, id: RoomId, event: NewEvent) -> Result<Written<Room>, StoreError> {
         let (policy, event) = (self.policy(), &event);
-        let room = self
+        let written = self
             .run(move |mut c| async move {
-                sql::recording::end(&mut c, room_id, event.clone(), &policy).await
+                sql::recording::end(&mut c, id, event.clone(), &policy).await
             })
             .await?;
-        self.announce(room_id).await;
-        Ok(room)
+        Ok(self.announce(written).await)
     }
 
-    async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
+    async fn expire_room(&self, room_id: RoomId) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.run(move |mut c| async move { sql::recording::expire(&mut c, room_id, &policy).await })
             .await
     }
+});
 
-    async fn list_rooms(&self, query: &RoomQuery) -> Result<(u64, Vec<Room>), StoreError> {
-        self.run(move |mut c| async move { sql::rooms::list_rooms(&mut c, query).await })
-            .await
-    }
-
-    async fn next_deadline(&self) -> Result<Option<i64>, StoreError> {
-        self.run(|c| async move { sql::rooms::next_deadline_ms(&c).await })
-            .await
-    }
-
-    async fn due_rooms(&self, now_ms: i64, limit: u64) -> Result<Vec<Room>, StoreError> {
-        self.run(move |c| async move { sql::rooms::due_rooms(&c, now_ms, limit).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl EventLog for PgStore {
+store_impl!(EventLog {
+    fn read_events(&self, room_id: RoomId, first_seq: u64, limit: u64) -> Vec<StoredEvent>
+        = |c| sql::events::read_range(&c, room_id, seq_range(first_seq, limit));
+    fn read_events_of_type(
+        &self, room_id: RoomId, event_type: EventType, after_seq: u64, limit: u64
+    ) -> Vec<StoredEvent>
+        = |c| sql::events::read_of_type(&c, room_id, event_type, after_seq, limit);
+    fn next_purge_candidate(&self) -> Option<i64> = |c| sql::purge::next_purge_candidate(&c);
+} {
     async fn append_events(
         &self,
         room_id: RoomId,
         events: Vec<NewEvent>,
         admit: Admission,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<Written<AppendOutcome>, StoreError> {
         let policy = self.policy();
         // Not retried: the admission rule runs once. (Under the room lock an append meets no
         // race it could lose: see the `sql` module.)
-        let outcome = self
+        let written = self
             .once(move |mut c| async move {
                 sql::recording::append(&mut c, room_id, events, admit, &policy).await
             })
             .await?;
-        if outcome.accepted > 0 {
-            self.announce(room_id).await;
-        }
-        Ok(outcome)
-    }
-
-    async fn read_events(
-        &self,
-        room_id: RoomId,
-        first_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.run(
-            move |c| async move { sql::events::read_range(&c, room_id, first_seq, limit).await },
-        )
-        .await
+        Ok(self.announce(written).await)
     }
 
     async fn read_room_page(
@@ -532,19 +493,6 @@ impl EventLog for PgStore {
         // no race that a retry would win.
         self.once(move |c| async move { sql::events::read_room_page(&c, room_id, range).await })
             .await
-    }
-
-    async fn read_events_of_type(
-        &self,
-        room_id: RoomId,
-        event_type: EventType,
-        after_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.run(move |c| async move {
-            sql::events::read_of_type(&c, room_id, event_type, after_seq, limit).await
-        })
-        .await
     }
 
     async fn purge_events(&self, ended_at_or_before_ms: i64) -> Result<PurgeStats, StoreError> {
@@ -563,82 +511,50 @@ impl EventLog for PgStore {
         })
         .await
     }
+});
 
-    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
-        self.run(|c| async move { sql::purge::next_purge_candidate(&c).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Presence for PgStore {
-    async fn current_members(
-        &self,
-        room_id: RoomId,
-        page: Page,
-    ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-        self.run(
-            move |mut c| async move { sql::presence::current_members(&mut c, room_id, page).await },
-        )
-        .await
-    }
-
+store_impl!(Presence {
+    fn current_members(&self, room_id: RoomId, page: Page) -> (u64, Vec<PresentMember>)
+        = |mut c| sql::presence::current_members(&mut c, room_id, page);
+    fn unblock_user(&self, room_id: RoomId, user_id: &str) -> bool
+        = |c| sql::kicks::unblock(&c, room_id, user_id);
+} {
     async fn kick_user(
         &self,
         room_id: RoomId,
         user_id: &str,
         until_ms: Option<i64>,
         quit: NewEvent,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Written<bool>, StoreError> {
         let (policy, quit) = (self.policy(), &quit);
-        let was_present = self
+        let written = self
             .run(move |mut c| async move {
                 sql::recording::kick(&mut c, room_id, user_id, until_ms, quit.clone(), &policy)
                     .await
             })
             .await?;
-        if was_present {
-            self.announce(room_id).await;
-        }
-        Ok(was_present)
+        Ok(self.announce(written).await)
     }
+});
 
-    async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {
-        self.run(move |c| async move { sql::kicks::unblock(&c, room_id, user_id).await })
-            .await
-    }
-}
+store_impl!(Attendance {
+    fn rooms_awaiting_attendance(&self, limit: u64) -> Vec<RoomId>
+        = |c| sql::attendance::awaiting(&c, limit);
+    fn save_attendance(&self, room_id: RoomId, attendance: &RoomAttendance) -> ()
+        = |mut c| sql::attendance::save(&mut c, room_id, attendance);
+    fn attendance(&self, room_id: RoomId, page: Page) -> Option<AttendancePage>
+        = |mut c| sql::attendance::page(&mut c, room_id, page);
+});
 
-#[async_trait]
-impl Attendance for PgStore {
-    async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
-        self.run(move |c| async move { sql::attendance::awaiting(&c, limit).await })
-            .await
-    }
-
-    async fn save_attendance(
-        &self,
-        room_id: RoomId,
-        attendance: &RoomAttendance,
-    ) -> Result<(), StoreError> {
-        self.run(
-            move |mut c| async move { sql::attendance::save(&mut c, room_id, attendance).await },
-        )
-        .await
-    }
-
-    async fn attendance(
-        &self,
-        room_id: RoomId,
-        page: Page,
-    ) -> Result<Option<AttendancePage>, StoreError> {
-        self.run(move |mut c| async move { sql::attendance::page(&mut c, room_id, page).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Users for PgStore {
+store_impl!(Users {
+    fn get_user(&self, user_id: &str) -> Option<User> = |c| sql::users::get(&c, user_id);
+    fn get_user_by_origin(&self, sdk_app_id: SdkAppId, origin_id: &str) -> Option<User>
+        = |c| sql::users::get_by_origin(&c, sdk_app_id, origin_id);
+    fn set_user_token(&self, user_id: &str, token: &str, expires_ms: i64) -> bool
+        = |c| sql::users::set_token(&c, user_id, token, expires_ms);
+    fn user_names(&self, sdk_app_id: SdkAppId, user_ids: &[String]) -> HashMap<String, String>
+        = |c| sql::users::names(&c, sdk_app_id, user_ids);
+} {
     async fn register_users(
         &self,
         users: Vec<User>,
@@ -648,42 +564,7 @@ impl Users for PgStore {
         self.run(move |mut c| async move { sql::users::register(&mut c, users, overwrite).await })
             .await
     }
-
-    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        self.run(move |c| async move { sql::users::get(&c, user_id).await })
-            .await
-    }
-
-    async fn get_user_by_origin(
-        &self,
-        sdk_app_id: SdkAppId,
-        origin_id: &str,
-    ) -> Result<Option<User>, StoreError> {
-        self.run(move |c| async move { sql::users::get_by_origin(&c, sdk_app_id, origin_id).await })
-            .await
-    }
-
-    async fn set_user_token(
-        &self,
-        user_id: &str,
-        token: &str,
-        expires_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.run(
-            move |c| async move { sql::users::set_token(&c, user_id, token, expires_ms).await },
-        )
-        .await
-    }
-
-    async fn user_names(
-        &self,
-        sdk_app_id: SdkAppId,
-        user_ids: &[String],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        self.run(move |c| async move { sql::users::names(&c, sdk_app_id, user_ids).await })
-            .await
-    }
-}
+});
 
 #[async_trait]
 impl Outbox for PgStore {

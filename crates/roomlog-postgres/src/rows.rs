@@ -14,9 +14,7 @@ use roomlog_core::{
 use crate::error::{corrupt, Context, Error};
 
 pub(crate) use roomlog_core::store::row::{from_bits, u64_bits};
-pub(crate) use roomlog_core::{
-    delivery_columns, event_columns, event_info_columns, room_columns, user_columns,
-};
+pub(crate) use roomlog_core::{delivery_columns, event_columns, room_columns};
 
 /// A PostgreSQL row, as the decoders read it.
 struct Pg<'r>(&'r Row);

@@ -131,10 +131,13 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
                 ..Default::default()
             },
         };
-        assert!(store
-            .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
-            .await
-            .unwrap());
+        assert!(
+            store
+                .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
+                .await
+                .unwrap()
+                .value
+        );
         store
             .start_room(ended, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
             .await

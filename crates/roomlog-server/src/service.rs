@@ -1,7 +1,7 @@
 //! The service layer: the use cases the actions and the background jobs share, over the
-//! [`Store`]. Every write goes through [`Service`], which wakes whoever waits for what the write
-//! changed ([`Changes`], turned into wake-ups by [`AppState::wake`] alone): handlers and jobs
-//! never wake anyone themselves, so a new use case cannot forget to.
+//! [`Store`]. Every write goes through [`Service`], which hands what the store says the write
+//! changed ([`Written`]) to [`AppState::wake`], the one place that turns changes into
+//! wake-ups: handlers and jobs never wake anyone themselves, so a new use case cannot forget to.
 //!
 //! [`Store`]: roomlog_core::Store
 
@@ -12,10 +12,11 @@ use roomlog_core::callback::AppCallback;
 use roomlog_core::ingest;
 use roomlog_core::store::{AppendOutcome, PurgeStats};
 use roomlog_core::{
-    App, EventType, NewEvent, RoomId, RoomSpec, SdkAppId, Store, StoreError, StoredEvent, User,
+    App, Changes, EventType, NewEvent, RoomId, RoomSpec, SdkAppId, Store, StoreError, StoredEvent,
+    User, Written,
 };
 
-use crate::state::{AppState, Changes};
+use crate::state::AppState;
 
 /// Events read per round trip while folding a room's log into its attendance.
 const ATTENDANCE_CHUNK: u64 = 5000;
@@ -38,6 +39,12 @@ impl Service<'_> {
         self.state.store()
     }
 
+    /// Wakes whoever waits for what the write changed; its value.
+    fn woken<T>(&self, written: Written<T>) -> T {
+        self.state.wake(written.changes);
+        written.value
+    }
+
     pub async fn create_rooms(
         &self,
         app: &App,
@@ -45,14 +52,13 @@ impl Service<'_> {
         now_ms: i64,
     ) -> Result<Vec<RoomId>, StoreError> {
         let created_at = roomlog_core::time::ms_to_secs(now_ms);
-        let ids = self.store().create_rooms(app, specs, created_at).await?;
-        self.state.wake(Changes::DEADLINES);
-        Ok(ids)
+        let written = self.store().create_rooms(app, specs, created_at).await?;
+        Ok(self.woken(written))
     }
 
     pub async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<(), StoreError> {
-        self.store().modify_room(room_id, spec).await?;
-        self.state.wake(Changes::DEADLINES);
+        let written = self.store().modify_room(room_id, spec).await?;
+        self.woken(written);
         Ok(())
     }
 
@@ -63,30 +69,24 @@ impl Service<'_> {
     /// Starts the class (NotStarted -> InClass), recording its RoomStart.
     pub async fn start_room(&self, room_id: RoomId, now_ms: i64) -> Result<(), StoreError> {
         let event = NewEvent::lifecycle(EventType::RoomStart, now_ms);
-        self.store().start_room(room_id, event).await?;
-        let changes = Changes {
-            deadlines: true,
-            ..Changes::events_in(room_id)
-        };
-        self.state.wake(changes);
+        let written = self.store().start_room(room_id, event).await?;
+        self.woken(written);
         Ok(())
     }
 
     /// Ends the class (InClass -> Ended), recording its RoomEnd.
     pub async fn end_room(&self, room_id: RoomId, now_ms: i64) -> Result<(), StoreError> {
         let event = NewEvent::lifecycle(EventType::RoomEnd, now_ms);
-        self.store().end_room(room_id, event).await?;
-        let changes = Changes {
-            class_ended: true,
-            ..Changes::events_in(room_id)
-        };
-        self.state.wake(changes);
+        let written = self.store().end_room(room_id, event).await?;
+        self.woken(written);
         Ok(())
     }
 
     /// A room that never started by its EndTime (NotStarted -> Expired); records no event.
     pub async fn expire_room(&self, room_id: RoomId) -> Result<(), StoreError> {
-        self.store().expire_room(room_id).await.map(drop)
+        let written = self.store().expire_room(room_id).await?;
+        self.woken(written);
+        Ok(())
     }
 
     /// Records the reported events the room does not have yet, if the room admits them.
@@ -96,20 +96,12 @@ impl Service<'_> {
         events: Vec<NewEvent>,
         now_ms: i64,
     ) -> Result<AppendOutcome, StoreError> {
-        // A quit may empty the room, which can bring its idle-end deadline forward.
-        let deadlines = events.iter().any(|e| e.event_type == EventType::MemberQuit);
         let retention_ms = self.state.config().retention_ms();
         let admit = Box::new(move |room: &_, new: &[_], bars: &_| {
             ingest::admit(room, new, bars, now_ms, retention_ms)
         });
-        let outcome = self.store().append_events(room_id, events, admit).await?;
-        let changes = Changes {
-            events_in: (outcome.accepted > 0).then_some(room_id),
-            deadlines,
-            ..Changes::NONE
-        };
-        self.state.wake(changes);
-        Ok(outcome)
+        let written = self.store().append_events(room_id, events, admit).await?;
+        Ok(self.woken(written))
     }
 
     /// Puts the user out of the room now (recording `quit`) and bars them until `until_ms`
@@ -121,14 +113,11 @@ impl Service<'_> {
         until_ms: Option<i64>,
         quit: NewEvent,
     ) -> Result<(), StoreError> {
-        self.store()
+        let written = self
+            .store()
             .kick_user(room_id, user_id, until_ms, quit)
             .await?;
-        let changes = Changes {
-            deadlines: true,
-            ..Changes::events_in(room_id)
-        };
-        self.state.wake(changes);
+        self.woken(written);
         Ok(())
     }
 
@@ -218,10 +207,7 @@ impl Service<'_> {
         let names = store.user_names(room.sdk_app_id, &ids).await?;
         let attendance = builder.finish(&expected, &|user| names.get(user).cloned());
         store.save_attendance(room_id, &attendance).await?;
-        self.state.wake(Changes {
-            attendance_saved: true,
-            ..Changes::NONE
-        });
+        self.state.wake(Changes::ATTENDANCE_SAVED);
         Ok(attendance)
     }
 

@@ -4,11 +4,11 @@ use std::future::Future;
 
 use axum::routing::{any, get};
 use axum::Router;
-use roomlog_core::CommitNotice;
+use roomlog_core::Changes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::state::{AppState, Changes};
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -91,11 +91,7 @@ async fn forward_commit_feed(state: AppState, mut shutdown: watch::Receiver<bool
     loop {
         tokio::select! {
             notice = commits.recv() => match notice {
-                Some(CommitNotice::Room(room_id)) => state.wake(Changes::events_in(room_id)),
-                Some(CommitNotice::MaybeMissed) => state.wake(Changes {
-                    events_anywhere: true,
-                    ..Changes::NONE
-                }),
+                Some(notice) => state.wake(Changes::from(notice)),
                 None => {
                     tracing::warn!("the store's commit feed ended; live streams on this node \
                         see other nodes' events only when their own room changes");

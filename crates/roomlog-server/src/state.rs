@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use roomlog_core::time::{Clock, SystemClock};
-use roomlog_core::{RoomId, Store};
+use roomlog_core::{Changes, Store};
 use tokio::sync::Notify;
 
 use crate::cache::Lookups;
@@ -11,50 +11,6 @@ use crate::config::ServeConfig;
 use crate::feed::{RoomFeed, StreamSlots};
 use crate::page_cache::PageCache;
 use crate::ratelimit::RateLimiter;
-
-/// What a write changed, as far as anyone on this node waits for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Changes {
-    /// New events were committed to this room: its live streams and the callback worker.
-    pub events_in: Option<RoomId>,
-    /// Events may have been committed to any room (the store's commit feed lost notices).
-    pub events_anywhere: bool,
-    /// A room's lifecycle deadline may have moved earlier: the scheduler re-plans.
-    pub deadlines: bool,
-    /// A class ended: its attendance is computed and its purge planned.
-    pub class_ended: bool,
-    /// Callback deliveries may have become due: the callback worker.
-    pub deliveries: bool,
-    /// A room's attendance was stored: its events' purge may be due.
-    pub attendance_saved: bool,
-}
-
-impl Changes {
-    pub const NONE: Changes = Changes {
-        events_in: None,
-        events_anywhere: false,
-        deadlines: false,
-        class_ended: false,
-        deliveries: false,
-        attendance_saved: false,
-    };
-    pub const DEADLINES: Changes = Changes {
-        deadlines: true,
-        ..Changes::NONE
-    };
-    pub const DELIVERIES: Changes = Changes {
-        deliveries: true,
-        ..Changes::NONE
-    };
-
-    /// New events in `room_id`.
-    pub fn events_in(room_id: RoomId) -> Self {
-        Changes {
-            events_in: Some(room_id),
-            ..Changes::NONE
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -171,8 +127,9 @@ impl AppState {
         &self.inner.page_cache
     }
 
-    /// Wakes whoever waits for `changes`: the one place writes turn into wake-ups (see
-    /// `service`; the store's commit feed reports other nodes' writes here too).
+    /// Wakes whoever waits for `changes`: the one place writes turn into wake-ups (the store's
+    /// writes say what they changed, see `service`; the store's commit feed reports other
+    /// nodes' writes here too).
     pub fn wake(&self, changes: Changes) {
         let inner = &self.inner;
         if let Some(room_id) = changes.events_in {

@@ -47,12 +47,13 @@ use roomlog_core::callback::{
 };
 use roomlog_core::lifecycle::LifecyclePolicy;
 use roomlog_core::store::prelude::*;
+use roomlog_core::store::row::seq_range;
 use roomlog_core::store::{in_batches, AttendancePage};
 use roomlog_core::time::now_secs;
 use roomlog_core::{
     Account, AccountId, Admission, ApiKey, App, AppendOutcome, CommitNotice, EventRange, EventType,
     NewEvent, Page, PresentMember, PurgeStats, Room, RoomId, RoomPage, RoomQuery, RoomSpec,
-    SdkAppId, Store, StoreError, StoredEvent, User,
+    SdkAppId, Store, StoreError, StoredEvent, User, Written,
 };
 
 pub use migrations::SCHEMA_VERSION;
@@ -253,88 +254,70 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Accounts for SqliteStore {
-    async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
-        let name = name.to_owned();
-        let now = now_secs();
-        self.write(move |c| sql::accounts::insert_account(c, &name, now))
-            .await
-    }
-
-    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.read(sql::accounts::list_accounts).await
-    }
-
-    async fn create_first_account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let name = name.to_owned();
-        let now = now_secs();
-        self.write(move |c| sql::accounts::insert_first_account(c, &name, now))
-            .await
-    }
-
-    async fn create_app(&self, account: AccountId, name: &str) -> Result<App, StoreError> {
-        let name = name.to_owned();
-        let now = now_secs();
-        self.write(move |c| sql::accounts::insert_app(c, account, &name, now))
-            .await
-    }
-
-    async fn list_apps(&self, account: Option<AccountId>) -> Result<Vec<App>, StoreError> {
-        self.read(move |c| sql::accounts::list_apps(c, account))
-            .await
-    }
-
-    async fn get_app(&self, sdk_app_id: SdkAppId) -> Result<Option<App>, StoreError> {
-        self.read(move |c| sql::accounts::get_app(c, sdk_app_id))
-            .await
-    }
-
-    async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.write(move |c| sql::accounts::insert_key(c, &key))
-            .await
-    }
-
-    async fn list_keys(&self, account: Option<AccountId>) -> Result<Vec<ApiKey>, StoreError> {
-        self.read(move |c| sql::accounts::list_keys(c, account))
-            .await
-    }
-
-    async fn set_key_enabled(&self, secret_id: &str, enabled: bool) -> Result<bool, StoreError> {
-        let secret_id = secret_id.to_owned();
-        self.write(move |c| sql::accounts::set_key_enabled(c, &secret_id, enabled))
-            .await
-    }
-
-    async fn get_key(&self, secret_id: &str) -> Result<Option<ApiKey>, StoreError> {
-        let secret_id = secret_id.to_owned();
-        self.read(move |c| sql::accounts::get_key(c, &secret_id))
-            .await
-    }
+/// Implements a storage trait for [`SqliteStore`]. Each `fn` runs one `sql` function, on a
+/// reader (`read`) or the writer (`write`): its body runs on that connection's thread, so it
+/// takes owned copies of the borrowed arguments listed in `[...]`. Methods that do more follow
+/// in full, in a block of their own.
+macro_rules! store_impl {
+    ($trait:ident {
+        $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty
+            = $how:ident [$($own:ident),*] |$c:ident| $body:expr;)*
+    } $({ $($method:tt)* })?) => {
+        #[async_trait]
+        impl $trait for SqliteStore {
+            $(async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                $(let $own = $own.to_owned();)*
+                self.$how(move |$c| $body).await
+            })*
+            $($($method)*)?
+        }
+    };
 }
 
-#[async_trait]
-impl Rooms for SqliteStore {
+store_impl!(Accounts {
+    fn create_account(&self, name: &str) -> Account
+        = write [name] |c| sql::accounts::insert_account(c, &name, now_secs());
+    fn list_accounts(&self) -> Vec<Account> = read [] |c| sql::accounts::list_accounts(c);
+    fn create_first_account(&self, name: &str) -> Option<Account>
+        = write [name] |c| sql::accounts::insert_first_account(c, &name, now_secs());
+    fn create_app(&self, account: AccountId, name: &str) -> App
+        = write [name] |c| sql::accounts::insert_app(c, account, &name, now_secs());
+    fn list_apps(&self, account: Option<AccountId>) -> Vec<App>
+        = read [] |c| sql::accounts::list_apps(c, account);
+    fn get_app(&self, sdk_app_id: SdkAppId) -> Option<App>
+        = read [] |c| sql::accounts::get_app(c, sdk_app_id);
+    fn insert_key(&self, key: &ApiKey) -> () = write [key] |c| sql::accounts::insert_key(c, &key);
+    fn list_keys(&self, account: Option<AccountId>) -> Vec<ApiKey>
+        = read [] |c| sql::accounts::list_keys(c, account);
+    fn set_key_enabled(&self, secret_id: &str, enabled: bool) -> bool
+        = write [secret_id] |c| sql::accounts::set_key_enabled(c, &secret_id, enabled);
+    fn get_key(&self, secret_id: &str) -> Option<ApiKey>
+        = read [secret_id] |c| sql::accounts::get_key(c, &secret_id);
+});
+
+store_impl!(Rooms {
+    fn get_room(&self, room_id: RoomId) -> Option<Room>
+        = read [] |c| sql::rooms::load_room(c, room_id);
+    fn list_rooms(&self, query: &RoomQuery) -> (u64, Vec<Room>)
+        = read [query] |c| sql::rooms::list_rooms(c, &query);
+    fn next_deadline(&self) -> Option<i64> = read [] |c| sql::rooms::next_deadline_ms(c);
+    fn due_rooms(&self, now_ms: i64, limit: u64) -> Vec<Room>
+        = read [] |c| sql::rooms::due_rooms(c, now_ms, limit);
+} {
     async fn create_rooms(
         &self,
         app: &App,
         specs: Vec<RoomSpec>,
         created_at: i64,
-    ) -> Result<Vec<RoomId>, StoreError> {
-        let app = app.clone();
-        let policy = self.policy();
+    ) -> Result<Written<Vec<RoomId>>, StoreError> {
+        let (app, policy) = (app.clone(), self.policy());
         self.write(move |c| sql::rooms::create_rooms(c, &app, &specs, created_at, &policy))
             .await
     }
 
-    async fn get_room(&self, room_id: RoomId) -> Result<Option<Room>, StoreError> {
-        self.read(move |c| sql::rooms::load_room(c, room_id)).await
-    }
-
-    async fn modify_room(&self, room_id: RoomId, spec: RoomSpec) -> Result<Room, StoreError> {
+    async fn modify_room(&self, id: RoomId, spec: RoomSpec) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::rooms::modify_room(c, room_id, spec, &policy))
+        self.write(move |c| sql::rooms::modify_room(c, id, spec, &policy))
             .await
     }
 
@@ -365,59 +348,43 @@ impl Rooms for SqliteStore {
         Ok(())
     }
 
-    async fn start_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn start_room(&self, id: RoomId, event: NewEvent) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::recording::start(c, room_id, event, &policy))
+        self.write(move |c| sql::recording::start(c, id, event, &policy))
             .await
     }
 
-    async fn end_room(&self, room_id: RoomId, event: NewEvent) -> Result<Room, StoreError> {
+    async fn end_room(&self, id: RoomId, event: NewEvent) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
-        self.write(move |c| sql::recording::end(c, room_id, event, &policy))
+        self.write(move |c| sql::recording::end(c, id, event, &policy))
             .await
     }
 
-    async fn expire_room(&self, room_id: RoomId) -> Result<Room, StoreError> {
+    async fn expire_room(&self, room_id: RoomId) -> Result<Written<Room>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::recording::expire(c, room_id, &policy))
             .await
     }
+});
 
-    async fn list_rooms(&self, query: &RoomQuery) -> Result<(u64, Vec<Room>), StoreError> {
-        let query = query.clone();
-        self.read(move |c| sql::rooms::list_rooms(c, &query)).await
-    }
-
-    async fn next_deadline(&self) -> Result<Option<i64>, StoreError> {
-        self.read(sql::rooms::next_deadline_ms).await
-    }
-
-    async fn due_rooms(&self, now_ms: i64, limit: u64) -> Result<Vec<Room>, StoreError> {
-        self.read(move |c| sql::rooms::due_rooms(c, now_ms, limit))
-            .await
-    }
-}
-
-#[async_trait]
-impl EventLog for SqliteStore {
+store_impl!(EventLog {
+    fn read_events(&self, room_id: RoomId, first_seq: u64, limit: u64) -> Vec<StoredEvent>
+        = read [] |c| sql::events::read_range(c, room_id, seq_range(first_seq, limit));
+    fn read_events_of_type(
+        &self, room_id: RoomId, event_type: EventType, after_seq: u64, limit: u64
+    ) -> Vec<StoredEvent>
+        = read [] |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit);
+    fn next_purge_candidate(&self) -> Option<i64>
+        = read [] |c| sql::purge::next_purge_candidate(c);
+} {
     async fn append_events(
         &self,
         room_id: RoomId,
         events: Vec<NewEvent>,
         admit: Admission,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<Written<AppendOutcome>, StoreError> {
         let policy = self.policy();
         self.write(move |c| sql::recording::append(c, room_id, events, admit, &policy))
-            .await
-    }
-
-    async fn read_events(
-        &self,
-        room_id: RoomId,
-        first_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| sql::events::read_range(c, room_id, first_seq, limit))
             .await
     }
 
@@ -431,17 +398,6 @@ impl EventLog for SqliteStore {
         self.inner
             .reader
             .read_short(move |c| sql::events::read_room_page(c, room_id, range))
-            .await
-    }
-
-    async fn read_events_of_type(
-        &self,
-        room_id: RoomId,
-        event_type: EventType,
-        after_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |c| sql::events::read_of_type(c, room_id, event_type, after_seq, limit))
             .await
     }
 
@@ -459,119 +415,50 @@ impl EventLog for SqliteStore {
         }
         Ok(stats)
     }
+});
 
-    async fn next_purge_candidate(&self) -> Result<Option<i64>, StoreError> {
-        self.read(sql::purge::next_purge_candidate).await
-    }
-}
-
-#[async_trait]
-impl Presence for SqliteStore {
-    async fn current_members(
-        &self,
-        room_id: RoomId,
-        page: Page,
-    ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-        self.read(move |c| sql::presence::current_members(c, room_id, page))
-            .await
-    }
-
+store_impl!(Presence {
+    fn current_members(&self, room_id: RoomId, page: Page) -> (u64, Vec<PresentMember>)
+        = read [] |c| sql::presence::current_members(c, room_id, page);
+    fn unblock_user(&self, room_id: RoomId, user_id: &str) -> bool
+        = write [user_id] |c| sql::kicks::unblock(c, room_id, &user_id);
+} {
     async fn kick_user(
         &self,
         room_id: RoomId,
         user_id: &str,
         until_ms: Option<i64>,
         quit: NewEvent,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        let policy = self.policy();
+    ) -> Result<Written<bool>, StoreError> {
+        let (user_id, policy) = (user_id.to_owned(), self.policy());
         self.write(move |c| sql::recording::kick(c, room_id, &user_id, until_ms, quit, &policy))
             .await
     }
+});
 
-    async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |c| sql::kicks::unblock(c, room_id, &user_id))
-            .await
-    }
-}
+// `save_attendance` clones the records once to hand them to the writer thread; serialising
+// them there keeps the caller's task free and the work inside the one command that stores them.
+store_impl!(Attendance {
+    fn rooms_awaiting_attendance(&self, limit: u64) -> Vec<RoomId>
+        = read [] |c| sql::attendance::awaiting(c, limit);
+    fn save_attendance(&self, room_id: RoomId, attendance: &RoomAttendance) -> ()
+        = write [attendance] |c| sql::attendance::save(c, room_id, &attendance);
+    fn attendance(&self, room_id: RoomId, page: Page) -> Option<AttendancePage>
+        = read [] |c| sql::attendance::page(c, room_id, page);
+});
 
-#[async_trait]
-impl Attendance for SqliteStore {
-    async fn rooms_awaiting_attendance(&self, limit: u64) -> Result<Vec<RoomId>, StoreError> {
-        self.read(move |c| sql::attendance::awaiting(c, limit))
-            .await
-    }
-
-    async fn save_attendance(
-        &self,
-        room_id: RoomId,
-        attendance: &RoomAttendance,
-    ) -> Result<(), StoreError> {
-        // One clone to hand the records to the writer thread; serialising them there keeps the
-        // caller's task free and the work inside the one command that stores them.
-        let attendance = attendance.clone();
-        self.write(move |c| sql::attendance::save(c, room_id, &attendance))
-            .await
-    }
-
-    async fn attendance(
-        &self,
-        room_id: RoomId,
-        page: Page,
-    ) -> Result<Option<AttendancePage>, StoreError> {
-        self.read(move |c| sql::attendance::page(c, room_id, page))
-            .await
-    }
-}
-
-#[async_trait]
-impl Users for SqliteStore {
-    async fn register_users(
-        &self,
-        users: Vec<User>,
-        overwrite: bool,
-    ) -> Result<Vec<User>, StoreError> {
-        self.write(move |c| sql::users::register(c, users, overwrite))
-            .await
-    }
-
-    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let user_id = user_id.to_owned();
-        self.read(move |c| sql::users::get(c, &user_id)).await
-    }
-
-    async fn get_user_by_origin(
-        &self,
-        sdk_app_id: SdkAppId,
-        origin_id: &str,
-    ) -> Result<Option<User>, StoreError> {
-        let origin_id = origin_id.to_owned();
-        self.read(move |c| sql::users::get_by_origin(c, sdk_app_id, &origin_id))
-            .await
-    }
-
-    async fn set_user_token(
-        &self,
-        user_id: &str,
-        token: &str,
-        expires_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let (user_id, token) = (user_id.to_owned(), token.to_owned());
-        self.write(move |c| sql::users::set_token(c, &user_id, &token, expires_ms))
-            .await
-    }
-
-    async fn user_names(
-        &self,
-        sdk_app_id: SdkAppId,
-        user_ids: &[String],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let user_ids = user_ids.to_vec();
-        self.read(move |c| sql::users::names(c, sdk_app_id, &user_ids))
-            .await
-    }
-}
+store_impl!(Users {
+    fn register_users(&self, users: Vec<User>, overwrite: bool) -> Vec<User>
+        = write [] |c| sql::users::register(c, users, overwrite);
+    fn get_user(&self, user_id: &str) -> Option<User>
+        = read [user_id] |c| sql::users::get(c, &user_id);
+    fn get_user_by_origin(&self, sdk_app_id: SdkAppId, origin_id: &str) -> Option<User>
+        = read [origin_id] |c| sql::users::get_by_origin(c, sdk_app_id, &origin_id);
+    fn set_user_token(&self, user_id: &str, token: &str, expires_ms: i64) -> bool
+        = write [user_id, token] |c| sql::users::set_token(c, &user_id, &token, expires_ms);
+    fn user_names(&self, sdk_app_id: SdkAppId, user_ids: &[String]) -> HashMap<String, String>
+        = read [user_ids] |c| sql::users::names(c, sdk_app_id, &user_ids);
+});
 
 #[async_trait]
 impl Outbox for SqliteStore {
@@ -779,7 +666,7 @@ mod tests {
             .read(|c| {
                 use crate::error::Context;
                 let stmt = c
-                    .prepare_cached(sql::events::READ_RANGE)
+                    .prepare_cached(roomlog_core::store::sql::READ_RANGE)
                     .context("preparing")?;
                 let qpsg = c
                     .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)

@@ -13,9 +13,7 @@ use roomlog_core::{
 };
 
 pub(crate) use roomlog_core::store::row::{from_bits, u64_bits};
-pub(crate) use roomlog_core::{
-    delivery_columns, event_columns, event_info_columns, room_columns, user_columns,
-};
+pub(crate) use roomlog_core::{delivery_columns, event_columns, room_columns};
 
 // The decoders, for rusqlite's row type (`query_map` takes a function of any row lifetime).
 pub(crate) fn room(row: &Row<'_>) -> rusqlite::Result<Room> {

@@ -132,7 +132,11 @@ async fn concurrent_claims_never_hand_out_a_head_twice() {
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
     let app = hooked_app(&store, None).await;
     let specs = (0..60).map(|i| spec(&format!("r{i}"))).collect();
-    let rooms = store.create_rooms(&app, specs, T0 as i64).await.unwrap();
+    let rooms = store
+        .create_rooms(&app, specs, T0 as i64)
+        .await
+        .unwrap()
+        .value;
     for id in &rooms {
         store
             .append_events(*id, mics("m", 2), accept())

@@ -49,7 +49,7 @@ async fn everything_survives_close_and_reopen() {
         Some(app.clone())
     );
     assert_eq!(store.get_key(&key.secret_id).await.unwrap(), Some(key));
-    assert_eq!(store.get_room(ids[0]).await.unwrap(), Some(ended));
+    assert_eq!(store.get_room(ids[0]).await.unwrap(), Some(ended.value));
     assert_eq!(store.get_room(ids[1]).await.unwrap(), Some(other));
     assert_eq!(store.read_events(ids[0], 1, 100).await.unwrap(), events);
     // Sequences continue where they were.
@@ -105,7 +105,7 @@ async fn ids_start_in_lcic_ranges() {
         .create_rooms(&app, vec![spec("a"), spec("b")], 1)
         .await
         .unwrap();
-    assert_eq!(rooms, vec![300_000_001, 300_000_002]);
+    assert_eq!(rooms.value, vec![300_000_001, 300_000_002]);
 }
 
 #[tokio::test]

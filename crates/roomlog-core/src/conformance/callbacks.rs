@@ -187,10 +187,13 @@ pub async fn case_no_deliveries_without_a_callback<S: Store>(store: S) {
         ],
     )
     .await;
-    assert!(store
-        .kick_user(id, "ann", None, kick_quit("k", "ann", 1, T0_MS + 4))
-        .await
-        .unwrap());
+    assert!(
+        store
+            .kick_user(id, "ann", None, kick_quit("k", "ann", 1, T0_MS + 4))
+            .await
+            .unwrap()
+            .value
+    );
     store
         .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 5))
         .await
@@ -245,14 +248,20 @@ pub async fn case_every_event_path_queues_a_delivery<S: Store>(store: S) {
         )
         .await;
     // A kick records a quit (and queues it) only for a user who is in.
-    assert!(store
-        .kick_user(id, "ann", None, kick_quit("1", "ann", 1, T0_MS + 4))
-        .await
-        .unwrap());
-    assert!(!store
-        .kick_user(id, "nobody", None, kick_quit("2", "nobody", 1, T0_MS + 5))
-        .await
-        .unwrap());
+    assert!(
+        store
+            .kick_user(id, "ann", None, kick_quit("1", "ann", 1, T0_MS + 4))
+            .await
+            .unwrap()
+            .value
+    );
+    assert!(
+        !store
+            .kick_user(id, "nobody", None, kick_quit("2", "nobody", 1, T0_MS + 5))
+            .await
+            .unwrap()
+            .value
+    );
     append(
         &store,
         id,

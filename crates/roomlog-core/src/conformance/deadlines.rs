@@ -279,10 +279,13 @@ pub async fn case_deadlines_in_class_follow_end_delay_time<S: Store>(store: S) {
     .await;
     expect_deadline(&store, unlimited, Some(cap), "occupied again").await;
     let kick_at = quit_at + 90_000;
-    assert!(store
-        .kick_user(unlimited, "v", None, kick_quit("k", "v", 2, kick_at))
-        .await
-        .unwrap());
+    assert!(
+        store
+            .kick_user(unlimited, "v", None, kick_quit("k", "v", 2, kick_at))
+            .await
+            .unwrap()
+            .value
+    );
     expect_deadline(&store, unlimited, Some(kick_at + idle), "emptied by a kick").await;
 
     // Every room in class is due by its deadline, earliest first: EndTime (-1), EndTime + idle
@@ -302,7 +305,8 @@ pub async fn case_expire_room<S: Store>(store: S) {
     let expired = store
         .expire_room(id)
         .await
-        .expect("expire a room not started");
+        .expect("expire a room not started")
+        .value;
     assert_eq!(expired.status, RoomStatus::Expired);
     assert_eq!(
         (expired.real_start_ms, expired.real_end_ms),
@@ -361,5 +365,102 @@ pub async fn case_expire_room<S: Store>(store: S) {
             .unwrap()
             .contains(&id),
         "an expired room has no attendance to compute"
+    );
+}
+
+/// Every write says what it changed, as the rules decide it: events recorded (in which room),
+/// the room's deadline moved, the class ended. Nothing for a write that changed neither.
+pub async fn case_writes_say_what_they_changed<S: Store>(store: S) {
+    let (_, app) = account_and_app(&store, "a").await;
+    let changes = |events_in: Option<RoomId>, deadlines: bool, class_ended: bool| Changes {
+        events_in,
+        deadlines,
+        class_ended,
+        ..Changes::NONE
+    };
+    let created = store
+        .create_rooms(&app, vec![spec("r", T0, T0 + 3600)], T0 as i64)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.changes,
+        changes(None, true, false),
+        "a new room has a deadline"
+    );
+    let id = created.value[0];
+
+    // ModifyRoom: the deadline moves with the schedule, not with the name.
+    let renamed = store.modify_room(id, spec("renamed", T0, T0 + 3600)).await;
+    assert_eq!(renamed.unwrap().changes, Changes::NONE, "same schedule");
+    let longer = store.modify_room(id, spec("longer", T0, T0 + 7200)).await;
+    assert_eq!(
+        longer.unwrap().changes,
+        changes(None, true, false),
+        "EndTime moved"
+    );
+
+    let start = NewEvent::lifecycle(EventType::RoomStart, T0_MS);
+    let started = store.start_room(id, start).await.unwrap();
+    assert_eq!(started.changes, changes(Some(id), true, false), "start");
+
+    // Unlimited overtime (the default): an empty room ends after the idle time, an occupied one
+    // at the cap, so only the first join and the last quit move the deadline.
+    let member = |n: &str, event_type: EventType, user: &str| {
+        presence_event(n, event_type, user, Some(1), T0_MS)
+    };
+    let appended = |events| store.append_events(id, events, accept());
+    let first_in = appended(vec![member("j1", EventType::MemberJoin, "a")]).await;
+    assert_eq!(
+        first_in.unwrap().changes,
+        changes(Some(id), true, false),
+        "the first join"
+    );
+    let second_in = appended(vec![member("j2", EventType::MemberJoin, "b")]).await;
+    assert_eq!(
+        second_in.unwrap().changes,
+        changes(Some(id), false, false),
+        "a second join"
+    );
+    let not_last = appended(vec![member("q1", EventType::MemberQuit, "a")]).await;
+    assert_eq!(
+        not_last.unwrap().changes,
+        changes(Some(id), false, false),
+        "a quit that leaves someone in does not move the deadline"
+    );
+    let media = appended(vec![event("m1", EventType::MicOn, T0_MS)]).await;
+    assert_eq!(
+        media.unwrap().changes,
+        changes(Some(id), false, false),
+        "a media event"
+    );
+    let last = appended(vec![member("q2", EventType::MemberQuit, "b")]).await;
+    assert_eq!(
+        last.unwrap().changes,
+        changes(Some(id), true, false),
+        "the quit that empties the room moves the deadline to the idle end"
+    );
+    let again = appended(vec![member("q2", EventType::MemberQuit, "b")]).await;
+    let again = again.unwrap();
+    assert_eq!(again.value.duplicates, 1);
+    assert_eq!(again.changes, Changes::NONE, "a report of duplicates only");
+
+    let absent = kick_quit("k", "nobody", 1, T0_MS);
+    let kicked = store.kick_user(id, "nobody", None, absent).await.unwrap();
+    assert_eq!(
+        (kicked.value, kicked.changes),
+        (false, Changes::NONE),
+        "a kick of nobody in"
+    );
+
+    let end = NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1);
+    let ended = store.end_room(id, end).await.unwrap();
+    assert_eq!(ended.changes, changes(Some(id), true, true), "end");
+
+    let never = plain_room(&store, &app, "never").await;
+    let expired = store.expire_room(never).await.unwrap();
+    assert_eq!(
+        expired.changes,
+        changes(None, true, false),
+        "expiry records nothing"
     );
 }

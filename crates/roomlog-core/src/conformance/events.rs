@@ -70,7 +70,8 @@ pub async fn case_idempotent_event_ids<S: Store>(store: S) {
     let outcome = store
         .append_events(id, vec![join("a"), join("b"), join("c")], admit)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(
         outcome,
         AppendOutcome {
@@ -88,7 +89,11 @@ pub async fn case_idempotent_event_ids<S: Store>(store: S) {
     let outcome = append(&store, id, vec![imposter]).await;
     assert_eq!((outcome.accepted, outcome.duplicates), (0, 1));
     let (admit, called) = reject_and_flag();
-    let outcome = store.append_events(id, Vec::new(), admit).await.unwrap();
+    let outcome = store
+        .append_events(id, Vec::new(), admit)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(
         outcome,
         AppendOutcome {
@@ -141,7 +146,8 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
     let outcome = store
         .append_events(id, vec![join("a"), join("b")], admit)
         .await
-        .expect("a retried batch after the end answers with its duplicates");
+        .expect("a retried batch after the end answers with its duplicates")
+        .value;
     assert_eq!(
         outcome,
         AppendOutcome {
@@ -181,7 +187,8 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
             real_admit(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(
         outcome,
         AppendOutcome {

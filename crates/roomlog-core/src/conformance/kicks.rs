@@ -62,7 +62,8 @@ pub async fn case_kicks<S: Store>(store: S) {
     let was_in = store
         .kick_user(id, "ann", Some(until), kick_quit("1", "ann", 1, T0_MS + 10))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert!(was_in, "ann was present");
     let quit = store.read_events(id, 5, 10).await.unwrap();
     assert_eq!(
@@ -81,7 +82,8 @@ pub async fn case_kicks<S: Store>(store: S) {
     let was_in = store
         .kick_user(id, "cat", None, kick_quit("2", "cat", 2, T0_MS + 11))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert!(!was_in, "cat was not present");
     assert_eq!(
         room(&store, id).await.last_seq,
@@ -158,10 +160,13 @@ pub async fn case_kicks<S: Store>(store: S) {
         "a refused kick records nothing"
     );
     let waiting = plain_room(&store, &app, "waiting").await;
-    assert!(!store
-        .kick_user(waiting, "ben", Some(until), kick_quit("5", "ben", 1, T0_MS))
-        .await
-        .expect("rooms not started take kicks"));
+    assert!(
+        !store
+            .kick_user(waiting, "ben", Some(until), kick_quit("5", "ben", 1, T0_MS))
+            .await
+            .expect("rooms not started take kicks")
+            .value
+    );
     store.expire_room(waiting).await.unwrap();
     expect_wrong_status(
         store

@@ -39,8 +39,8 @@ use crate::lifecycle::{LifecyclePolicy, Occupancy};
 use crate::page::Page;
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 use crate::store::{
-    Admission, AppendOutcome, AttendancePage, KickBars, PresentMember, PurgeStats, RoomPage, Store,
-    StoreError,
+    Admission, AppendOutcome, AttendancePage, Changes, KickBars, PresentMember, PurgeStats,
+    RoomPage, Store, StoreError,
 };
 use crate::user::User;
 
@@ -130,6 +130,7 @@ macro_rules! store_conformance_tests {
             case_deadlines_follow_the_schedule,
             case_deadlines_in_class_follow_end_delay_time,
             case_expire_room,
+            case_writes_say_what_they_changed,
             case_presence_rules,
             case_presence_batches_match_single_events,
             case_current_members_pages,
@@ -261,6 +262,7 @@ async fn append<S: Store>(store: &S, room: RoomId, events: Vec<NewEvent>) -> App
         .append_events(room, events, accept())
         .await
         .expect("append_events")
+        .value
 }
 
 async fn room<S: Store>(store: &S, room_id: RoomId) -> Room {

@@ -370,7 +370,7 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
     );
     assert_eq!(
         room(&store, id).await,
-        ended,
+        ended.value,
         "end_room returns the room as stored"
     );
     let tail = store.read_events(id, 8, 10).await.unwrap();

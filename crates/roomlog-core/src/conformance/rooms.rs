@@ -49,7 +49,8 @@ pub async fn case_room_ids_unique_and_in_input_order<S: Store>(store: S) {
             1,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let all: HashSet<RoomId> = ids.iter().chain(&more).copied().collect();
     assert_eq!(
         all.len(),
@@ -57,7 +58,7 @@ pub async fn case_room_ids_unique_and_in_input_order<S: Store>(store: S) {
         "room ids are unique across apps"
     );
     assert_eq!(
-        store.create_rooms(&app, Vec::new(), 1).await.unwrap(),
+        store.create_rooms(&app, Vec::new(), 1).await.unwrap().value,
         Vec::<RoomId>::new(),
         "an empty batch creates nothing"
     );
@@ -95,7 +96,7 @@ pub async fn case_create_rooms_all_or_nothing<S: Store>(store: S) {
         }
         Ok(ids) => {
             assert_eq!(ids.len(), 3);
-            for id in ids {
+            for id in ids.value {
                 room(&store, id).await;
             }
         }
@@ -170,7 +171,7 @@ pub async fn case_modify_room<S: Store>(store: S) {
     assert_eq!(modified.status, RoomStatus::NotStarted);
     assert_eq!(
         room(&store, id).await,
-        modified,
+        modified.value,
         "the returned room is what is stored"
     );
 
@@ -296,7 +297,7 @@ pub async fn case_start_and_end_record_events<S: Store>(store: S) {
     assert_eq!(started.last_seq, 3, "RoomStart takes the next seq");
     assert_eq!(
         room(&store, id).await,
-        started,
+        started.value,
         "start_room returns the room as stored"
     );
 
@@ -322,7 +323,7 @@ pub async fn case_start_and_end_record_events<S: Store>(store: S) {
     );
     assert_eq!(
         room(&store, id).await,
-        ended,
+        ended.value,
         "end_room returns the room as stored"
     );
 

@@ -2,7 +2,7 @@ use std::future::Future;
 
 use async_trait::async_trait;
 
-use super::{KickBars, StoreError};
+use super::{KickBars, StoreError, Written};
 use crate::error::DomainError;
 use crate::event::{EventType, NewEvent, StoredEvent};
 use crate::room::{Room, RoomId};
@@ -104,13 +104,14 @@ where
 pub trait EventLog: Send + Sync {
     /// Records the events whose ids the room does not have yet, in order, after `admit`
     /// accepted the room's state and those new events, and updates the room's presence.
-    /// Durable before it returns.
+    /// Durable before it returns. Says what changed: events recorded (none for a batch of
+    /// duplicates), the room's deadline moved (member events can move it).
     async fn append_events(
         &self,
         room_id: RoomId,
         events: Vec<NewEvent>,
         admit: Admission,
-    ) -> Result<AppendOutcome, StoreError>;
+    ) -> Result<Written<AppendOutcome>, StoreError>;
     /// Events with `seq` in `first_seq .. first_seq + limit`, in order (an index seek).
     async fn read_events(
         &self,

@@ -14,11 +14,13 @@
 
 mod accounts;
 mod attendance;
+mod changes;
 mod event_log;
 mod outbox;
 mod presence;
 mod rooms;
 pub mod row;
+pub mod sql;
 mod users;
 
 use async_trait::async_trait;
@@ -28,6 +30,7 @@ use crate::room::{RoomId, RoomStatus};
 
 pub use accounts::Accounts;
 pub use attendance::{attendance_json, Attendance, AttendancePage};
+pub use changes::{Changes, Written};
 pub use event_log::{
     in_batches, Admission, AppendOutcome, EventLog, EventRange, PurgeStats, PurgeStep, RoomPage,
 };

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{StoreError, Written};
 use crate::event::NewEvent;
 use crate::page::Page;
 use crate::room::RoomId;
@@ -41,14 +41,14 @@ pub trait Presence: Send + Sync {
     /// Bars `user_id` from the room until `until_ms` (`None`: permanently) and, if the user is
     /// present, records `quit` (a MemberQuit with the kick's Reason, no Device) closing all
     /// their sessions — in one transaction. Room must be NotStarted or InClass
-    /// (`WrongStatus`). Returns whether the user was present.
+    /// (`WrongStatus`). Returns whether the user was present, and what changed.
     async fn kick_user(
         &self,
         room_id: RoomId,
         user_id: &str,
         until_ms: Option<i64>,
         quit: NewEvent,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Written<bool>, StoreError>;
     /// Lifts a bar; returns whether there was one.
     async fn unblock_user(&self, room_id: RoomId, user_id: &str) -> Result<bool, StoreError>;
 }

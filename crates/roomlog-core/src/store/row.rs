@@ -70,6 +70,20 @@ pub trait StoredRow<'r> {
     fn corrupt(&self, column: usize, message: String) -> Self::Error;
 }
 
+/// The stored key of an id (rooms, apps): SQL integers are i64, and ids are given out below
+/// `i64::MAX`. An id beyond that, which cannot exist, becomes a negative key that no row has:
+/// looking it up finds nothing, as it should, without a case of its own.
+pub fn key(id: u64) -> i64 {
+    id as i64
+}
+
+/// Seqs `first_seq .. first_seq + limit` as [`crate::store::sql::READ_RANGE`]'s bounds
+/// (`seq >= $2 AND seq < $3`), saturating: a range past the largest seq reads to the end.
+pub fn seq_range(first_seq: u64, limit: u64) -> (i64, i64) {
+    let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+    (bound(first_seq), bound(first_seq.saturating_add(limit)))
+}
+
 /// Optional u64 event fields (Duration, RecordSize, ...) are stored bit-for-bit as i64: the
 /// reporter may send any u64 and it must come back unchanged; nothing orders or sums them in SQL.
 pub fn u64_bits(value: Option<u64>) -> Option<i64> {

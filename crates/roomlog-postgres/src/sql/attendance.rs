@@ -4,25 +4,21 @@
 //! computing it too just stores the same again) and kept after the events are purged.
 
 use roomlog_core::attendance::RoomAttendance;
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{
+    ATTENDANCE_RECORDS, ATTENDANCE_SUMMARY, AWAITING_ATTENDANCE, DELETE_ATTENDANCE,
+    SAVE_ATTENDANCE_SUMMARY,
+};
 use roomlog_core::store::{attendance_json, AttendancePage};
 use roomlog_core::{Page, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context, Error};
 use crate::rows;
-use crate::sql::rooms::{lock_room, room_key};
+use crate::sql::rooms::lock_room;
 use crate::sql::{commit, execute, query, query_opt, snapshot, write, Client};
 
-/// Ended rooms still waiting for their attendance, oldest end first: the partial index
-/// `rooms_awaiting_attendance`.
-pub(crate) const AWAITING: &str = "SELECT room_id FROM rooms \
-     WHERE status = 2 AND attendance_ready = 0 ORDER BY real_end_ms, room_id LIMIT $1";
-
-/// A page of records: a range seek on the primary key.
-pub(crate) const RECORDS_PAGE: &str = "SELECT record FROM attendance_records \
-     WHERE room_id = $1 AND ord >= $2 AND ord < $3 ORDER BY ord";
-
 pub(crate) async fn awaiting(c: &Client, limit: u64) -> Result<Vec<RoomId>, Error> {
-    query(c, AWAITING, &[&saturating_i64(limit)])
+    query(c, AWAITING_ATTENDANCE, &[&saturating_i64(limit)])
         .await
         .context("finding rooms awaiting attendance")?
         .iter()
@@ -43,13 +39,7 @@ pub(crate) async fn save(
 
     let tx = write(c).await?;
     let key = lock_room(&tx, room_id).await?.key();
-    execute(
-        &tx,
-        "DELETE FROM attendance_records WHERE room_id = $1",
-        &[&key],
-    )
-    .await
-    .with_context(what)?;
+    delete(&tx, key).await?;
     if !records.is_empty() {
         execute(
             &tx,
@@ -60,14 +50,10 @@ pub(crate) async fn save(
         .await
         .with_context(what)?;
     }
-    execute(
-        &tx,
-        "UPDATE rooms SET attendance_ready = 1, attendance_summary = $2, attendance_total = $3
-         WHERE room_id = $1",
-        &[&key, &summary, &(records.len() as i64)],
-    )
-    .await
-    .with_context(what)?;
+    let total = records.len() as i64;
+    execute(&tx, SAVE_ATTENDANCE_SUMMARY, &[&summary, &total, &key])
+        .await
+        .with_context(what)?;
     commit(tx).await
 }
 
@@ -78,19 +64,12 @@ pub(crate) async fn page(
     room_id: RoomId,
     page: Page,
 ) -> Result<Option<AttendancePage>, Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(None);
-    };
+    let key = key(room_id);
     let what = || format!("reading the attendance of room {room_id}");
     let tx = snapshot(c).await?;
-    let stored = query_opt(
-        &tx,
-        "SELECT attendance_summary, attendance_total FROM rooms
-         WHERE room_id = $1 AND attendance_ready = 1",
-        &[&key],
-    )
-    .await
-    .with_context(what)?;
+    let stored = query_opt(&tx, ATTENDANCE_SUMMARY, &[&key])
+        .await
+        .with_context(what)?;
     let Some(stored) = stored else {
         commit(tx).await?;
         return Ok(None);
@@ -108,7 +87,7 @@ pub(crate) async fn page(
         let from = saturating_i64(first - 1);
         records = query(
             &tx,
-            RECORDS_PAGE,
+            ATTENDANCE_RECORDS,
             &[&key, &from, &from.saturating_add(saturating_i64(count))],
         )
         .await
@@ -131,12 +110,8 @@ pub(crate) async fn delete(
     tx: &deadpool_postgres::Transaction<'_>,
     room: i64,
 ) -> Result<(), Error> {
-    execute(
-        tx,
-        "DELETE FROM attendance_records WHERE room_id = $1",
-        &[&room],
-    )
-    .await
-    .with_context(|| format!("deleting the attendance of room {room}"))?;
+    execute(tx, DELETE_ATTENDANCE, &[&room])
+        .await
+        .with_context(|| format!("deleting the attendance of room {room}"))?;
     Ok(())
 }

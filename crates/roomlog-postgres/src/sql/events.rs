@@ -3,28 +3,15 @@
 
 use tokio_postgres::types::ToSql;
 
+use roomlog_core::store::row::{key, seq_range};
+use roomlog_core::store::sql::{READ_RANGE, RENDER_RANGE};
 use roomlog_core::store::{EventRange, RoomPage};
 use roomlog_core::{EventType, NewEvent, RoomId, StoredEvent};
 
 use crate::error::{saturating_i64, Context, Error};
 use crate::rows::{self, event_columns, u64_bits};
-use crate::sql::rooms::{load_room, room_key};
+use crate::sql::rooms::load_room;
 use crate::sql::{query, Client};
-
-/// A page of the log: a range seek on the primary key.
-pub(crate) const READ_RANGE: &str = concat!(
-    "SELECT ",
-    event_columns!(),
-    " FROM events WHERE room_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq"
-);
-
-/// [`READ_RANGE`] with only the columns an `EventInfo` shows (module `rows`,
-/// [`rows::event_info_ref`]): the room id is the one asked for, and seq and event id are not shown.
-const RENDER_RANGE: &str = concat!(
-    "SELECT ",
-    rows::event_info_columns!(),
-    " FROM events WHERE room_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq"
-);
 
 /// One type's events after a seq: a range seek on `events_by_type`.
 pub(crate) const READ_OF_TYPE: &str = concat!(
@@ -102,21 +89,13 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-/// Events with `first_seq <= seq < first_seq + limit`: a range seek on the primary key.
+/// Events with seqs in `from .. to` (`row::seq_range`): a range seek on the primary key.
 pub(crate) async fn read_range(
     c: &Client,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
 ) -> Result<Vec<StoredEvent>, Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(Vec::new());
-    };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let end = saturating_i64(first_seq.saturating_add(limit));
-    let found = query(c, READ_RANGE, &[&key, &saturating_i64(first_seq), &end])
+    let found = query(c, READ_RANGE, &[&key(room_id), &from, &to])
         .await
         .with_context(|| format!("reading the events of room {room_id}"))?;
     rows::all(&found, rows::stored_event)
@@ -145,7 +124,7 @@ pub(crate) async fn read_room_page(
         events_json: Vec::new(),
     };
     if let Some((first_seq, limit)) = range(&page.room) {
-        render_range(c, room_id, first_seq, limit, &mut page).await?;
+        render_range(c, room_id, seq_range(first_seq, limit), &mut page).await?;
     }
     Ok(Some(page))
 }
@@ -154,18 +133,10 @@ pub(crate) async fn read_room_page(
 async fn render_range(
     c: &Client,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
     page: &mut RoomPage,
 ) -> Result<(), Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(());
-    };
-    if limit == 0 {
-        return Ok(());
-    }
-    let end = saturating_i64(first_seq.saturating_add(limit));
-    let found = query(c, RENDER_RANGE, &[&key, &saturating_i64(first_seq), &end])
+    let found = query(c, RENDER_RANGE, &[&key(room_id), &from, &to])
         .await
         .with_context(|| format!("reading the events of room {room_id}"))?;
     // ~110 bytes per event as the benchmark's events render.
@@ -189,17 +160,11 @@ pub(crate) async fn read_of_type(
     after_seq: u64,
     limit: u64,
 ) -> Result<Vec<StoredEvent>, Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(Vec::new());
-    };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let found = query(
         c,
         READ_OF_TYPE,
         &[
-            &key,
+            &key(room_id),
             &event_type.code(),
             &saturating_i64(after_seq),
             &saturating_i64(limit),

@@ -3,11 +3,12 @@
 use deadpool_postgres::Transaction;
 
 use roomlog_core::lifecycle::KickWrite;
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{BAR_USER, CLEAR_BARS, LIFT_BAR};
 use roomlog_core::{KickBars, RoomId};
 
 use crate::error::{Context, Error};
 use crate::rows;
-use crate::sql::rooms::room_key;
 use crate::sql::{execute, query, Client};
 
 /// The bars on record for `users` (those a batch lets in), for admission: one query for the
@@ -39,14 +40,9 @@ pub(crate) async fn write(tx: &Transaction<'_>, room: i64, write: &KickWrite) ->
     match write {
         KickWrite::Unchanged => Ok(()),
         KickWrite::Bar { user, until_ms } => {
-            execute(
-                tx,
-                "INSERT INTO kicks (room_id, user_id, until_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (room_id, user_id) DO UPDATE SET until_ms = excluded.until_ms",
-                &[&room, user, until_ms],
-            )
-            .await
-            .with_context(|| format!("barring `{user}` from room {room}"))?;
+            execute(tx, BAR_USER, &[&room, user, until_ms])
+                .await
+                .with_context(|| format!("barring `{user}` from room {room}"))?;
             Ok(())
         }
         KickWrite::Clear => clear(tx, room).await,
@@ -56,22 +52,15 @@ pub(crate) async fn write(tx: &Transaction<'_>, room: i64, write: &KickWrite) ->
 /// Lifts a bar; returns whether there was one. One statement: it needs no room lock (an append
 /// racing it either sees the bar or does not, as with any order of the two).
 pub(crate) async fn unblock(c: &Client, room_id: RoomId, user: &str) -> Result<bool, Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(false);
-    };
-    let removed = execute(
-        c,
-        "DELETE FROM kicks WHERE room_id = $1 AND user_id = $2",
-        &[&key, &user],
-    )
-    .await
-    .with_context(|| format!("lifting the bar of `{user}` in room {room_id}"))?;
+    let removed = execute(c, LIFT_BAR, &[&key(room_id), &user])
+        .await
+        .with_context(|| format!("lifting the bar of `{user}` in room {room_id}"))?;
     Ok(removed > 0)
 }
 
 /// Drops every bar of the room (its class is over, or the room is deleted).
 pub(crate) async fn clear(tx: &Transaction<'_>, room: i64) -> Result<(), Error> {
-    execute(tx, "DELETE FROM kicks WHERE room_id = $1", &[&room])
+    execute(tx, CLEAR_BARS, &[&room])
         .await
         .with_context(|| format!("dropping the kick bars of room {room}"))?;
     Ok(())

@@ -14,7 +14,7 @@ use deadpool_postgres::Transaction;
 
 use roomlog_core::ingest::{distinct_ids, Batch};
 use roomlog_core::lifecycle::{self, LifecyclePolicy, Recording};
-use roomlog_core::{Admission, AppendOutcome, NewEvent, Room, RoomId, StoreError};
+use roomlog_core::{Admission, AppendOutcome, NewEvent, Room, RoomId, StoreError, Written};
 
 use crate::error::{Context, Error};
 use crate::rows;
@@ -76,7 +76,7 @@ pub(crate) async fn append(
     events: Vec<NewEvent>,
     admit: Admission,
     policy: &LifecyclePolicy,
-) -> Result<AppendOutcome, Error> {
+) -> Result<Written<AppendOutcome>, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
     let key = locked.key();
@@ -109,7 +109,7 @@ pub(crate) async fn append(
     let (recording, outcome) = batch.record(locked.room, stored, policy);
     record(&tx, locked.callback, &recording).await?;
     commit(tx).await?;
-    Ok(outcome)
+    Ok(recording.written(outcome))
 }
 
 /// The store's `start_room`.
@@ -118,13 +118,13 @@ pub(crate) async fn start(
     room_id: RoomId,
     event: NewEvent,
     policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
+) -> Result<Written<Room>, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
     let recording = lifecycle::start(locked.room, event, policy)?;
     record(&tx, locked.callback, &recording).await?;
     commit(tx).await?;
-    Ok(recording.room)
+    Ok(recording.into_room())
 }
 
 /// The store's `end_room`.
@@ -133,14 +133,14 @@ pub(crate) async fn end(
     room_id: RoomId,
     event: NewEvent,
     policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
+) -> Result<Written<Room>, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
     let present = presence::present_in_order(&tx, locked.key()).await?;
     let recording = lifecycle::end(locked.room, &present, event, policy)?;
     record(&tx, locked.callback, &recording).await?;
     commit(tx).await?;
-    Ok(recording.room)
+    Ok(recording.into_room())
 }
 
 /// The store's `expire_room`.
@@ -148,13 +148,13 @@ pub(crate) async fn expire(
     c: &mut Client,
     room_id: RoomId,
     policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
+) -> Result<Written<Room>, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
     let recording = lifecycle::expire(locked.room, policy)?;
     record(&tx, locked.callback, &recording).await?;
     commit(tx).await?;
-    Ok(recording.room)
+    Ok(recording.into_room())
 }
 
 /// The store's `kick_user`: returns whether the user was present.
@@ -165,7 +165,7 @@ pub(crate) async fn kick(
     until_ms: Option<i64>,
     quit: NewEvent,
     policy: &LifecyclePolicy,
-) -> Result<bool, Error> {
+) -> Result<Written<bool>, Error> {
     let tx = write(c).await?;
     let locked = lock_room(&tx, room_id).await?;
     let stored = presence::load(&tx, locked.key(), &[user])
@@ -175,5 +175,5 @@ pub(crate) async fn kick(
     let recording = lifecycle::kick(locked.room, user, until_ms, quit, stored, policy)?;
     record(&tx, locked.callback, &recording).await?;
     commit(tx).await?;
-    Ok(!recording.events.is_empty())
+    Ok(recording.written(!recording.events.is_empty()))
 }

@@ -9,19 +9,22 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
-use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{
+    APP_ACCOUNT, APP_LONGEST_ROOM, COUNT_ROOMS, DUE_ROOMS, NEXT_DEADLINE, PAGE_OF_ROOMS, ROOM,
+    SAVE_LAST_SEQ, SAVE_SPEC, SAVE_STATUS,
+};
+use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError, Written};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
 use crate::rows::{self, room_columns};
 use crate::sql::Client;
 use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write};
 
-/// Room ids beyond i64 cannot exist: such a lookup simply finds nothing.
+/// Room ids beyond i64 cannot exist: such a lookup simply finds nothing (see also `row::key`).
 pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
     i64::try_from(room_id).ok()
 }
-
-const ROOM: &str = concat!("SELECT ", room_columns!(), " FROM rooms WHERE room_id = $1");
 
 /// The room, locked for the transaction, and whether its app has a callback URL (column 12).
 const ROOM_FOR_UPDATE: &str = concat!(
@@ -35,10 +38,7 @@ pub(crate) async fn load_room<C: GenericClient>(
     c: &C,
     room_id: RoomId,
 ) -> Result<Option<Room>, Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(None);
-    };
-    query_opt(c, ROOM, &[&key])
+    query_opt(c, ROOM, &[&key(room_id)])
         .await
         .with_context(|| format!("loading room {room_id}"))?
         .as_ref()
@@ -64,8 +64,7 @@ impl Locked {
 /// Locks the room row for the transaction: `RoomNotFound` if it does not exist (or was deleted
 /// by a transaction this one waited for).
 pub(crate) async fn lock_room(tx: &Transaction<'_>, room_id: RoomId) -> Result<Locked, Error> {
-    let key = room_key(room_id).ok_or(StoreError::RoomNotFound)?;
-    let row = query_opt(tx, ROOM_FOR_UPDATE, &[&key])
+    let row = query_opt(tx, ROOM_FOR_UPDATE, &[&key(room_id)])
         .await
         .with_context(|| format!("locking room {room_id}"))?
         .ok_or(StoreError::RoomNotFound)?;
@@ -109,19 +108,12 @@ pub(crate) async fn save(tx: &Transaction<'_>, recording: &Recording) -> Result<
     let last_seq = saturating_i64(room.last_seq);
     match recording.room_write {
         RoomWrite::Unchanged => Ok(0),
-        RoomWrite::LastSeq => {
-            let sql = "UPDATE rooms SET last_seq = $2 WHERE room_id = $1";
-            execute(tx, sql, &[&key, &last_seq]).await
-        }
-        RoomWrite::Presence { .. } | RoomWrite::Status => {
+        RoomWrite::LastSeq => execute(tx, SAVE_LAST_SEQ, &[&last_seq, &key]).await,
+        RoomWrite::Presence | RoomWrite::Status => {
             execute(
                 tx,
-                "UPDATE rooms SET status = $2, real_start_ms = $3, real_end_ms = $4,
-                                  last_seq = $5, present_members = $6, empty_since_ms = $7,
-                                  deadline_ms = $8
-                 WHERE room_id = $1",
+                SAVE_STATUS,
                 &[
-                    &key,
                     &(room.status.code() as i64),
                     &room.real_start_ms,
                     &room.real_end_ms,
@@ -129,6 +121,7 @@ pub(crate) async fn save(tx: &Transaction<'_>, recording: &Recording) -> Result<
                     &saturating_i64(room.occupancy.present),
                     &room.occupancy.empty_since_ms,
                     &recording.deadline_ms,
+                    &key,
                 ],
             )
             .await
@@ -145,23 +138,17 @@ pub(crate) async fn create_rooms(
     specs: &[RoomSpec],
     created_at: i64,
     policy: &LifecyclePolicy,
-) -> Result<Vec<RoomId>, Error> {
-    let Ok(sdk_app_id) = i64::try_from(app.sdk_app_id) else {
-        return Err(StoreError::AppNotFound.into());
-    };
+) -> Result<Written<Vec<RoomId>>, Error> {
+    let sdk_app_id = key(app.sdk_app_id);
     let tx = write(c).await?;
     // The owner recorded on each room comes from the apps table itself, so a room's account
     // always matches its app's even if the caller's `App` is stale.
-    let account_id: i64 = query_opt(
-        &tx,
-        "SELECT account_id FROM apps WHERE sdk_app_id = $1",
-        &[&sdk_app_id],
-    )
-    .await
-    .context("looking up the app of new rooms")?
-    .map(|row| rows::get(&row, 0))
-    .transpose()?
-    .ok_or(StoreError::AppNotFound)?;
+    let account_id: i64 = query_opt(&tx, APP_ACCOUNT, &[&sdk_app_id])
+        .await
+        .context("looking up the app of new rooms")?
+        .map(|row| rows::get(&row, 0))
+        .transpose()?
+        .ok_or(StoreError::AppNotFound)?;
     let mut ids = Vec::with_capacity(specs.len());
     let mut longest = 0;
     for spec in specs {
@@ -194,7 +181,7 @@ pub(crate) async fn create_rooms(
         note_span(&tx, sdk_app_id, longest).await?;
     }
     commit(tx).await?;
-    Ok(ids)
+    Ok(lifecycle::created(ids))
 }
 
 pub(crate) async fn modify_room(
@@ -202,41 +189,29 @@ pub(crate) async fn modify_room(
     room_id: RoomId,
     spec: RoomSpec,
     policy: &LifecyclePolicy,
-) -> Result<Room, Error> {
+) -> Result<Written<Room>, Error> {
     let tx = write(c).await?;
-    let room = lifecycle::modify(lock_room(&tx, room_id).await?.room, spec)?;
+    let modified = lifecycle::modify(lock_room(&tx, room_id).await?.room, spec, policy)?;
+    let room = &modified.value;
     let (start, end, span) = schedule(&room.spec)?;
     let json = spec_json(&room.spec)?;
     execute(
         &tx,
-        "UPDATE rooms SET spec = $2, start_time = $3, end_time = $4, deadline_ms = $5
-         WHERE room_id = $1",
+        SAVE_SPEC,
         &[
-            &(room.room_id as i64),
             &json,
             &start,
             &end,
-            &deadline_ms(&room, policy),
+            &deadline_ms(room, policy),
+            &(room.room_id as i64),
         ],
     )
     .await
     .with_context(|| format!("modifying room {room_id}"))?;
     note_span(&tx, room.sdk_app_id as i64, span).await?;
     commit(tx).await?;
-    Ok(room)
+    Ok(modified)
 }
-
-/// The earliest deadline: the first entry of the partial index `rooms_by_deadline`.
-pub(crate) const NEXT_DEADLINE: &str =
-    "SELECT MIN(deadline_ms) FROM rooms WHERE deadline_ms IS NOT NULL";
-
-/// Rooms due, earliest first: a range on `rooms_by_deadline`.
-pub(crate) const DUE_ROOMS: &str = concat!(
-    "SELECT ",
-    room_columns!(),
-    " FROM rooms WHERE deadline_ms IS NOT NULL AND deadline_ms <= $1",
-    " ORDER BY deadline_ms, room_id LIMIT $2"
-);
 
 pub(crate) async fn next_deadline_ms(c: &Client) -> Result<Option<i64>, Error> {
     let row = query_one(c, NEXT_DEADLINE, &[])
@@ -308,41 +283,18 @@ pub(crate) async fn refresh_in_class_deadlines(
     Ok(changed)
 }
 
-/// GetRooms' filter: app, the bounded start-time range, overlap, and the status bitmask.
-macro_rules! rooms_filter {
-    () => {
-        " FROM rooms WHERE sdk_app_id = $1 AND start_time BETWEEN $2 AND $3 AND end_time >= $4 \
-         AND ($5::bigint = 0 OR (($5::bigint >> status::int) & 1) = 1)"
-    };
-}
-
-pub(crate) const COUNT_ROOMS: &str = concat!("SELECT COUNT(*)", rooms_filter!());
-
-pub(crate) const PAGE_OF_ROOMS: &str = concat!(
-    "SELECT ",
-    room_columns!(),
-    rooms_filter!(),
-    " ORDER BY start_time, room_id LIMIT $6 OFFSET $7"
-);
-
 pub(crate) async fn list_rooms(
     c: &mut Client,
     query_: &RoomQuery,
 ) -> Result<(u64, Vec<Room>), Error> {
-    let Ok(sdk_app_id) = i64::try_from(query_.sdk_app_id) else {
-        return Ok((0, Vec::new()));
-    };
+    let sdk_app_id = key(query_.sdk_app_id);
     // COUNT and the page must see the same snapshot, or Total could disagree with the page.
     let tx = snapshot(c).await?;
-    let longest: Option<i64> = query_opt(
-        &tx,
-        "SELECT max_room_secs FROM apps WHERE sdk_app_id = $1",
-        &[&sdk_app_id],
-    )
-    .await
-    .context("looking up an app for GetRooms")?
-    .map(|row| rows::get(&row, 0))
-    .transpose()?;
+    let longest: Option<i64> = query_opt(&tx, APP_LONGEST_ROOM, &[&sdk_app_id])
+        .await
+        .context("looking up an app for GetRooms")?
+        .map(|row| rows::get(&row, 0))
+        .transpose()?;
     let Some(longest) = longest else {
         return Ok((0, Vec::new()));
     };

@@ -5,29 +5,23 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::GenericClient;
 
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{
+    INSERT_USER, OVERWRITE_USER, SET_USER_TOKEN, USER_BY_ID, USER_BY_ORIGIN,
+};
 use roomlog_core::user::Registration;
 use roomlog_core::{SdkAppId, StoreError, User};
 
 use crate::error::{is_unique_violation, to_i64, Context, Error};
-use crate::rows::{self, user_columns};
+use crate::rows;
 use crate::sql::{commit, execute, query, query_opt, write, Client};
 
-/// A user by the platform's id, within one app (phrased to match the partial unique index
-/// `users_by_origin`).
-pub(crate) const BY_ORIGIN: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    " FROM users WHERE sdk_app_id = $1 AND origin_id = $2 AND origin_id <> ''"
-);
-
-const BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE user_id = $1");
-
-async fn by_origin<C: GenericClient>(
+pub(crate) async fn get_by_origin<C: GenericClient>(
     c: &C,
-    app: i64,
+    sdk_app_id: SdkAppId,
     origin_id: &str,
 ) -> Result<Option<User>, Error> {
-    query_opt(c, BY_ORIGIN, &[&app, &origin_id])
+    query_opt(c, USER_BY_ORIGIN, &[&key(sdk_app_id), &origin_id])
         .await
         .context("looking up a user by OriginId")?
         .as_ref()
@@ -70,7 +64,7 @@ pub(crate) async fn register(
         let app = to_i64(user.sdk_app_id, "SdkAppId")?;
         let existing = match user.origin_id.as_str() {
             "" => None,
-            origin_id => by_origin(&tx, app, origin_id).await?,
+            origin_id => get_by_origin(&tx, user.sdk_app_id, origin_id).await?,
         };
         let user = match Registration::decide(user.clone(), existing, overwrite)
             .map_err(StoreError::Rejected)?
@@ -78,14 +72,13 @@ pub(crate) async fn register(
             Registration::Overwrite(user) => {
                 execute(
                     &tx,
-                    "UPDATE users SET name = $2, avatar = $3, token = $4, token_expires_ms = $5
-                     WHERE user_id = $1",
+                    OVERWRITE_USER,
                     &[
-                        &user.user_id,
                         &user.name,
                         &user.avatar,
                         &user.token,
                         &user.token_expires_ms,
+                        &user.user_id,
                     ],
                 )
                 .await
@@ -95,9 +88,7 @@ pub(crate) async fn register(
             Registration::Insert(user) => {
                 let inserted = execute(
                     &tx,
-                    "INSERT INTO users (user_id, sdk_app_id, name, origin_id, avatar, token,
-                                        token_expires_ms, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    INSERT_USER,
                     &[
                         &user.user_id,
                         &app,
@@ -131,23 +122,12 @@ pub(crate) async fn register(
 }
 
 pub(crate) async fn get(c: &Client, user_id: &str) -> Result<Option<User>, Error> {
-    query_opt(c, BY_ID, &[&user_id])
+    query_opt(c, USER_BY_ID, &[&user_id])
         .await
         .context("loading a user")?
         .as_ref()
         .map(rows::user)
         .transpose()
-}
-
-pub(crate) async fn get_by_origin(
-    c: &Client,
-    sdk_app_id: SdkAppId,
-    origin_id: &str,
-) -> Result<Option<User>, Error> {
-    let Ok(app) = i64::try_from(sdk_app_id) else {
-        return Ok(None);
-    };
-    by_origin(c, app, origin_id).await
 }
 
 pub(crate) async fn set_token(
@@ -156,13 +136,9 @@ pub(crate) async fn set_token(
     token: &str,
     expires_ms: i64,
 ) -> Result<bool, Error> {
-    let changed = execute(
-        c,
-        "UPDATE users SET token = $2, token_expires_ms = $3 WHERE user_id = $1",
-        &[&user_id, &token, &expires_ms],
-    )
-    .await
-    .context("replacing a user's token")?;
+    let changed = execute(c, SET_USER_TOKEN, &[&token, &expires_ms, &user_id])
+        .await
+        .context("replacing a user's token")?;
     Ok(changed > 0)
 }
 
@@ -173,16 +149,13 @@ pub(crate) async fn names(
     user_ids: &[String],
 ) -> Result<HashMap<String, String>, Error> {
     let mut names = HashMap::new();
-    let Ok(app) = i64::try_from(sdk_app_id) else {
-        return Ok(names);
-    };
     if user_ids.is_empty() {
         return Ok(names);
     }
     let found = query(
         c,
         "SELECT user_id, name FROM users WHERE sdk_app_id = $1 AND user_id = ANY($2)",
-        &[&app, &user_ids],
+        &[&key(sdk_app_id), &user_ids],
     )
     .await
     .context("looking up user names")?;

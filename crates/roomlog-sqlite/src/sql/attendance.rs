@@ -6,24 +6,20 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use roomlog_core::attendance::RoomAttendance;
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{
+    ATTENDANCE_RECORDS, ATTENDANCE_SUMMARY, AWAITING_ATTENDANCE, DELETE_ATTENDANCE,
+    SAVE_ATTENDANCE_SUMMARY,
+};
 use roomlog_core::store::{attendance_json, AttendancePage};
 use roomlog_core::{Page, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::sql::rooms::room_key;
 
-/// Ended rooms still waiting for their attendance, oldest end first: the partial index
-/// `rooms_awaiting_attendance` (ties by room id, which every index entry ends with).
-pub(crate) const AWAITING: &str = "SELECT room_id FROM rooms \
-     WHERE status = 2 AND attendance_ready = 0 ORDER BY real_end_ms, room_id LIMIT ?1";
-
-/// A page of records: a range seek on the primary key.
-pub(crate) const RECORDS_PAGE: &str = "SELECT record FROM attendance_records \
-     WHERE room_id = ?1 AND ord >= ?2 AND ord < ?3 ORDER BY ord";
-
 pub(crate) fn awaiting(conn: &Connection, limit: u64) -> Result<Vec<RoomId>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(AWAITING)
+        .prepare_cached(AWAITING_ATTENDANCE)
         .context("finding rooms awaiting attendance")?;
     let rooms = stmt
         .query_map([saturating_i64(limit)], |row| row.get::<_, i64>(0))
@@ -48,9 +44,7 @@ pub(crate) fn save(
     if !exists {
         return Err(StoreError::RoomNotFound);
     }
-    conn.prepare_cached("DELETE FROM attendance_records WHERE room_id = ?1")
-        .and_then(|mut stmt| stmt.execute([key]))
-        .with_context(what)?;
+    delete(conn, key)?;
     let mut insert = conn
         .prepare_cached("INSERT INTO attendance_records (room_id, ord, record) VALUES (?1, ?2, ?3)")
         .with_context(what)?;
@@ -60,12 +54,9 @@ pub(crate) fn save(
             .execute((key, ord as i64, record))
             .with_context(what)?;
     }
-    conn.prepare_cached(
-        "UPDATE rooms SET attendance_ready = 1, attendance_summary = ?2, attendance_total = ?3
-         WHERE room_id = ?1",
-    )
-    .and_then(|mut stmt| stmt.execute((key, summary, records.len() as i64)))
-    .with_context(what)?;
+    conn.prepare_cached(SAVE_ATTENDANCE_SUMMARY)
+        .and_then(|mut stmt| stmt.execute((summary, records.len() as i64, key)))
+        .with_context(what)?;
     Ok(())
 }
 
@@ -76,16 +67,11 @@ pub(crate) fn page(
     room_id: RoomId,
     page: Page,
 ) -> Result<Option<AttendancePage>, StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(None);
-    };
+    let key = key(room_id);
     let what = || format!("reading the attendance of room {room_id}");
     let tx = conn.unchecked_transaction().with_context(what)?;
     let stored: Option<(Option<String>, i64)> = tx
-        .prepare_cached(
-            "SELECT attendance_summary, attendance_total FROM rooms
-             WHERE room_id = ?1 AND attendance_ready = 1",
-        )
+        .prepare_cached(ATTENDANCE_SUMMARY)
         .and_then(|mut stmt| {
             stmt.query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
@@ -101,7 +87,7 @@ pub(crate) fn page(
     if let Some((first, count)) = page.range(total) {
         // `Page::range` counts from 1; `ord` from 0.
         let from = saturating_i64(first - 1);
-        let mut stmt = tx.prepare_cached(RECORDS_PAGE).with_context(what)?;
+        let mut stmt = tx.prepare_cached(ATTENDANCE_RECORDS).with_context(what)?;
         records = stmt
             .query_map(
                 (key, from, from.saturating_add(saturating_i64(count))),
@@ -116,7 +102,7 @@ pub(crate) fn page(
 
 /// Deletes the room's attendance (the room is being deleted).
 pub(crate) fn delete(conn: &Connection, room: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM attendance_records WHERE room_id = ?1")
+    conn.prepare_cached(DELETE_ATTENDANCE)
         .and_then(|mut stmt| stmt.execute([room]))
         .with_context(|| format!("deleting the attendance of room {room}"))?;
     Ok(())

@@ -3,29 +3,15 @@
 
 use rusqlite::Connection;
 
+use roomlog_core::store::row::{key, seq_range};
+use roomlog_core::store::sql::{READ_RANGE, RENDER_RANGE, ROOM};
 use roomlog_core::{EventRange, EventType, NewEvent, RoomId, RoomPage, StoreError, StoredEvent};
 
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, event_columns, u64_bits};
-use crate::sql::rooms::{room_key, SELECT_ROOM};
 
 /// Is this event id recorded in the room? (The unique index, covering.)
 pub(crate) const KNOWN_ID: &str = "SELECT 1 FROM events WHERE room_id = ?1 AND event_id = ?2";
-
-/// A page of the log: a range seek on the primary key.
-pub(crate) const READ_RANGE: &str = concat!(
-    "SELECT ",
-    event_columns!(),
-    " FROM events WHERE room_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
-);
-
-/// [`READ_RANGE`] with only the columns GetRoomEvent shows (`EventInfo` has no event id or
-/// seq, and the room id is the one asked for): fewer columns to decode per row.
-pub(crate) const RENDER_RANGE: &str = concat!(
-    "SELECT ",
-    rows::event_info_columns!(),
-    " FROM events WHERE room_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
-);
 
 /// One type's events after a seq: a range seek on `events_by_type`. Without statistics the
 /// planner prefers walking the primary key (it yields seq order too, and avoids a second lookup
@@ -71,25 +57,17 @@ pub(crate) fn insert_event(
     Ok(())
 }
 
-/// Events with `first_seq <= seq < first_seq + limit`: a range seek on the primary key, so any
+/// Events with seqs in `from .. to` (`row::seq_range`): a range seek on the primary key, so any
 /// page costs the same however deep into the log it is.
 pub(crate) fn read_range(
     conn: &Connection,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(Vec::new());
-    };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let end = saturating_i64(first_seq.saturating_add(limit));
     let mut stmt = conn.prepare_cached(READ_RANGE).context("reading events")?;
     // Sized up front: collecting an iterator of unknown length grows and copies the vector.
-    let mut events = Vec::with_capacity(limit.min(1000) as usize);
-    stmt.query_map((key, saturating_i64(first_seq), end), rows::stored_event)
+    let mut events = Vec::with_capacity(to.saturating_sub(from).clamp(0, 1000) as usize);
+    stmt.query_map((key(room_id), from, to), rows::stored_event)
         .and_then(|rows| {
             for event in rows {
                 events.push(event?);
@@ -113,12 +91,9 @@ pub(crate) fn read_room_page(
     room_id: RoomId,
     range: EventRange,
 ) -> Result<Option<RoomPage>, StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(None);
-    };
     let what = || format!("loading room {room_id}");
-    let mut room_stmt = conn.prepare_cached(SELECT_ROOM).with_context(what)?;
-    let mut room_rows = room_stmt.query([key]).with_context(what)?;
+    let mut room_stmt = conn.prepare_cached(ROOM).with_context(what)?;
+    let mut room_rows = room_stmt.query([key(room_id)]).with_context(what)?;
     let Some(row) = room_rows.next().with_context(what)? else {
         return Ok(None);
     };
@@ -128,7 +103,7 @@ pub(crate) fn read_room_page(
         events_json: Vec::new(),
     };
     if let Some((first_seq, limit)) = range(&page.room) {
-        render_range(conn, room_id, first_seq, limit, &mut page)?;
+        render_range(conn, room_id, seq_range(first_seq, limit), &mut page)?;
     }
     // Resets the room statement: the read transaction ends here.
     drop(room_rows);
@@ -139,26 +114,17 @@ pub(crate) fn read_room_page(
 fn render_range(
     conn: &Connection,
     room_id: RoomId,
-    first_seq: u64,
-    limit: u64,
+    (from, to): (i64, i64),
     page: &mut RoomPage,
 ) -> Result<(), StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(());
-    };
-    if limit == 0 {
-        return Ok(());
-    }
     let what = || format!("reading the events of room {room_id}");
-    let end = saturating_i64(first_seq.saturating_add(limit));
     let mut stmt = conn
         .prepare_cached(RENDER_RANGE)
         .context("reading events")?;
-    let mut rows = stmt
-        .query((key, saturating_i64(first_seq), end))
-        .with_context(what)?;
+    let mut rows = stmt.query((key(room_id), from, to)).with_context(what)?;
     // ~110 bytes per event as the benchmark's events render; more only grows once or twice.
-    page.events_json.reserve(limit.min(1000) as usize * 128);
+    page.events_json
+        .reserve(to.saturating_sub(from).clamp(0, 1000) as usize * 128);
     while let Some(row) = rows.next().with_context(what)? {
         let event = rows::event_info_ref(room_id, row).with_context(what)?;
         if page.count > 0 {
@@ -178,19 +144,13 @@ pub(crate) fn read_of_type(
     after_seq: u64,
     limit: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(Vec::new());
-    };
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let mut stmt = conn
         .prepare_cached(READ_OF_TYPE)
         .context("reading events of a type")?;
     let events = stmt
         .query_map(
             (
-                key,
+                key(room_id),
                 event_type.code(),
                 saturating_i64(after_seq),
                 saturating_i64(limit),

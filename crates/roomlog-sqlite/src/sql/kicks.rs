@@ -3,10 +3,11 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use roomlog_core::lifecycle::KickWrite;
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{BAR_USER, CLEAR_BARS, LIFT_BAR};
 use roomlog_core::{KickBars, RoomId, StoreError};
 
 use crate::error::Context;
-use crate::sql::rooms::room_key;
 
 /// Does the room have any bar? One seek, so a batch of joins into a room nobody was kicked from
 /// (nearly every batch) looks up nothing per user.
@@ -21,15 +22,12 @@ pub(crate) fn bars_of(
     room: i64,
     users: &[&str],
 ) -> Result<KickBars, StoreError> {
-    let mut bars = KickBars::new();
-    if users.is_empty() {
-        return Ok(bars);
-    }
     let what = || format!("looking up the kick bars of room {room}");
     let any = conn
         .prepare_cached(ROOM_HAS_BARS)
         .and_then(|mut stmt| stmt.exists([room]))
         .with_context(what)?;
+    let mut bars = KickBars::new();
     if !any {
         return Ok(bars);
     }
@@ -51,12 +49,9 @@ pub(crate) fn write(conn: &Connection, room: i64, write: &KickWrite) -> Result<(
     match write {
         KickWrite::Unchanged => Ok(()),
         KickWrite::Bar { user, until_ms } => {
-            conn.prepare_cached(
-                "INSERT INTO kicks (room_id, user_id, until_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (room_id, user_id) DO UPDATE SET until_ms = excluded.until_ms",
-            )
-            .and_then(|mut stmt| stmt.execute((room, user, until_ms)))
-            .with_context(|| format!("barring `{user}` from room {room}"))?;
+            conn.prepare_cached(BAR_USER)
+                .and_then(|mut stmt| stmt.execute((room, user, until_ms)))
+                .with_context(|| format!("barring `{user}` from room {room}"))?;
             Ok(())
         }
         KickWrite::Clear => clear(conn, room),
@@ -65,19 +60,16 @@ pub(crate) fn write(conn: &Connection, room: i64, write: &KickWrite) -> Result<(
 
 /// Lifts a bar; returns whether there was one.
 pub(crate) fn unblock(conn: &Connection, room_id: RoomId, user: &str) -> Result<bool, StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(false);
-    };
     let removed = conn
-        .prepare_cached("DELETE FROM kicks WHERE room_id = ?1 AND user_id = ?2")
-        .and_then(|mut stmt| stmt.execute((key, user)))
+        .prepare_cached(LIFT_BAR)
+        .and_then(|mut stmt| stmt.execute((key(room_id), user)))
         .with_context(|| format!("lifting the bar of `{user}` in room {room_id}"))?;
     Ok(removed > 0)
 }
 
 /// Drops every bar of the room (its class is over, or the room is deleted).
 pub(crate) fn clear(conn: &Connection, room: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM kicks WHERE room_id = ?1")
+    conn.prepare_cached(CLEAR_BARS)
         .and_then(|mut stmt| stmt.execute([room]))
         .with_context(|| format!("dropping the kick bars of room {room}"))?;
     Ok(())

@@ -20,8 +20,24 @@ mod tests {
     use rusqlite::Connection;
 
     use roomlog_core::lifecycle::LifecyclePolicy;
+    use roomlog_core::store::sql as shared;
 
-    use super::{attendance, deliveries, events, kicks, presence, purge, rooms, users};
+    use super::{deliveries, events, kicks, presence, purge, rooms};
+
+    /// The statements shared with other backends are written with PostgreSQL's `$N`, which
+    /// SQLite numbers in order of first appearance: bound by position, `$N` must be the Nth.
+    #[test]
+    fn shared_statements_number_their_parameters_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrations::migrate(&mut conn, 0, &LifecyclePolicy::default()).unwrap();
+        for sql in shared::ALL {
+            let stmt = conn.prepare(sql).unwrap();
+            for index in 1..=stmt.parameter_count() {
+                let expected = format!("${index}");
+                assert_eq!(stmt.parameter_name(index), Some(expected.as_str()), "{sql}");
+            }
+        }
+    }
 
     /// The hot queries must stay index seeks as the schema evolves: a full scan of `events`
     /// would make a page read cost the whole log, one of `rooms` would make the scheduler's
@@ -31,17 +47,17 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::migrations::migrate(&mut conn, 0, &LifecyclePolicy::default()).unwrap();
         let cases = [
-            (events::READ_RANGE, "SEARCH events USING PRIMARY KEY (room_id=? AND seq>? AND seq<?)"),
-            (events::RENDER_RANGE, "SEARCH events USING PRIMARY KEY (room_id=? AND seq>? AND seq<?)"),
+            (shared::READ_RANGE, "SEARCH events USING PRIMARY KEY (room_id=? AND seq>? AND seq<?)"),
+            (shared::RENDER_RANGE, "SEARCH events USING PRIMARY KEY (room_id=? AND seq>? AND seq<?)"),
             (events::READ_OF_TYPE, "SEARCH events USING INDEX events_by_type (room_id=? AND event_type=? AND seq>?)"),
             (events::KNOWN_ID, "SEARCH events USING COVERING INDEX events_by_event_id (room_id=? AND event_id=?)"),
-            (rooms::COUNT_ROOMS, "SEARCH rooms USING COVERING INDEX rooms_by_app_schedule (sdk_app_id=? AND start_time>? AND start_time<?)"),
-            (rooms::PAGE_OF_ROOMS, "SEARCH rooms USING INDEX rooms_by_app_schedule (sdk_app_id=? AND start_time>? AND start_time<?)"),
+            (shared::COUNT_ROOMS, "SEARCH rooms USING COVERING INDEX rooms_by_app_schedule (sdk_app_id=? AND start_time>? AND start_time<?)"),
+            (shared::PAGE_OF_ROOMS, "SEARCH rooms USING INDEX rooms_by_app_schedule (sdk_app_id=? AND start_time>? AND start_time<?)"),
             (purge::NEXT_TO_PURGE, "INDEX rooms_purge_queue (real_end_ms>? AND real_end_ms<?)"),
             (purge::PURGE_CANDIDATE, "INDEX rooms_purge_queue"),
             (purge::DELETE_BELOW, "SEARCH events USING PRIMARY KEY (room_id=? AND seq<?)"),
-            (rooms::NEXT_DEADLINE, "SEARCH rooms USING COVERING INDEX rooms_by_deadline"),
-            (rooms::DUE_ROOMS, "SEARCH rooms USING INDEX rooms_by_deadline (deadline_ms>? AND deadline_ms<?)"),
+            (shared::NEXT_DEADLINE, "SEARCH rooms USING COVERING INDEX rooms_by_deadline"),
+            (shared::DUE_ROOMS, "SEARCH rooms USING INDEX rooms_by_deadline (deadline_ms>? AND deadline_ms<?)"),
             // Scans of partial indexes visit only the rows they hold: the rooms in class, the ended
             // rooms awaiting attendance.
             (rooms::IN_CLASS_ROOMS, "SCAN rooms USING INDEX rooms_in_class"),
@@ -49,9 +65,9 @@ mod tests {
             (presence::PRESENT_IN_ORDER, "SEARCH presence USING INDEX presence_by_arrival (room_id=?)"),
             (kicks::ROOM_HAS_BARS, "SEARCH kicks USING PRIMARY KEY (room_id=?)"),
             (kicks::BAR_OF, "SEARCH kicks USING PRIMARY KEY (room_id=? AND user_id=?)"),
-            (attendance::AWAITING, "SCAN rooms USING COVERING INDEX rooms_awaiting_attendance"),
-            (attendance::RECORDS_PAGE, "SEARCH attendance_records USING PRIMARY KEY (room_id=? AND ord>? AND ord<?)"),
-            (users::BY_ORIGIN, "SEARCH users USING INDEX users_by_origin (sdk_app_id=? AND origin_id=?)"),
+            (shared::AWAITING_ATTENDANCE, "SCAN rooms USING COVERING INDEX rooms_awaiting_attendance"),
+            (shared::ATTENDANCE_RECORDS, "SEARCH attendance_records USING PRIMARY KEY (room_id=? AND ord>? AND ord<?)"),
+            (shared::USER_BY_ORIGIN, "SEARCH users USING INDEX users_by_origin (sdk_app_id=? AND origin_id=?)"),
             // Callbacks: the worker's two queries are seeks on the partial index of heads that
             // are not paused, whatever the number of deliveries or paused apps.
             (deliveries::APP_HAS_CALLBACK, "SEARCH apps USING INTEGER PRIMARY KEY (rowid=?)"),

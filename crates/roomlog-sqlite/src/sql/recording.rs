@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 use roomlog_core::ingest::Batch;
 use roomlog_core::lifecycle::{self, LifecyclePolicy, Recording};
-use roomlog_core::{Admission, AppendOutcome, NewEvent, Room, RoomId, StoreError};
+use roomlog_core::{Admission, AppendOutcome, NewEvent, Room, RoomId, StoreError, Written};
 
 use crate::error::Context;
 use crate::sql::deliveries::Outbox;
@@ -42,7 +42,7 @@ pub(crate) fn append(
     events: Vec<NewEvent>,
     admit: Admission,
     policy: &LifecyclePolicy,
-) -> Result<AppendOutcome, StoreError> {
+) -> Result<Written<AppendOutcome>, StoreError> {
     let room = require_room(conn, room_id)?;
     let key = room_id as i64;
     let mut known = conn
@@ -59,7 +59,7 @@ pub(crate) fn append(
     let stored = presence::load(conn, key, &batch.member_users())?;
     let (recording, outcome) = batch.record(room, stored, policy);
     write(conn, &recording)?;
-    Ok(outcome)
+    Ok(recording.written(outcome))
 }
 
 /// The store's `start_room`.
@@ -68,10 +68,10 @@ pub(crate) fn start(
     room_id: RoomId,
     event: NewEvent,
     policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
+) -> Result<Written<Room>, StoreError> {
     let recording = lifecycle::start(require_room(conn, room_id)?, event, policy)?;
     write(conn, &recording)?;
-    Ok(recording.room)
+    Ok(recording.into_room())
 }
 
 /// The store's `end_room`.
@@ -80,12 +80,12 @@ pub(crate) fn end(
     room_id: RoomId,
     event: NewEvent,
     policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
+) -> Result<Written<Room>, StoreError> {
     let room = require_room(conn, room_id)?;
     let present = presence::present_in_order(conn, room_id as i64)?;
     let recording = lifecycle::end(room, &present, event, policy)?;
     write(conn, &recording)?;
-    Ok(recording.room)
+    Ok(recording.into_room())
 }
 
 /// The store's `expire_room`.
@@ -93,10 +93,10 @@ pub(crate) fn expire(
     conn: &Connection,
     room_id: RoomId,
     policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
+) -> Result<Written<Room>, StoreError> {
     let recording = lifecycle::expire(require_room(conn, room_id)?, policy)?;
     write(conn, &recording)?;
-    Ok(recording.room)
+    Ok(recording.into_room())
 }
 
 /// The store's `kick_user`: returns whether the user was present.
@@ -107,12 +107,12 @@ pub(crate) fn kick(
     until_ms: Option<i64>,
     quit: NewEvent,
     policy: &LifecyclePolicy,
-) -> Result<bool, StoreError> {
+) -> Result<Written<bool>, StoreError> {
     let room = require_room(conn, room_id)?;
     let stored = presence::load(conn, room_id as i64, &[user])?
         .remove(user)
         .unwrap_or_default();
     let recording = lifecycle::kick(room, user, until_ms, quit, stored, policy)?;
     write(conn, &recording)?;
-    Ok(!recording.events.is_empty())
+    Ok(recording.written(!recording.events.is_empty()))
 }

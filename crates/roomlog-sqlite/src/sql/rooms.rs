@@ -4,26 +4,25 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
-use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError};
+use roomlog_core::store::row::key;
+use roomlog_core::store::sql::{
+    APP_ACCOUNT, APP_LONGEST_ROOM, COUNT_ROOMS, DUE_ROOMS, NEXT_DEADLINE, PAGE_OF_ROOMS, ROOM,
+    SAVE_LAST_SEQ, SAVE_SPEC, SAVE_STATUS,
+};
+use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError, Written};
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, room_columns};
 
-/// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing.
+/// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing (see also
+/// `row::key`).
 pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
     i64::try_from(room_id).ok()
 }
 
-/// One room by id, the columns [`rows::room`] reads.
-pub(crate) const SELECT_ROOM: &str =
-    concat!("SELECT ", room_columns!(), " FROM rooms WHERE room_id = ?1");
-
 pub(crate) fn load_room(conn: &Connection, room_id: RoomId) -> Result<Option<Room>, StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok(None);
-    };
-    conn.prepare_cached(SELECT_ROOM)
-        .and_then(|mut stmt| stmt.query_row([key], rows::room).optional())
+    conn.prepare_cached(ROOM)
+        .and_then(|mut stmt| stmt.query_row([key(room_id)], rows::room).optional())
         .with_context(|| format!("loading room {room_id}"))
 }
 
@@ -64,22 +63,18 @@ pub(crate) fn save(conn: &Connection, recording: &Recording) -> Result<(), Store
         saturating_i64(room.occupancy.present),
         room.occupancy.empty_since_ms,
     );
-    match recording.room_write {
-        RoomWrite::Unchanged => Ok(0),
-        RoomWrite::LastSeq => conn
-            .prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE room_id = ?1")
-            .and_then(|mut stmt| stmt.execute((key, last_seq))),
-        RoomWrite::Presence {
-            deadline_moved: false,
-        } => conn
+    match (recording.room_write, recording.deadline_moved) {
+        (RoomWrite::Unchanged, _) => Ok(0),
+        (RoomWrite::LastSeq, _) => conn
+            .prepare_cached(SAVE_LAST_SEQ)
+            .and_then(|mut stmt| stmt.execute((last_seq, key))),
+        (RoomWrite::Presence, false) => conn
             .prepare_cached(
                 "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4
                  WHERE room_id = ?1",
             )
             .and_then(|mut stmt| stmt.execute((key, last_seq, present, empty_since_ms))),
-        RoomWrite::Presence {
-            deadline_moved: true,
-        } => conn
+        (RoomWrite::Presence, true) => conn
             .prepare_cached(
                 "UPDATE rooms SET last_seq = ?2, present_members = ?3, empty_since_ms = ?4,
                                   deadline_ms = ?5
@@ -89,25 +84,18 @@ pub(crate) fn save(conn: &Connection, recording: &Recording) -> Result<(), Store
                 let deadline_ms = recording.deadline_ms;
                 stmt.execute((key, last_seq, present, empty_since_ms, deadline_ms))
             }),
-        RoomWrite::Status => conn
-            .prepare_cached(
-                "UPDATE rooms SET status = ?2, real_start_ms = ?3, real_end_ms = ?4,
-                                  last_seq = ?5, present_members = ?6, empty_since_ms = ?7,
-                                  deadline_ms = ?8
-                 WHERE room_id = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute((
-                    key,
-                    room.status.code() as i64,
-                    room.real_start_ms,
-                    room.real_end_ms,
-                    last_seq,
-                    present,
-                    empty_since_ms,
-                    recording.deadline_ms,
-                ))
-            }),
+        (RoomWrite::Status, _) => conn.prepare_cached(SAVE_STATUS).and_then(|mut stmt| {
+            stmt.execute((
+                room.status.code() as i64,
+                room.real_start_ms,
+                room.real_end_ms,
+                last_seq,
+                present,
+                empty_since_ms,
+                recording.deadline_ms,
+                key,
+            ))
+        }),
     }
     .with_context(what)?;
     Ok(())
@@ -120,14 +108,12 @@ pub(crate) fn create_rooms(
     specs: &[RoomSpec],
     created_at: i64,
     policy: &LifecyclePolicy,
-) -> Result<Vec<RoomId>, StoreError> {
-    let Ok(sdk_app_id) = i64::try_from(app.sdk_app_id) else {
-        return Err(StoreError::AppNotFound);
-    };
+) -> Result<Written<Vec<RoomId>>, StoreError> {
+    let sdk_app_id = key(app.sdk_app_id);
     // The owner recorded on each room comes from the apps table itself, so a room's account
     // always matches its app's even if the caller's `App` is stale.
     let account_id: i64 = conn
-        .prepare_cached("SELECT account_id FROM apps WHERE sdk_app_id = ?1")
+        .prepare_cached(APP_ACCOUNT)
         .and_then(|mut stmt| stmt.query_row([sdk_app_id], |row| row.get(0)).optional())
         .context("looking up the app of new rooms")?
         .ok_or(StoreError::AppNotFound)?;
@@ -159,7 +145,7 @@ pub(crate) fn create_rooms(
         ids.push(conn.last_insert_rowid() as RoomId);
     }
     note_span(conn, sdk_app_id, longest)?;
-    Ok(ids)
+    Ok(lifecycle::created(ids))
 }
 
 pub(crate) fn modify_room(
@@ -167,34 +153,19 @@ pub(crate) fn modify_room(
     room_id: RoomId,
     spec: RoomSpec,
     policy: &LifecyclePolicy,
-) -> Result<Room, StoreError> {
-    let room = lifecycle::modify(require_room(conn, room_id)?, spec)?;
+) -> Result<Written<Room>, StoreError> {
+    let modified = lifecycle::modify(require_room(conn, room_id)?, spec, policy)?;
+    let room = &modified.value;
     let (start, end, span) = schedule(&room.spec)?;
     let json = spec_json(&room.spec)?;
-    conn.prepare_cached(
-        "UPDATE rooms SET spec = ?2, start_time = ?3, end_time = ?4, deadline_ms = ?5
-         WHERE room_id = ?1",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute((room_id as i64, json, start, end, deadline_ms(&room, policy)))
-    })
-    .with_context(|| format!("modifying room {room_id}"))?;
+    conn.prepare_cached(SAVE_SPEC)
+        .and_then(|mut stmt| {
+            stmt.execute((json, start, end, deadline_ms(room, policy), room_id as i64))
+        })
+        .with_context(|| format!("modifying room {room_id}"))?;
     note_span(conn, room.sdk_app_id as i64, span)?;
-    Ok(room)
+    Ok(modified)
 }
-
-/// The earliest deadline: the first entry of the partial index `rooms_by_deadline`.
-pub(crate) const NEXT_DEADLINE: &str =
-    "SELECT MIN(deadline_ms) FROM rooms WHERE deadline_ms IS NOT NULL";
-
-/// Rooms due, earliest first: a range on `rooms_by_deadline` (ties by room id, which every index
-/// entry ends with).
-pub(crate) const DUE_ROOMS: &str = concat!(
-    "SELECT ",
-    room_columns!(),
-    " FROM rooms WHERE deadline_ms IS NOT NULL AND deadline_ms <= ?1",
-    " ORDER BY deadline_ms, room_id LIMIT ?2"
-);
 
 pub(crate) fn next_deadline_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
     conn.prepare_cached(NEXT_DEADLINE)
@@ -272,37 +243,17 @@ pub(crate) fn refresh_in_class_deadlines(
     Ok(())
 }
 
-/// GetRooms' filter: app, the bounded start-time range, overlap, and the status bitmask.
-macro_rules! rooms_filter {
-    () => {
-        " FROM rooms WHERE sdk_app_id = ?1 AND start_time BETWEEN ?2 AND ?3 AND end_time >= ?4 \
-         AND (?5 = 0 OR (?5 >> status) & 1 = 1)"
-    };
-}
-
-/// Counted from the covering index `rooms_by_app_schedule` alone.
-pub(crate) const COUNT_ROOMS: &str = concat!("SELECT COUNT(*)", rooms_filter!());
-
-pub(crate) const PAGE_OF_ROOMS: &str = concat!(
-    "SELECT ",
-    room_columns!(),
-    rooms_filter!(),
-    " ORDER BY start_time, room_id LIMIT ?6 OFFSET ?7"
-);
-
 pub(crate) fn list_rooms(
     conn: &Connection,
     query: &RoomQuery,
 ) -> Result<(u64, Vec<Room>), StoreError> {
-    let Ok(sdk_app_id) = i64::try_from(query.sdk_app_id) else {
-        return Ok((0, Vec::new()));
-    };
+    let sdk_app_id = key(query.sdk_app_id);
     // COUNT and the page must see the same snapshot, or Total could disagree with the page.
     let tx = conn
         .unchecked_transaction()
         .context("starting a GetRooms read")?;
     let longest: Option<i64> = tx
-        .prepare_cached("SELECT max_room_secs FROM apps WHERE sdk_app_id = ?1")
+        .prepare_cached(APP_LONGEST_ROOM)
         .and_then(|mut stmt| stmt.query_row([sdk_app_id], |row| row.get(0)).optional())
         .context("looking up an app for GetRooms")?;
     let Some(longest) = longest else {

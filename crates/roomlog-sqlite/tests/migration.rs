@@ -10,7 +10,7 @@ use roomlog_core::callback::AppCallback;
 use roomlog_core::conformance::page_of;
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
 use roomlog_core::store::prelude::*;
-use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus};
+use roomlog_core::{PresentMember, RoomSpec, RoomStatus};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -303,15 +303,9 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         .unwrap();
 
     // And the upgraded rooms work like new ones: the replayed presence is what RoomEnd closes.
-    let outcome = store
-        .append_events(busy, vec![join("after")], accept())
-        .await
-        .unwrap();
+    let outcome = append(&store, busy, vec![join("after")]).await;
     assert_eq!(outcome.last_seq, 7);
-    let room = store
-        .end_room(busy, NewEvent::lifecycle(EventType::RoomEnd, end_ms))
-        .await
-        .unwrap();
+    let room = end(&store, busy, end_ms).await;
     let quits: Vec<String> = store
         .read_events(busy, 8, 10)
         .await

@@ -333,7 +333,8 @@ pub fn event_types(response: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The error message of a `Response` ("" if it has none).
+/// The error message of a `Response`, which must have one.
 pub fn error_message(response: &Value) -> &str {
-    response["Error"]["Message"].as_str().unwrap_or_default()
+    let message = response["Error"]["Message"].as_str();
+    message.unwrap_or_else(|| panic!("no error message: {response}"))
 }

@@ -6,10 +6,12 @@
 
 mod common;
 
+use common::{append, end, start};
+
 use std::sync::{Arc, Mutex};
 
 use roomlog_core::callback::{AttemptOutcome, Delivery, DeliveryStatus};
-use roomlog_core::conformance::{accept, attendance_with, event, page_of, presence_event, spec};
+use roomlog_core::conformance::{attendance_with, event, page_of, presence_event, spec};
 use roomlog_core::store::prelude::*;
 use roomlog_core::{
     Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, User,
@@ -103,24 +105,19 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
         let j = |id: &str, user: &str, device: Option<u64>, at: i64| {
             presence_event(id, EventType::MemberJoin, user, device, T0_MS + at)
         };
-        store
-            .start_room(live, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-            .await
-            .unwrap();
-        store
-            .append_events(
-                live,
-                vec![
-                    j("j1", "ann", Some(1), 1),
-                    j("j2", "ann", Some(5), 2),
-                    j("j3", "ben", None, 3),
-                    event("rec", EventType::RecordFinish, T0_MS + 4),
-                    j("j4", "cat", Some(2), 5),
-                ],
-                accept(),
-            )
-            .await
-            .unwrap();
+        start(store, live, T0_MS).await;
+        append(
+            store,
+            live,
+            vec![
+                j("j1", "ann", Some(1), 1),
+                j("j2", "ann", Some(5), 2),
+                j("j3", "ben", None, 3),
+                event("rec", EventType::RecordFinish, T0_MS + 4),
+                j("j4", "cat", Some(2), 5),
+            ],
+        )
+        .await;
         let kick = NewEvent {
             event_id: "roomlog:kick:1".into(),
             event_type: EventType::MemberQuit,
@@ -131,33 +128,19 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
                 ..Default::default()
             },
         };
-        assert!(
-            store
-                .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
-                .await
-                .unwrap()
-                .value
-        );
-        store
-            .start_room(ended, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
+        assert!(store
+            .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
             .await
-            .unwrap();
-        store
-            .append_events(ended, vec![j("e1", "dan", Some(1), 1)], accept())
-            .await
-            .unwrap();
-        store
-            .end_room(ended, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 50))
-            .await
-            .unwrap();
+            .unwrap()
+            .value);
+        start(store, ended, T0_MS).await;
+        append(store, ended, vec![j("e1", "dan", Some(1), 1)]).await;
+        end(store, ended, T0_MS + 50).await;
         store
             .save_attendance(ended, &attendance_with(5, "x"))
             .await
             .unwrap();
-        store
-            .append_events(waiting, vec![j("w1", "eve", Some(3), 1)], accept())
-            .await
-            .unwrap();
+        append(store, waiting, vec![j("w1", "eve", Some(3), 1)]).await;
         store
             .kick_user(
                 waiting,
@@ -167,10 +150,7 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
             )
             .await
             .unwrap();
-        store
-            .append_events(doomed, vec![j("d1", "gus", None, 1)], accept())
-            .await
-            .unwrap();
+        append(store, doomed, vec![j("d1", "gus", None, 1)]).await;
         store.delete_room(doomed).await.unwrap();
     }
     // Deliveries in every state: the first rooms' heads delivered, retried and dead.
@@ -239,75 +219,39 @@ async fn same_answers(
         }
         listed
     };
-    assert_eq!(
-        old.list_accounts().await.unwrap(),
-        new.list_accounts().await.unwrap()
-    );
-    assert_eq!(
-        old.list_apps(None).await.unwrap(),
-        new.list_apps(None).await.unwrap()
-    );
-    assert_eq!(
-        old.list_keys(None).await.unwrap(),
-        new.list_keys(None).await.unwrap()
-    );
-    assert_eq!(
-        old.next_deadline().await.unwrap(),
-        new.next_deadline().await.unwrap()
-    );
-    assert_eq!(
-        old.due_rooms(i64::MAX, 100).await.unwrap(),
-        new.due_rooms(i64::MAX, 100).await.unwrap()
-    );
-    assert_eq!(
-        old.rooms_awaiting_attendance(100).await.unwrap(),
-        new.rooms_awaiting_attendance(100).await.unwrap()
-    );
-    assert_eq!(
-        old.next_purge_candidate().await.unwrap(),
-        new.next_purge_candidate().await.unwrap()
-    );
-    assert_eq!(
-        old.next_delivery_due().await.unwrap(),
-        new.next_delivery_due().await.unwrap()
-    );
+    // `same!(read(args))`: `old.read(args)` and `new.read(args)` answer alike.
+    macro_rules! same {
+        ($($read:tt)+) => {
+            let old_answer = old.$($read)+.await.unwrap();
+            let new_answer = new.$($read)+.await.unwrap();
+            assert_eq!(old_answer, new_answer, "{}", stringify!($($read)+));
+        };
+    }
+    same!(list_accounts());
+    same!(list_apps(None));
+    same!(list_keys(None));
+    same!(next_deadline());
+    same!(due_rooms(i64::MAX, 100));
+    same!(rooms_awaiting_attendance(100));
+    same!(next_purge_candidate());
+    same!(next_delivery_due());
     for user in users {
-        assert_eq!(
-            old.get_user(user).await.unwrap(),
-            new.get_user(user).await.unwrap()
-        );
+        same!(get_user(user));
     }
     for app in apps {
         let id = app.sdk_app_id;
-        assert_eq!(
-            old.app_callback(id).await.unwrap(),
-            new.app_callback(id).await.unwrap()
-        );
-        assert_eq!(
-            old.get_user_by_origin(id, "o1").await.unwrap(),
-            new.get_user_by_origin(id, "o1").await.unwrap()
-        );
-        assert_eq!(
-            old.user_names(id, users).await.unwrap(),
-            new.user_names(id, users).await.unwrap()
-        );
+        same!(app_callback(id));
+        same!(get_user_by_origin(id, "o1"));
+        same!(user_names(id, users));
         for status in [
             None,
             Some(DeliveryStatus::Pending),
             Some(DeliveryStatus::Dead),
         ] {
-            assert_eq!(
-                deliveries(
-                    old.list_deliveries(id, None, status, page_of(1, 1000))
-                        .await
-                        .unwrap()
-                ),
-                deliveries(
-                    new.list_deliveries(id, None, status, page_of(1, 1000))
-                        .await
-                        .unwrap()
-                )
-            );
+            let page = page_of(1, 1000);
+            let old_listed = old.list_deliveries(id, None, status, page).await.unwrap();
+            let new_listed = new.list_deliveries(id, None, status, page).await.unwrap();
+            assert_eq!(deliveries(old_listed), deliveries(new_listed), "{status:?}");
         }
         let (total, rooms) = old.list_rooms(&everything(id)).await.unwrap();
         assert_eq!(
@@ -316,22 +260,10 @@ async fn same_answers(
         );
         for room in rooms {
             let r = room.room_id;
-            assert_eq!(
-                old.get_room(r).await.unwrap(),
-                new.get_room(r).await.unwrap()
-            );
-            assert_eq!(
-                old.read_events(r, 1, u64::MAX).await.unwrap(),
-                new.read_events(r, 1, u64::MAX).await.unwrap()
-            );
-            assert_eq!(
-                old.current_members(r, page_of(1, 100)).await.unwrap(),
-                new.current_members(r, page_of(1, 100)).await.unwrap()
-            );
-            assert_eq!(
-                old.attendance(r, page_of(1, 100)).await.unwrap(),
-                new.attendance(r, page_of(1, 100)).await.unwrap()
-            );
+            same!(get_room(r));
+            same!(read_events(r, 1, u64::MAX));
+            same!(current_members(r, page_of(1, 100)));
+            same!(attendance(r, page_of(1, 100)));
         }
     }
 }
@@ -392,17 +324,12 @@ async fn a_sqlite_database_copied_column_by_column_answers_and_goes_on_the_same(
         event("j1", EventType::MemberJoin, T0_MS), // a duplicate
     ];
     assert_eq!(
-        old.append_events(live, more.clone(), accept())
-            .await
-            .unwrap(),
-        new.append_events(live, more, accept()).await.unwrap(),
+        append(&old, live, more.clone()).await,
+        append(&new, live, more).await,
         "the sequence and idempotency go on"
     );
     for store in [&old as &dyn Store, &new as &dyn Store] {
-        store
-            .end_room(live, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 100))
-            .await
-            .unwrap();
+        end(store, live, T0_MS + 100).await;
     }
     let (old_admit, old_bars) = bars_probe();
     let (new_admit, new_bars) = bars_probe();

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{append, end, start};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,9 +143,7 @@ async fn lifecycle_transitions_happen_once_when_two_nodes_race() {
     let app = app(&a).await;
     for round in 0..10 {
         let id = room(&a, &app).await;
-        a.append_events(id, vec![join(&format!("j{round}"))], accept())
-            .await
-            .unwrap();
+        append(&a, id, vec![join(&format!("j{round}"))]).await;
         let start = || NewEvent::lifecycle(EventType::RoomStart, T0_MS);
         let (x, y) = tokio::join!(a.start_room(id, start()), b.start_room(id, start()));
         let wins = [&x, &y].iter().filter(|r| r.is_ok()).count();
@@ -220,7 +220,7 @@ async fn workers_on_two_nodes_never_hold_one_rooms_delivery_at_once() {
         let events: Vec<NewEvent> = (0..PER_ROOM)
             .map(|i| event(&format!("m{r}-{i}"), EventType::MicOn, T0_MS + i as i64))
             .collect();
-        b.append_events(id, events, accept()).await.unwrap();
+        append(&b, id, events).await;
         rooms.push(id);
     }
     let total = ROOMS * PER_ROOM;
@@ -304,9 +304,7 @@ async fn an_expired_lease_moves_the_delivery_to_another_node() {
         .await
         .unwrap();
     let id = room(&a, &app).await;
-    a.append_events(id, vec![event("m", EventType::MicOn, T0_MS)], accept())
-        .await
-        .unwrap();
+    append(&a, id, vec![event("m", EventType::MicOn, T0_MS)]).await;
     let now = now_ms() + 3_600_000;
     let first = a.claim_due_deliveries(now, now + 1_000, 10).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -342,19 +340,12 @@ async fn purges_on_two_nodes_delete_everything_once() {
     let mut rooms = Vec::new();
     for r in 0..ROOMS {
         let id = room(&a, &app).await;
-        a.start_room(id, NewEvent::lifecycle(EventType::RoomStart, 1_000))
-            .await
-            .unwrap();
+        start(&a, id, 1_000).await;
         let mics: Vec<NewEvent> = (0..EVENTS)
             .map(|i| event(&format!("m{r}-{i}"), EventType::MicOn, T0_MS))
             .collect();
-        b.append_events(id, mics, accept()).await.unwrap();
-        a.end_room(
-            id,
-            NewEvent::lifecycle(EventType::RoomEnd, 2_000 + r as i64),
-        )
-        .await
-        .unwrap();
+        append(&b, id, mics).await;
+        end(&a, id, 2_000 + r as i64).await;
         b.save_attendance(id, &attendance_with(2, "x"))
             .await
             .unwrap();
@@ -468,13 +459,12 @@ async fn until_listening(
 ) {
     let ready = async {
         loop {
-            node.append_events(
+            append(
+                node,
                 room,
                 vec![event(&format!("w{}", now_ms()), EventType::MicOn, T0_MS)],
-                accept(),
             )
-            .await
-            .unwrap();
+            .await;
             if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), feed.recv()).await
             {
                 return;
@@ -501,21 +491,13 @@ async fn every_node_hears_of_the_rooms_other_nodes_record_events_in() {
     until_listening(&a, id, &mut feed).await;
 
     let other = room(&a, &app).await;
-    a.start_room(other, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&a, other, T0_MS).await;
     assert_eq!(next(&mut feed).await, other, "a start on node a");
-    b.append_events(id, vec![join("x")], accept())
-        .await
-        .unwrap();
+    append(&b, id, vec![join("x")]).await;
     assert_eq!(next(&mut feed).await, id, "an append on node b itself");
     // Nothing recorded, nothing announced.
-    a.append_events(id, vec![join("x")], accept())
-        .await
-        .unwrap();
-    a.end_room(other, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    append(&a, id, vec![join("x")]).await;
+    end(&a, other, T0_MS + 1).await;
     assert_eq!(
         next(&mut feed).await,
         other,
@@ -556,9 +538,7 @@ async fn a_feed_that_lost_its_connection_says_it_may_have_missed_commits() {
         .get::<_, i64>(0);
     assert_eq!(killed, 1, "one listening connection");
     // Committed while the listener is away: its notification goes nowhere.
-    a.append_events(id, vec![join("while-away")], accept())
-        .await
-        .unwrap();
+    append(&a, id, vec![join("while-away")]).await;
 
     // Back, the feed says so before anything else: whoever waits must look at the log.
     let notice = loop {
@@ -570,8 +550,6 @@ async fn a_feed_that_lost_its_connection_says_it_may_have_missed_commits() {
     };
     assert_eq!(notice, CommitNotice::MaybeMissed);
     // And it hears commits again.
-    a.append_events(id, vec![join("after")], accept())
-        .await
-        .unwrap();
+    append(&a, id, vec![join("after")]).await;
     assert_eq!(next(&mut feed).await, id);
 }

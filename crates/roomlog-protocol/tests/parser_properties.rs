@@ -1435,6 +1435,11 @@ fn typed_value(ty: &FieldType) -> BoxedStrategy<Value> {
     }
 }
 
+/// A schema, and a well-typed object of it.
+fn schema_and_object() -> impl Strategy<Value = (Schema, Map<String, Value>)> {
+    schema().prop_flat_map(|schema| (Just(schema.clone()), typed_object(&schema)))
+}
+
 fn typed_object(schema: &Schema) -> BoxedStrategy<Map<String, Value>> {
     let members: Vec<BoxedStrategy<Option<(String, Value)>>> = schema
         .fields
@@ -1804,10 +1809,7 @@ proptest! {
     /// decode to the object itself.
     #[test]
     fn json_and_flattened_form_decode_alike_for_any_schema(
-        (schema, object) in schema().prop_flat_map(|schema| {
-            let object = typed_object(&schema);
-            (Just(schema), object)
-        }),
+        (schema, object) in schema_and_object(),
     ) {
         let from_json = ParamSource::Json(object.clone()).decode(&schema).unwrap();
         prop_assert_eq!(&from_json, &object);
@@ -1823,10 +1825,7 @@ proptest! {
     /// integer, a boolean; a number for a string) is refused, naming its path.
     #[test]
     fn a_json_leaf_of_another_type_is_refused(
-        (schema, object) in schema().prop_flat_map(|schema| {
-            let object = typed_object(&schema);
-            (Just(schema), object)
-        }),
+        (schema, object) in schema_and_object(),
         at in any::<Index>(),
         pick in any::<Index>(),
     ) {
@@ -1855,10 +1854,7 @@ proptest! {
     /// takes any text.
     #[test]
     fn a_form_integer_spelled_otherwise_is_refused(
-        (schema, object) in schema().prop_flat_map(|schema| {
-            let object = typed_object(&schema);
-            (Just(schema), object)
-        }),
+        (schema, object) in schema_and_object(),
         at in any::<Index>(),
         (before, after) in prop::sample::select(vec![
             ("+", ""), (" ", ""), ("", " "), ("", ".0"),

@@ -153,39 +153,21 @@ fn tencents_documented_sample_form_verifies() {
 
     // Mixed-case values in the wire headers, lower-cased by the signer.
     let mixed = "Application/JSON; Charset=UTF-8";
-    let signing = documented_sample(SECRET_KEY, mixed, "LocalHost:7600", "GetRoomEvent");
+    let (mixed_host, action) = ("LocalHost:7600", "GetRoomEvent");
+    let signing = documented_sample(SECRET_KEY, mixed, mixed_host, action);
     assert_eq!(
-        check(&request(
-            &signing,
-            "LocalHost:7600",
-            "GetRoomEvent",
-            mixed,
-            BODY
-        )),
+        check(&request(&signing, mixed_host, action, mixed, BODY)),
         "accept"
     );
 
     // Still bound to the key, the action, the body, the host and the content type.
     let wrong_key = documented_sample("another key", JSON, host, "DescribeRoom");
-    assert_eq!(
-        check(&request(&wrong_key, host, "DescribeRoom", JSON, BODY)),
-        FAILURE
-    );
-    let other_action = request(
-        &signing_for(host, "DescribeRoom"),
-        host,
-        "DeleteRoom",
-        JSON,
-        BODY,
-    );
+    let wrong_key = request(&wrong_key, host, "DescribeRoom", JSON, BODY);
+    assert_eq!(check(&wrong_key), FAILURE);
+    let describe_room = signing_for(host, "DescribeRoom");
+    let other_action = request(&describe_room, host, "DeleteRoom", JSON, BODY);
     assert_eq!(check(&other_action), FAILURE);
-    let other_body = request(
-        &signing_for(host, "DescribeRoom"),
-        host,
-        "DescribeRoom",
-        JSON,
-        b"{}",
-    );
+    let other_body = request(&describe_room, host, "DescribeRoom", JSON, b"{}");
     let mut swapped = good.clone();
     swapped.body = other_body.body.clone();
     assert_eq!(check(&swapped), FAILURE);
@@ -244,11 +226,8 @@ fn node_sdk_form_verifies_with_the_scopes_service_and_a_portless_host() {
         assert_eq!(check(&good), "accept", "{endpoint}");
 
         let wrong_key = node_sdk("another key", endpoint, JSON);
-        assert_eq!(
-            check(&request(&wrong_key, endpoint, "GetRoomEvent", JSON, BODY)),
-            FAILURE,
-            "{endpoint}"
-        );
+        let wrong_key = request(&wrong_key, endpoint, "GetRoomEvent", JSON, BODY);
+        assert_eq!(check(&wrong_key), FAILURE, "{endpoint}");
         let mut other_body = good.clone();
         other_body.body = b"{}".to_vec();
         assert_eq!(check(&other_body), FAILURE, "{endpoint}");
@@ -284,66 +263,26 @@ fn the_key_is_derived_with_the_service_the_scope_names() {
 
 #[test]
 fn a_host_signed_with_the_port_must_match_the_port() {
-    let signing = ClientSigning {
-        key: SECRET_KEY,
-        service: "lcic",
-        canonical_headers: vec![
-            ("content-type", JSON.to_owned()),
-            ("host", "127.0.0.1:7601".to_owned()),
-        ],
-    };
-    assert_eq!(
-        check(&request(
-            &signing,
-            "127.0.0.1:7600",
-            "GetRoomEvent",
-            JSON,
-            BODY
-        )),
-        FAILURE
-    );
-    assert_eq!(
-        check(&request(
-            &signing,
-            "127.0.0.1:7601",
-            "GetRoomEvent",
-            JSON,
-            BODY
-        )),
-        "accept"
-    );
-    // tccli signs the scheme too; that value keeps its port (it is not `host:port`).
-    let tccli = ClientSigning {
-        key: SECRET_KEY,
-        service: "lcic",
-        canonical_headers: vec![
-            ("content-type", JSON.to_owned()),
-            ("host", "http://127.0.0.1".to_owned()),
-        ],
-    };
-    assert_eq!(
-        check(&request(
-            &tccli,
-            "http://127.0.0.1:7600",
-            "GetRoomEvent",
-            JSON,
-            BODY
-        )),
-        FAILURE
-    );
-    // An IPv6 literal loses only its port.
-    let v6 = ClientSigning {
-        key: SECRET_KEY,
-        service: "lcic",
-        canonical_headers: vec![
-            ("content-type", JSON.to_owned()),
-            ("host", "[::1]".to_owned()),
-        ],
-    };
-    assert_eq!(
-        check(&request(&v6, "[::1]:7600", "GetRoomEvent", JSON, BODY)),
-        "accept"
-    );
+    // (host the client signed, Host header sent, verdict)
+    for (signed, sent, expected) in [
+        ("127.0.0.1:7601", "127.0.0.1:7600", FAILURE),
+        ("127.0.0.1:7601", "127.0.0.1:7601", "accept"),
+        // tccli signs the scheme too; that value keeps its port (it is not `host:port`).
+        ("http://127.0.0.1", "http://127.0.0.1:7600", FAILURE),
+        // An IPv6 literal loses only its port.
+        ("[::1]", "[::1]:7600", "accept"),
+    ] {
+        let signing = ClientSigning {
+            key: SECRET_KEY,
+            service: "lcic",
+            canonical_headers: vec![
+                ("content-type", JSON.to_owned()),
+                ("host", signed.to_owned()),
+            ],
+        };
+        let verdict = check(&request(&signing, sent, "GetRoomEvent", JSON, BODY));
+        assert_eq!(verdict, expected, "signed {signed}, sent {sent}");
+    }
 }
 
 // ---- the body is looked at only after the signature --------------------------------------------

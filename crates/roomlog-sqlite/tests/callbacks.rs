@@ -66,10 +66,7 @@ async fn the_outbox_and_its_leases_survive_reopen() {
     let store = SqliteStore::open(&path).unwrap();
     let app = hooked_app(&store, Some("k")).await;
     let id = room(&store, &app, "r").await;
-    store
-        .append_events(id, mics("m", 3), accept())
-        .await
-        .unwrap();
+    append(&store, id, mics("m", 3)).await;
     let later = now_ms() + 3_600_000;
     assert_eq!(claimed(&store, later, later + 60_000).await, vec![(id, 1)]);
     let before = store
@@ -105,10 +102,7 @@ async fn a_restarted_server_releases_the_leases_its_last_run_held() {
     let store = SqliteStore::open(&path).unwrap();
     let app = hooked_app(&store, Some("k")).await;
     let id = room(&store, &app, "r").await;
-    store
-        .append_events(id, mics("m", 2), accept())
-        .await
-        .unwrap();
+    append(&store, id, mics("m", 2)).await;
     let now = now_ms();
     // Leased for an hour by a run that then died.
     assert_eq!(claimed(&store, now, now + 3_600_000).await, vec![(id, 1)]);
@@ -138,10 +132,7 @@ async fn concurrent_claims_never_hand_out_a_head_twice() {
         .unwrap()
         .value;
     for id in &rooms {
-        store
-            .append_events(*id, mics("m", 2), accept())
-            .await
-            .unwrap();
+        append(&store, *id, mics("m", 2)).await;
     }
     let later = now_ms() + 3_600_000;
     let claims: Vec<_> = (0..12)
@@ -175,10 +166,7 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
     let app = hooked_app(&store, None).await;
     let id = room(&store, &app, "r").await;
-    store
-        .append_events(id, mics("m", 3), accept())
-        .await
-        .unwrap();
+    append(&store, id, mics("m", 3)).await;
     let l = now_ms() + 3_600_000;
     // Worker A claims seq 1 and stalls past its lease; worker B takes over and delivers it,
     // then claims seq 2.
@@ -228,7 +216,7 @@ async fn fill(store: &SqliteStore, room: RoomId, prefix: &str, count: usize) {
         let batch = (0..1000)
             .map(|i| record(&format!("{prefix}-{chunk}-{i}"), 100))
             .collect();
-        store.append_events(room, batch, accept()).await.unwrap();
+        append(store, room, batch).await;
     }
 }
 
@@ -241,15 +229,9 @@ async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_
     let purged = room(&store, &app, "purged").await;
     let live = room(&store, &app, "live").await;
     let kept = room(&store, &app, "kept").await;
-    store
-        .start_room(purged, NewEvent::lifecycle(EventType::RoomStart, 1))
-        .await
-        .unwrap();
+    start(&store, purged, 1).await;
     fill(&store, purged, "p", 3_000).await;
-    store
-        .end_room(purged, NewEvent::lifecycle(EventType::RoomEnd, 2))
-        .await
-        .unwrap();
+    end(&store, purged, 2).await;
     attendance_done(&store, purged).await;
     fill(&store, live, "l", 2_000).await;
     fill(&store, kept, "k", 1_000).await;

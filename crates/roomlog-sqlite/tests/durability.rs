@@ -5,8 +5,16 @@ mod common;
 
 use common::*;
 use roomlog_core::store::prelude::*;
-use roomlog_core::{ApiKey, EventType, NewEvent, RoomStatus, StoreError};
+use roomlog_core::{ApiKey, RoomStatus, StoreError};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
+
+/// The message of a `Backend` error; anything else fails the test.
+fn backend_error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
+    match result {
+        Err(StoreError::Backend(message)) => message,
+        other => panic!("expected a Backend error, got {other:?}"),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_survives_close_and_reopen() {
@@ -23,18 +31,9 @@ async fn everything_survives_close_and_reopen() {
         .create_rooms(&app, vec![spec("a"), spec("b")], 7)
         .await
         .unwrap();
-    store
-        .append_events(ids[0], vec![join("x"), join("y")], accept())
-        .await
-        .unwrap();
-    store
-        .start_room(ids[0], NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    let ended = store
-        .end_room(ids[0], NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    append(&store, ids[0], vec![join("x"), join("y")]).await;
+    start(&store, ids[0], T0_MS).await;
+    let ended = end(&store, ids[0], T0_MS + 1).await;
     let other = store.get_room(ids[1]).await.unwrap().unwrap();
     let events = store.read_events(ids[0], 1, 100).await.unwrap();
     // Two joins, RoomStart, the two quits RoomEnd records for those still in, RoomEnd.
@@ -53,10 +52,7 @@ async fn everything_survives_close_and_reopen() {
     assert_eq!(store.get_room(ids[1]).await.unwrap(), Some(other));
     assert_eq!(store.read_events(ids[0], 1, 100).await.unwrap(), events);
     // Sequences continue where they were.
-    let outcome = store
-        .append_events(ids[1], vec![join("x")], accept())
-        .await
-        .unwrap();
+    let outcome = append(&store, ids[1], vec![join("x")]).await;
     assert_eq!(outcome.last_seq, 1);
     // Deleted ids are never handed out again, across restarts too.
     store.delete_room(ids[1]).await.unwrap();
@@ -79,16 +75,10 @@ async fn dropping_the_last_handle_flushes_and_releases_the_file() {
     let app = app(&store).await;
     let room = room(&store, &app, "r").await;
     let clone = store.clone();
-    store
-        .append_events(room, vec![join("a")], accept())
-        .await
-        .unwrap();
+    append(&store, room, vec![join("a")]).await;
     drop(store);
     // A clone keeps the store alive.
-    clone
-        .append_events(room, vec![join("b")], accept())
-        .await
-        .unwrap();
+    append(&clone, room, vec![join("b")]).await;
     drop(clone);
     let store = SqliteStore::open(&path).unwrap();
     let events = store.read_events(room, 1, 10).await.unwrap();
@@ -150,17 +140,10 @@ async fn a_database_from_a_newer_roomlog_is_refused() {
     raw(&path)
         .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
         .unwrap();
-    match SqliteStore::open(&path) {
-        Err(StoreError::Backend(message)) => {
-            assert!(message.contains("newer"), "{message}");
-            assert!(
-                message.contains(&(SCHEMA_VERSION + 1).to_string()),
-                "{message}"
-            );
-        }
-        Err(other) => panic!("expected a Backend error, got {other:?}"),
-        Ok(_) => panic!("a database with a newer schema must be refused"),
-    }
+    let message = backend_error(SqliteStore::open(&path).map(|_| "opened"));
+    assert!(message.contains("newer"), "{message}");
+    let newer = (SCHEMA_VERSION + 1).to_string();
+    assert!(message.contains(&newer), "{message}");
 }
 
 #[tokio::test]
@@ -205,16 +188,12 @@ async fn close_finishes_queued_writes_then_refuses_more() {
             acknowledged.push(id);
         }
     }
-    assert!(matches!(
+    backend_error(
         store
             .append_events(room, vec![join("late")], accept())
             .await,
-        Err(StoreError::Backend(_))
-    ));
-    assert!(matches!(
-        store.get_room(room).await,
-        Err(StoreError::Backend(_))
-    ));
+    );
+    backend_error(store.get_room(room).await);
     drop(store);
 
     let store = SqliteStore::open(&path).unwrap();
@@ -235,10 +214,7 @@ async fn bad_rows_on_disk_are_errors_not_panics() {
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     let room = room(&store, &app, "r").await;
-    store
-        .append_events(room, vec![join("a")], accept())
-        .await
-        .unwrap();
+    append(&store, room, vec![join("a")]).await;
 
     let conn = raw(&path);
     conn.execute(
@@ -247,28 +223,18 @@ async fn bad_rows_on_disk_are_errors_not_panics() {
         [room as i64],
     )
     .unwrap();
-    match store.read_events(room, 1, 10).await {
-        Err(StoreError::Backend(message)) => {
-            assert!(message.contains("unknown event type code 99"), "{message}")
-        }
-        other => panic!("expected a Backend error, got {other:?}"),
-    }
+    let message = backend_error(store.read_events(room, 1, 10).await);
+    assert!(message.contains("unknown event type code 99"), "{message}");
     // The first page is fine: only reads that touch the bad row fail.
     assert_eq!(store.read_events(room, 1, 1).await.unwrap().len(), 1);
     // GetRoomEvent's read renders rows as it goes: the same error, and the reader is reusable.
+    let first_page = |size: u64| Box::new(move |_: &roomlog_core::Room| Some((1, size)));
     for _ in 0..2 {
-        match store
-            .read_room_page(room, Box::new(|_: &roomlog_core::Room| Some((1, 10))))
-            .await
-        {
-            Err(StoreError::Backend(message)) => {
-                assert!(message.contains("unknown event type code 99"), "{message}")
-            }
-            other => panic!("expected a Backend error, got {other:?}"),
-        }
+        let message = backend_error(store.read_room_page(room, first_page(10)).await);
+        assert!(message.contains("unknown event type code 99"), "{message}");
     }
     let page = store
-        .read_room_page(room, Box::new(|_: &roomlog_core::Room| Some((1, 1))))
+        .read_room_page(room, first_page(1))
         .await
         .unwrap()
         .unwrap();
@@ -277,31 +243,17 @@ async fn bad_rows_on_disk_are_errors_not_panics() {
     // The schema's CHECK refuses an unknown status; corruption would not ask.
     conn.pragma_update(None, "ignore_check_constraints", true)
         .unwrap();
-    conn.execute(
-        "UPDATE rooms SET status = 7 WHERE room_id = ?1",
-        [room as i64],
-    )
-    .unwrap();
-    match store.get_room(room).await {
-        Err(StoreError::Backend(message)) => {
-            assert!(message.contains("unknown room status 7"), "{message}")
-        }
-        other => panic!("expected a Backend error, got {other:?}"),
-    }
-    conn.execute(
-        "UPDATE rooms SET status = 0, spec = 'not json' WHERE room_id = ?1",
-        [room as i64],
-    )
-    .unwrap();
-    match store.get_room(room).await {
-        Err(StoreError::Backend(message)) => assert!(message.contains("JSON"), "{message}"),
-        other => panic!("expected a Backend error, got {other:?}"),
-    }
+    let room_param = [room as i64];
+    conn.execute("UPDATE rooms SET status = 7 WHERE room_id = ?1", room_param)
+        .unwrap();
+    let message = backend_error(store.get_room(room).await);
+    assert!(message.contains("unknown room status 7"), "{message}");
+    let not_json = "UPDATE rooms SET status = 0, spec = 'not json' WHERE room_id = ?1";
+    conn.execute(not_json, room_param).unwrap();
+    let message = backend_error(store.get_room(room).await);
+    assert!(message.contains("JSON"), "{message}");
     // Writes that load the room fail the same way, and roll back.
-    assert!(matches!(
-        store.append_events(room, vec![join("b")], accept()).await,
-        Err(StoreError::Backend(_))
-    ));
+    backend_error(store.append_events(room, vec![join("b")], accept()).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,10 +275,7 @@ async fn two_processes_share_the_file() {
     for (n, store) in [server.clone(), cli.clone()].into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
-                store
-                    .append_events(room, vec![join(&format!("s{n}-{i}"))], accept())
-                    .await
-                    .unwrap();
+                append(&store, room, vec![join(&format!("s{n}-{i}"))]).await;
             }
         }));
     }

@@ -107,10 +107,7 @@ async fn a_failing_command_rolls_back_only_itself() {
         "refused batches leave no gap in the sequence"
     );
     // The writer survived the panic.
-    let outcome = store
-        .append_events(room, vec![join("after")], accept())
-        .await
-        .unwrap();
+    let outcome = append(&store, room, vec![join("after")]).await;
     assert_eq!(outcome.last_seq, expected.len() as u64 + 1);
 }
 

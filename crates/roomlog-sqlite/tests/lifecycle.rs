@@ -87,21 +87,16 @@ async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
         .unwrap()[0];
     let live = room(&store, &app, "live").await;
     let done = room(&store, &app, "done").await;
-    store
-        .start_room(live, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    store
-        .append_events(
-            live,
-            vec![
-                member("a", EventType::MemberJoin, "ann", T0_MS + 1),
-                member("b", EventType::MemberJoin, "ben", T0_MS + 2),
-            ],
-            accept(),
-        )
-        .await
-        .unwrap();
+    start(&store, live, T0_MS).await;
+    append(
+        &store,
+        live,
+        vec![
+            member("a", EventType::MemberJoin, "ann", T0_MS + 1),
+            member("b", EventType::MemberJoin, "ben", T0_MS + 2),
+        ],
+    )
+    .await;
     store
         .kick_user(
             live,
@@ -111,14 +106,8 @@ async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
         )
         .await
         .unwrap();
-    store
-        .start_room(done, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    store
-        .end_room(done, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 10))
-        .await
-        .unwrap();
+    start(&store, done, T0_MS).await;
+    end(&store, done, T0_MS + 10).await;
     let attendance = RoomAttendance {
         member_number: 2,
         records: vec![MemberRecord {
@@ -201,19 +190,14 @@ async fn reopening_with_another_idle_time_moves_the_deadlines_of_rooms_in_class(
     let occupied = room(&store, &app, "occupied").await;
     let waiting = room(&store, &app, "waiting").await;
     for id in [empty, occupied] {
-        store
-            .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-            .await
-            .unwrap();
+        start(&store, id, T0_MS).await;
     }
-    store
-        .append_events(
-            occupied,
-            vec![member("a", EventType::MemberJoin, "ann", T0_MS)],
-            accept(),
-        )
-        .await
-        .unwrap();
+    append(
+        &store,
+        occupied,
+        vec![member("a", EventType::MemberJoin, "ann", T0_MS)],
+    )
+    .await;
     assert_eq!(
         due(&store, END_MS + 10 * 60_000).await,
         vec![waiting, empty]
@@ -262,10 +246,7 @@ async fn ten_thousand_members_end_and_attendance_page_correctly() {
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
     let app = app(&store).await;
     let id = room(&store, &app, "big").await;
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, id, T0_MS).await;
     for chunk in 0..MEMBERS / 1000 {
         let joins = (0..1000)
             .map(|i| {
@@ -278,7 +259,7 @@ async fn ten_thousand_members_end_and_attendance_page_correctly() {
                 )
             })
             .collect();
-        store.append_events(id, joins, accept()).await.unwrap();
+        append(&store, id, joins).await;
     }
     let (total, last_page) = store.current_members(id, page_of(10, 1000)).await.unwrap();
     assert_eq!(total, MEMBERS as u64);
@@ -286,10 +267,7 @@ async fn ten_thousand_members_end_and_attendance_page_correctly() {
     assert_eq!(last_page[999].user_id, format!("u{}", MEMBERS - 1));
 
     // RoomEnd records a quit for every one of them, in one command.
-    let ended = store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, END_MS))
-        .await
-        .unwrap();
+    let ended = end(&store, id, END_MS).await;
     assert_eq!(ended.last_seq, 1 + MEMBERS as u64 * 2 + 1);
     assert_eq!(ended.occupancy.present, 0);
 

@@ -89,10 +89,7 @@ async fn appends_with(what: &str, make: fn(&str) -> NewEvent, callbacks: bool) {
             let room = rooms[c % rooms.len()];
             tokio::spawn(async move {
                 for i in 0..PER_CLIENT {
-                    store
-                        .append_events(room, vec![make(&format!("c{c}-{i}"))], accept())
-                        .await
-                        .unwrap();
+                    append(&store, room, vec![make(&format!("c{c}-{i}"))]).await;
                 }
             })
         })
@@ -123,10 +120,7 @@ async fn a_million_events_in_bounded_memory() {
     let mut rooms = Vec::new();
     for i in 0..100 {
         let room = room(&store, &app, &format!("r{i}")).await;
-        store
-            .start_room(room, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-            .await
-            .unwrap();
+        start(&store, room, T0_MS).await;
         rooms.push(room);
     }
     let started = Instant::now();
@@ -139,7 +133,7 @@ async fn a_million_events_in_bounded_memory() {
                     let events = (0..100)
                         .map(|i| join(&format!("{room}-{batch}-{i}-0123456789abcdef")))
                         .collect();
-                    store.append_events(room, events, accept()).await.unwrap();
+                    append(&store, room, events).await;
                 }
             })
         })
@@ -190,29 +184,20 @@ async fn a_ten_thousand_member_class_ends_and_serves_attendance() {
     let store = SqliteStore::open(&dir.path().join("roomlog.db")).unwrap();
     let app = app(&store).await;
     let room = room(&store, &app, "big").await;
-    store
-        .start_room(room, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, room, T0_MS).await;
     let started = Instant::now();
     for chunk in 0..MEMBERS / 1000 {
         let joins = (0..1000)
             .map(|i| join(&format!("m{}", chunk * 1000 + i)))
             .collect();
-        store.append_events(room, joins, accept()).await.unwrap();
+        append(&store, room, joins).await;
     }
     println!(
         "{MEMBERS} joins in batches of 1000: {:.2?}",
         started.elapsed()
     );
     let started = Instant::now();
-    let ended = store
-        .end_room(
-            room,
-            NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 3_600_000),
-        )
-        .await
-        .unwrap();
+    let ended = end(&store, room, T0_MS + 3_600_000).await;
     println!(
         "end_room with {MEMBERS} present ({} events in the log): {:.2?}",
         ended.last_seq,

@@ -304,15 +304,9 @@ async fn a_version_1_database_upgrades_without_losing_data() {
         .unwrap();
 
     // And the upgraded rooms work like new ones: the replayed presence is what RoomEnd closes.
-    let outcome = store
-        .append_events(busy, vec![join("after")], accept())
-        .await
-        .unwrap();
+    let outcome = append(&store, busy, vec![join("after")]).await;
     assert_eq!(outcome.last_seq, 7);
-    let room = store
-        .end_room(busy, NewEvent::lifecycle(EventType::RoomEnd, end_ms))
-        .await
-        .unwrap();
+    let room = end(&store, busy, end_ms).await;
     let quits: Vec<String> = store
         .read_events(busy, 8, 10)
         .await

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::store::prelude::*;
-use roomlog_core::{EventType, NewEvent, PurgeStats, RoomId};
+use roomlog_core::{PurgeStats, RoomId};
 use roomlog_sqlite::{SqliteOptions, SqliteStore};
 
 const EVENTS: usize = 20_000;
@@ -25,8 +25,13 @@ async fn fill(store: &SqliteStore, room: RoomId, prefix: &str, count: usize) {
         let batch = (0..1000)
             .map(|i| record(&format!("{prefix}-{chunk}-{i}"), 300))
             .collect();
-        store.append_events(room, batch, accept()).await.unwrap();
+        append(store, room, batch).await;
     }
+}
+
+/// The single integer `sql` selects.
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// (logical database bytes, free pages, main file bytes, WAL bytes)
@@ -50,16 +55,10 @@ async fn purge_shrinks_the_file() {
     let app = app(&store).await;
     let big = room(&store, &app, "big").await;
     let small = room(&store, &app, "small").await;
-    store
-        .start_room(big, NewEvent::lifecycle(EventType::RoomStart, 1_000))
-        .await
-        .unwrap();
+    start(&store, big, 1_000).await;
     fill(&store, big, "big", EVENTS).await;
     fill(&store, small, "small", 1_000).await;
-    store
-        .end_room(big, NewEvent::lifecycle(EventType::RoomEnd, 2_000))
-        .await
-        .unwrap();
+    end(&store, big, 2_000).await;
     attendance_done(&store, big).await;
 
     let (before, _, _, _) = sizes(&path);
@@ -109,12 +108,8 @@ async fn deleting_a_big_room_deletes_everything_and_shrinks_the_file() {
     store.delete_room(big).await.unwrap();
     assert_eq!(store.get_room(big).await.unwrap(), None);
     let conn = raw(&path);
-    let left: i64 = conn
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .unwrap();
-    let queued: i64 = conn
-        .query_row("SELECT COUNT(*) FROM deleted_rooms", [], |r| r.get(0))
-        .unwrap();
+    let left = count(&conn, "SELECT COUNT(*) FROM events");
+    let queued = count(&conn, "SELECT COUNT(*) FROM deleted_rooms");
     assert_eq!(
         (left, queued),
         (0, 0),
@@ -156,21 +151,14 @@ async fn an_interrupted_room_deletion_is_finished_by_the_next_purge() {
         PurgeStats::default(),
         "cleanup of deleted rooms is not counted as purged rooms"
     );
-    let left: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM events WHERE room_id = ?1",
-            [doomed as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let queued: i64 = conn
-        .query_row("SELECT COUNT(*) FROM deleted_rooms", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!((left, queued), (0, 0));
-    assert_eq!(
-        store.read_events(kept, 1, 5_000).await.unwrap().len(),
-        1_000
+    let left = count(
+        &conn,
+        &format!("SELECT COUNT(*) FROM events WHERE room_id = {doomed}"),
     );
+    let queued = count(&conn, "SELECT COUNT(*) FROM deleted_rooms");
+    assert_eq!((left, queued), (0, 0));
+    let kept_events = store.read_events(kept, 1, 5_000).await.unwrap();
+    assert_eq!(kept_events.len(), 1_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,15 +169,9 @@ async fn ingest_continues_while_a_purge_runs() {
     let app = app(&store).await;
     let old = room(&store, &app, "old").await;
     let live = room(&store, &app, "live").await;
-    store
-        .start_room(old, NewEvent::lifecycle(EventType::RoomStart, 1_000))
-        .await
-        .unwrap();
+    start(&store, old, 1_000).await;
     fill(&store, old, "old", 10_000).await;
-    store
-        .end_room(old, NewEvent::lifecycle(EventType::RoomEnd, 2_000))
-        .await
-        .unwrap();
+    end(&store, old, 2_000).await;
     attendance_done(&store, old).await;
 
     let purger = {
@@ -197,10 +179,7 @@ async fn ingest_continues_while_a_purge_runs() {
         tokio::spawn(async move { store.purge_events(2_000).await })
     };
     for i in 0..200 {
-        store
-            .append_events(live, vec![join(&format!("live-{i}"))], accept())
-            .await
-            .unwrap();
+        append(&store, live, vec![join(&format!("live-{i}"))]).await;
     }
     let stats = purger.await.unwrap().unwrap();
     assert_eq!(stats.events, 10_002);

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use roomlog_protocol::Tc3Signer;
 use serde_json::{json, Value};
-use support::{create_room, error_code, get_page, metric, report_events, room_params, TestServer};
+use support::{
+    assert_codes, call, create_room, error_code, error_message, event_types, get_page, metric,
+    metrics_text, report_events, room_params, TestServer,
+};
 
 /// Sends a TC3-signed POST with an arbitrary body (and version), returning the raw response.
 async fn signed_post(
@@ -83,31 +86,21 @@ async fn protocol_errors_keep_the_envelope() {
     let too_big = envelope(signed_post(&server, "GetRoomEvent", "2022-08-17", &huge).await).await;
     assert_eq!(code(&too_big), "RequestSizeLimitExceeded");
 
-    let wrong_key = roomlog::client::Client::new(
-        &server.endpoint,
-        &server.credentials.secret_id,
-        "not-the-key",
-    )
-    .unwrap();
-    assert_eq!(
-        error_code(
-            &wrong_key,
-            "GetRooms",
-            json!({"SdkAppId": server.sdk_app_id()})
-        )
-        .await,
-        "AuthFailure.SignatureFailure"
-    );
-    let unknown_id = roomlog::client::Client::new(&server.endpoint, "AKIDunknown", "x").unwrap();
-    assert_eq!(
-        error_code(
-            &unknown_id,
-            "GetRooms",
-            json!({"SdkAppId": server.sdk_app_id()})
-        )
-        .await,
-        "AuthFailure.SecretIdNotFound"
-    );
+    let rooms = json!({"SdkAppId": server.sdk_app_id()});
+    for (secret_id, secret_key, expected) in [
+        (
+            server.credentials.secret_id.as_str(),
+            "not-the-key",
+            "AuthFailure.SignatureFailure",
+        ),
+        ("AKIDunknown", "x", "AuthFailure.SecretIdNotFound"),
+    ] {
+        let client = roomlog::client::Client::new(&server.endpoint, secret_id, secret_key).unwrap();
+        assert_eq!(
+            error_code(&client, "GetRooms", rooms.clone()).await,
+            expected
+        );
+    }
 
     // Typed parameters: wrong JSON types, unknown and missing fields.
     let client = server.client();
@@ -127,33 +120,17 @@ async fn protocol_errors_keep_the_envelope() {
     ] {
         let mut params = base.clone();
         params[field] = value.clone();
-        assert_eq!(
-            error_code(&client, "GetRoomEvent", params).await,
-            expected,
-            "{field}={value}"
-        );
+        let code = error_code(&client, "GetRoomEvent", params).await;
+        assert_eq!(code, expected, "{field}={value}");
     }
     let mut missing = base.clone();
     missing.as_object_mut().unwrap().remove("Page");
-    assert_eq!(
-        error_code(&client, "GetRoomEvent", missing).await,
-        "MissingParameter"
-    );
+    let code = error_code(&client, "GetRoomEvent", missing).await;
+    assert_eq!(code, "MissingParameter");
 
-    let health = http
-        .get(format!("{}/healthz", server.endpoint))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    let metrics = http
-        .get(format!("{}/metrics", server.endpoint))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let health = http.get(format!("{}/healthz", server.endpoint)).send();
+    assert_eq!(health.await.unwrap().status(), 200);
+    let metrics = metrics_text(&server).await;
     assert!(metrics.contains("roomlog_requests_total"), "{metrics}");
     assert!(metrics.contains("action=\"GetRoomEvent\""), "{metrics}");
 }
@@ -171,27 +148,24 @@ async fn room_lifecycle_records_start_and_end() {
         .as_u64()
         .unwrap();
 
-    let described = client
-        .call("DescribeRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let described = call(&client, "DescribeRoom", json!({"RoomId": room})).await;
     assert_eq!(described["Name"], "Test class");
     assert_eq!(described["TeacherId"], "t1");
     assert_eq!(described["Assistants"], json!(["a1", "a2"]));
     assert_eq!(described["EndDelayTime"], -1);
     assert_eq!(described["Status"], 0);
 
-    client
-        .call(
-            "ModifyRoom",
-            &json!({"RoomId": room, "SdkAppId": app, "Name": "Renamed", "MaxMicNumber": 3}),
-        )
-        .await
-        .unwrap();
-    let described = client
-        .call("DescribeRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let modify = |changes: Value| {
+        let mut params = json!({"RoomId": room, "SdkAppId": app});
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(changes.as_object().unwrap().clone());
+        params
+    };
+    let params = modify(json!({"Name": "Renamed", "MaxMicNumber": 3}));
+    call(&client, "ModifyRoom", params).await;
+    let described = call(&client, "DescribeRoom", json!({"RoomId": room})).await;
     assert_eq!(
         (
             described["Name"].as_str(),
@@ -199,107 +173,74 @@ async fn room_lifecycle_records_start_and_end() {
         ),
         (Some("Renamed"), Some(3))
     );
-    assert_eq!(
-        error_code(
-            &client,
-            "ModifyRoom",
-            json!({"RoomId": room, "SdkAppId": app, "MaxMicNumber": 17})
-        )
-        .await,
-        "InvalidParameter.MaxMicNumber"
-    );
+    let this = json!({"RoomId": room});
+    assert_codes(
+        &client,
+        [
+            (
+                "ModifyRoom",
+                modify(json!({"MaxMicNumber": 17})),
+                "InvalidParameter.MaxMicNumber",
+            ),
+            ("EndRoom", this.clone(), "FailedOperation"),
+        ],
+    )
+    .await;
+    call(&client, "StartRoom", this.clone()).await;
+    assert_codes(
+        &client,
+        [
+            ("StartRoom", this.clone(), "FailedOperation.ClassStarted"),
+            (
+                "ModifyRoom",
+                modify(json!({"Name": "x"})),
+                "FailedOperation.ClassStarted",
+            ),
+            ("DeleteRoom", this.clone(), "FailedOperation.ClassStarted"),
+        ],
+    )
+    .await;
+    call(&client, "EndRoom", this.clone()).await;
+    assert_codes(
+        &client,
+        [
+            ("EndRoom", this.clone(), "FailedOperation.ClassEnded"),
+            ("StartRoom", this.clone(), "FailedOperation.ClassEnded"),
+        ],
+    )
+    .await;
 
-    assert_eq!(
-        error_code(&client, "EndRoom", json!({"RoomId": room})).await,
-        "FailedOperation"
-    );
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(&client, "StartRoom", json!({"RoomId": room})).await,
-        "FailedOperation.ClassStarted"
-    );
-    assert_eq!(
-        error_code(
-            &client,
-            "ModifyRoom",
-            json!({"RoomId": room, "SdkAppId": app, "Name": "x"})
-        )
-        .await,
-        "FailedOperation.ClassStarted"
-    );
-    assert_eq!(
-        error_code(&client, "DeleteRoom", json!({"RoomId": room})).await,
-        "FailedOperation.ClassStarted"
-    );
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(&client, "EndRoom", json!({"RoomId": room})).await,
-        "FailedOperation.ClassEnded"
-    );
-    assert_eq!(
-        error_code(&client, "StartRoom", json!({"RoomId": room})).await,
-        "FailedOperation.ClassEnded"
-    );
-
-    let events = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
-        )
-        .await
-        .unwrap();
+    let events = get_page(&client, app, room, 1, 10).await;
     assert_eq!(events["Total"], 2);
-    let types: Vec<&str> = events["Events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["EventType"].as_str().unwrap())
-        .collect();
-    assert_eq!(types, ["RoomStart", "RoomEnd"]);
+    assert_eq!(event_types(&events), ["RoomStart", "RoomEnd"]);
     assert_eq!(events["Events"][0]["EventData"], json!({"RoomId": room}));
 
-    let listed = client
-        .call("GetRooms", &json!({"SdkAppId": app, "Status": [2]}))
-        .await
-        .unwrap();
+    let listed = call(&client, "GetRooms", json!({"SdkAppId": app, "Status": [2]})).await;
     assert_eq!(listed["Total"], 1);
     assert_eq!(listed["Rooms"][0]["RoomId"], room);
     assert!(listed["Rooms"][0]["RealEndTime"].as_u64().unwrap() > 0);
 
-    client
-        .call("DeleteRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(&client, "DescribeRoom", json!({"RoomId": room})).await,
-        "ResourceNotFound.Room"
-    );
+    call(&client, "DeleteRoom", this.clone()).await;
+    let deleted = error_code(&client, "DescribeRoom", this).await;
+    assert_eq!(deleted, "ResourceNotFound.Room");
 
     // Validation codes of CreateRoom.
-    let mut bad = room_params(app);
-    bad["EndTime"] = bad["StartTime"].clone();
-    assert_eq!(
-        error_code(&client, "CreateRoom", bad).await,
-        "InvalidParameter.EndTime"
-    );
-    let mut long = room_params(app);
-    long["EndTime"] = json!(long["StartTime"].as_u64().unwrap() + 73 * 3600);
-    assert_eq!(
-        error_code(&client, "CreateRoom", long).await,
-        "FailedOperation.ClassTooLong"
-    );
-    let mut rt = room_params(app);
-    rt["RoomType"] = json!(9);
-    assert_eq!(
-        error_code(&client, "CreateRoom", rt).await,
-        "InvalidParameter.RoomTypeInvalid"
-    );
+    let base = room_params(app);
+    let start = base["StartTime"].as_u64().unwrap();
+    for (field, value, expected) in [
+        ("EndTime", json!(start), "InvalidParameter.EndTime"),
+        (
+            "EndTime",
+            json!(start + 73 * 3600),
+            "FailedOperation.ClassTooLong",
+        ),
+        ("RoomType", json!(9), "InvalidParameter.RoomTypeInvalid"),
+    ] {
+        let mut params = base.clone();
+        params[field] = value.clone();
+        let code = error_code(&client, "CreateRoom", params).await;
+        assert_eq!(code, expected, "{field}={value}");
+    }
 
     // BatchCreateRoom: ids in input order, all or nothing.
     let mut infos: Vec<Value> = (0..3)
@@ -310,43 +251,18 @@ async fn room_lifecycle_records_start_and_end() {
             p
         })
         .collect();
-    let ids = client
-        .call(
-            "BatchCreateRoom",
-            &json!({"SdkAppId": app, "RoomInfos": infos}),
-        )
-        .await
-        .unwrap()["RoomIds"]
-        .clone();
-    let ids: Vec<u64> = ids
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
+    let batch = |infos: &[Value]| json!({"SdkAppId": app, "RoomInfos": infos});
+    let created = call(&client, "BatchCreateRoom", batch(&infos)).await;
+    let ids = created["RoomIds"].as_array().unwrap();
+    assert_eq!(ids.len(), 3);
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(
-            client
-                .call("DescribeRoom", &json!({"RoomId": id}))
-                .await
-                .unwrap()["Name"],
-            format!("batch {i}")
-        );
+        let described = call(&client, "DescribeRoom", json!({"RoomId": id})).await;
+        assert_eq!(described["Name"], format!("batch {i}"));
     }
     infos[1]["Resolution"] = json!(7);
-    assert_eq!(
-        error_code(
-            &client,
-            "BatchCreateRoom",
-            json!({"SdkAppId": app, "RoomInfos": infos})
-        )
-        .await,
-        "InvalidParameterValue"
-    );
-    let listed = client
-        .call("GetRooms", &json!({"SdkAppId": app, "Limit": 100}))
-        .await
-        .unwrap();
+    let code = error_code(&client, "BatchCreateRoom", batch(&infos)).await;
+    assert_eq!(code, "InvalidParameterValue");
+    let listed = call(&client, "GetRooms", json!({"SdkAppId": app, "Limit": 100})).await;
     assert_eq!(
         listed["Total"], 3,
         "the failed batch created nothing: {listed}"
@@ -364,34 +280,15 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
     let report = |events: Value| json!({"SdkAppId": app, "RoomId": room, "Events": events});
+    let refused = |events: Value| error_code(&client, "ReportRoomEvents", report(events));
+    let counts = |r: &Value| (r["Accepted"].as_u64(), r["Duplicates"].as_u64());
 
     // Before class, member events are taken.
-    let first = client
-        .call(
-            "ReportRoomEvents",
-            &report(json!([join("e1", "u1"), join("e2", "u2")])),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (first["Accepted"].as_u64(), first["Duplicates"].as_u64()),
-        (Some(2), Some(0))
-    );
-    let retry = client
-        .call(
-            "ReportRoomEvents",
-            &report(json!([
-                join("e1", "u1"),
-                join("e3", "u3"),
-                join("e3", "u3")
-            ])),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (retry["Accepted"].as_u64(), retry["Duplicates"].as_u64()),
-        (Some(1), Some(2))
-    );
+    let first = report_events(&client, app, room, &[join("e1", "u1"), join("e2", "u2")]).await;
+    assert_eq!(counts(&first), (Some(2), Some(0)));
+    let retry = [join("e1", "u1"), join("e3", "u3"), join("e3", "u3")];
+    let retry = report_events(&client, app, room, &retry).await;
+    assert_eq!(counts(&retry), (Some(1), Some(2)));
 
     // One bad event rejects the batch, naming index and field; nothing is recorded.
     let response = client
@@ -409,81 +306,44 @@ async fn ingest_is_idempotent_all_or_nothing_and_closed_after_class() {
             .contains("Events.1.UserId"),
         "{response}"
     );
-    assert_eq!(
-        error_code(
-            &client,
-            "ReportRoomEvents",
-            report(json!([{"EventId": "x", "EventType": "RoomStart"}]))
-        )
-        .await,
-        "InvalidParameterValue"
-    );
     let future = roomlog_core::time::now_ms() + 10 * 60 * 1000;
-    assert_eq!(
-        error_code(&client, "ReportRoomEvents", report(json!([{"EventId": "x", "EventType": "MicOn", "UserId": "u", "TimestampMs": future}]))).await,
-        "InvalidParameterValue"
-    );
-    assert_eq!(
-        error_code(&client, "ReportRoomEvents", report(json!([]))).await,
-        "InvalidParameterValue"
-    );
+    for events in [
+        json!([{"EventId": "x", "EventType": "RoomStart"}]),
+        json!([{"EventId": "x", "EventType": "MicOn", "UserId": "u", "TimestampMs": future}]),
+        json!([]),
+    ] {
+        assert_eq!(
+            refused(events.clone()).await,
+            "InvalidParameterValue",
+            "{events}"
+        );
+    }
 
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    client
-        .call(
-            "ReportRoomEvents",
-            &report(json!([{"EventId": "m1", "EventType": "MicOn", "UserId": "u1"}])),
-        )
-        .await
-        .unwrap();
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
+    report_events(
+        &client,
+        app,
+        room,
+        &[json!({"EventId": "m1", "EventType": "MicOn", "UserId": "u1"})],
+    )
+    .await;
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
 
     // After the class: member and media events are refused, RecordFinish is taken, and a retry
     // of an acknowledged batch still answers with its duplicates.
-    assert_eq!(
-        error_code(
-            &client,
-            "ReportRoomEvents",
-            report(json!([join("late", "u9")]))
-        )
-        .await,
-        "FailedOperation.ClassEnded"
-    );
-    let retry = client
-        .call("ReportRoomEvents", &report(json!([join("e1", "u1")])))
-        .await
-        .unwrap();
+    let late = refused(json!([join("late", "u9")])).await;
+    assert_eq!(late, "FailedOperation.ClassEnded");
+    let retry = report_events(&client, app, room, &[join("e1", "u1")]).await;
     assert_eq!(retry["Duplicates"], 1);
     let record = json!({"EventId": "rec", "EventType": "RecordFinish", "Duration": 3600, "RecordSize": 1024, "RecordUrl": "https://r.example/1.mp4"});
     assert_eq!(
-        client
-            .call("ReportRoomEvents", &report(json!([record])))
-            .await
-            .unwrap()["Accepted"],
+        report_events(&client, app, room, &[record]).await["Accepted"],
         1
     );
 
-    let events = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 200}),
-        )
-        .await
-        .unwrap();
-    let types: Vec<&str> = events["Events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["EventType"].as_str().unwrap())
-        .collect();
+    let events = get_page(&client, app, room, 1, 200).await;
     assert_eq!(
-        types,
+        event_types(&events),
         [
             "MemberJoin",
             "MemberJoin",
@@ -550,18 +410,11 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
             "seconds"
         );
     }
-    assert_eq!(
-        get_page(&client, app, room, u64::MAX, 200).await["Events"],
-        json!([])
-    );
+    let past_the_end = get_page(&client, app, room, u64::MAX, 200).await;
+    assert_eq!(past_the_end["Events"], json!([]));
 
-    let keyword = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 1, "Keyword": "MicOn"}),
-        )
-        .await
-        .unwrap();
+    let query = |page: u64, limit: u64, keyword: &str| json!({"RoomId": room, "SdkAppId": app, "Page": page, "Limit": limit, "Keyword": keyword});
+    let keyword = call(&client, "GetRoomEvent", query(1, 1, "MicOn")).await;
     assert_eq!(keyword["Total"], 1050, "Total ignores Keyword");
     let mics = keyword["Events"].as_array().unwrap();
     assert_eq!(mics.len(), 350, "every MicOn, not one page");
@@ -575,23 +428,11 @@ async fn get_room_event_pages_by_sequence_and_streams_keywords() {
         .map(|i| format!("u{i}"))
         .collect();
     assert_eq!(users, expected);
-    let none = client
-        .call("GetRoomEvent", &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 1, "Keyword": "RecordFinish"}))
-        .await
-        .unwrap();
+    let none = call(&client, "GetRoomEvent", query(1, 1, "RecordFinish")).await;
     assert_eq!(none["Events"], json!([]));
-    let empty_keyword = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": room, "SdkAppId": app, "Page": 2, "Limit": 5, "Keyword": ""}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        empty_keyword["Events"].as_array().unwrap().len(),
-        5,
-        "empty Keyword = none"
-    );
+    let empty_keyword = call(&client, "GetRoomEvent", query(2, 5, "")).await;
+    let events = empty_keyword["Events"].as_array().unwrap();
+    assert_eq!(events.len(), 5, "empty Keyword = none");
 }
 
 /// `roomlog_page_cache_{hits,misses}_total` from the server's metrics.
@@ -646,10 +487,7 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
     let joins = |from: usize, to: usize| -> Vec<Value> {
         (from..to)
             .map(|i| join(&format!("e{i}"), &format!("u{i}")))
@@ -719,20 +557,14 @@ async fn cached_pages_are_exact_and_never_outlive_what_the_room_shows() {
         5
     );
     let query = json!({"RoomId": unstarted, "SdkAppId": app, "Page": 1, "Limit": 5});
-    client
-        .call("DeleteRoom", &json!({"RoomId": unstarted}))
-        .await
-        .unwrap();
+    call(&client, "DeleteRoom", json!({"RoomId": unstarted})).await;
     assert_eq!(
         error_code(&client, "GetRoomEvent", query).await,
         "ResourceNotFound.Room"
     );
 
     // Nor an expired room's: once the retention has passed, the answer is the expiry error.
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
     assert_eq!(users(&page(1, 7).await).len(), 7);
     let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 7});
     let expired = first_error(&client, "GetRoomEvent", &query).await;
@@ -783,57 +615,35 @@ async fn tenants_are_isolated_and_keys_can_be_disabled_while_running() {
     let bob_room = create_room(&bob, bob_app).await;
 
     // Bob cannot use Alice's app, and Alice's room looks exactly like one that never existed.
-    assert_eq!(
-        error_code(&bob, "CreateRoom", room_params(alice_app)).await,
-        "InvalidParameter.SdkAppId"
-    );
-    let q = |room: u64, app: u64| json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
-    assert_eq!(
-        error_code(&bob, "GetRoomEvent", q(alice_room, alice_app)).await,
-        "InvalidParameter.SdkAppId"
-    );
-    assert_eq!(
-        error_code(&bob, "GetRoomEvent", q(alice_room, bob_app)).await,
-        "ResourceNotFound.Room"
-    );
-    assert_eq!(
-        error_code(&bob, "GetRoomEvent", q(999_999_999, bob_app)).await,
-        "ResourceNotFound.Room"
-    );
+    let created = error_code(&bob, "CreateRoom", room_params(alice_app)).await;
+    assert_eq!(created, "InvalidParameter.SdkAppId");
+    for (room, app, expected) in [
+        (alice_room, alice_app, "InvalidParameter.SdkAppId"),
+        (alice_room, bob_app, "ResourceNotFound.Room"),
+        (999_999_999, bob_app, "ResourceNotFound.Room"),
+    ] {
+        let params = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
+        let code = error_code(&bob, "GetRoomEvent", params).await;
+        assert_eq!(code, expected, "{room} of {app}");
+    }
     for action in ["DescribeRoom", "StartRoom", "EndRoom", "DeleteRoom"] {
-        let other = bob
-            .call_raw(action, &json!({"RoomId": alice_room}))
-            .await
-            .unwrap();
-        let missing = bob
-            .call_raw(action, &json!({"RoomId": 999_999_999u64}))
-            .await
-            .unwrap();
+        let (other, missing) = (
+            json!({"RoomId": alice_room}),
+            json!({"RoomId": 999_999_999u64}),
+        );
+        let other = bob.call_raw(action, &other).await.unwrap();
+        let missing = bob.call_raw(action, &missing).await.unwrap();
         assert_eq!(code(&other), "ResourceNotFound.Room", "{action}");
         assert_eq!(
-            other["Error"]["Message"]
-                .as_str()
-                .unwrap()
-                .replace(&alice_room.to_string(), "N"),
-            missing["Error"]["Message"]
-                .as_str()
-                .unwrap()
-                .replace("999999999", "N"),
+            error_message(&other).replace(&alice_room.to_string(), "N"),
+            error_message(&missing).replace("999999999", "N"),
             "indistinguishable"
         );
     }
-    assert_eq!(
-        error_code(
-            &bob,
-            "ReportRoomEvents",
-            json!({"SdkAppId": bob_app, "RoomId": alice_room, "Events": [join("x", "u")]})
-        )
-        .await,
-        "ResourceNotFound.Room"
-    );
-    bob.call("DescribeRoom", &json!({"RoomId": bob_room}))
-        .await
-        .unwrap();
+    let report = json!({"SdkAppId": bob_app, "RoomId": alice_room, "Events": [join("x", "u")]});
+    let reported = error_code(&bob, "ReportRoomEvents", report).await;
+    assert_eq!(reported, "ResourceNotFound.Room");
+    call(&bob, "DescribeRoom", json!({"RoomId": bob_room})).await;
 
     // A running server re-reads an enabled key at least once per `cache::TTL` (1 s): the
     // disabling (by another process) takes effect within that.
@@ -842,10 +652,8 @@ async fn tenants_are_isolated_and_keys_can_be_disabled_while_running() {
     let disabled_at = std::time::Instant::now();
     loop {
         let sent = disabled_at.elapsed();
-        let response = bob
-            .call_raw("DescribeRoom", &json!({"RoomId": bob_room}))
-            .await
-            .unwrap();
+        let describe = json!({"RoomId": bob_room});
+        let response = bob.call_raw("DescribeRoom", &describe).await.unwrap();
         if response.get("Error").is_none() {
             assert!(
                 sent < roomlog_server::cache::TTL,
@@ -859,18 +667,12 @@ async fn tenants_are_isolated_and_keys_can_be_disabled_while_running() {
     }
     // Re-enabling takes effect at once (disabled keys are never kept).
     admin(&server, &["enable-key", secret_id]);
-    bob.call("DescribeRoom", &json!({"RoomId": bob_room}))
-        .await
-        .unwrap();
+    call(&bob, "DescribeRoom", json!({"RoomId": bob_room})).await;
     let keys = admin(&server, &["list-keys"]);
-    assert_eq!(keys.as_array().unwrap().len(), 2);
-    assert!(
-        keys.as_array()
-            .unwrap()
-            .iter()
-            .all(|k| k.get("SecretKey").is_none()),
-        "list-keys never prints secrets"
-    );
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let secrets = keys.iter().filter(|k| k.get("SecretKey").is_some());
+    assert_eq!(secrets.count(), 0, "list-keys never prints secrets");
 }
 
 #[tokio::test]
@@ -883,32 +685,22 @@ async fn rate_limit_applies_per_account_after_authentication() {
         roomlog::client::Client::new(&server.endpoint, &server.credentials.secret_id, "forged")
             .unwrap();
     for _ in 0..20 {
-        assert_eq!(
-            error_code(&forged, "DescribeRoom", json!({"RoomId": room})).await,
-            "AuthFailure.SignatureFailure"
-        );
+        let code = error_code(&forged, "DescribeRoom", json!({"RoomId": room})).await;
+        assert_eq!(code, "AuthFailure.SignatureFailure");
     }
-    let mut codes = Vec::new();
+    let (describe, mut codes) = (json!({"RoomId": room}), Vec::new());
     for _ in 0..20 {
-        let response = client
-            .call_raw("DescribeRoom", &json!({"RoomId": room}))
-            .await
-            .unwrap();
+        let response = client.call_raw("DescribeRoom", &describe).await.unwrap();
         codes.push(code(&response).to_owned());
     }
-    let ok = codes.iter().filter(|c| *c == "<success>").count();
-    let limited = codes
-        .iter()
-        .filter(|c| *c == "RequestLimitExceeded")
-        .count();
+    let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+    let (ok, limited) = (count("<success>"), count("RequestLimitExceeded"));
     assert!(ok >= 5, "the first 5 pass: {codes:?}");
     assert!(limited >= 1, "a burst of 20 exceeds 5/s: {codes:?}");
     assert_eq!(ok + limited, 20);
     // Other actions have their own budget.
-    client
-        .call("GetRooms", &json!({"SdkAppId": server.sdk_app_id()}))
-        .await
-        .unwrap();
+    let params = json!({"SdkAppId": server.sdk_app_id()});
+    call(&client, "GetRooms", params).await;
 }
 
 #[tokio::test]
@@ -917,55 +709,25 @@ async fn events_expire_after_retention_and_are_purged() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]}),
-        )
-        .await
-        .unwrap();
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
+    report_events(&client, app, room, &[join("e1", "u1")]).await;
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
     let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
     // RoomStart, MemberJoin, the MemberQuit RoomEnd records for u1, RoomEnd.
-    assert_eq!(
-        client.call("GetRoomEvent", &query).await.unwrap()["Total"],
-        4
-    );
+    assert_eq!(get_page(&client, app, room, 1, 10).await["Total"], 4);
 
     let expired = first_error(&client, "GetRoomEvent", &query).await;
     assert_eq!(code(&expired), "FailedOperation");
-    assert!(
-        expired["Error"]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("expired"),
-        "{expired}"
-    );
+    assert!(error_message(&expired).contains("expired"), "{expired}");
     // The room itself stays; late recordings are no longer taken.
     assert_eq!(
-        client
-            .call("DescribeRoom", &json!({"RoomId": room}))
-            .await
-            .unwrap()["Status"],
+        call(&client, "DescribeRoom", json!({"RoomId": room})).await["Status"],
         2
     );
-    let record = json!({"EventId": "rec", "EventType": "RecordFinish", "Duration": 1});
-    assert_eq!(
-        error_code(
-            &client,
-            "ReportRoomEvents",
-            json!({"SdkAppId": app, "RoomId": room, "Events": [record]})
-        )
-        .await,
-        "FailedOperation"
-    );
+    let record = json!([{"EventId": "rec", "EventType": "RecordFinish", "Duration": 1}]);
+    let report = json!({"SdkAppId": app, "RoomId": room, "Events": record});
+    let late = error_code(&client, "ReportRoomEvents", report).await;
+    assert_eq!(late, "FailedOperation");
 
     // The purge really deleted them: the purge counter moves.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -988,24 +750,11 @@ async fn sigterm_shuts_down_gracefully_and_data_survives() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": [join("e1", "u1")]}),
-        )
-        .await
-        .unwrap();
+    report_events(&client, app, room, &[join("e1", "u1")]).await;
     let status = server.terminate();
     assert!(status.success(), "exit status {status}");
     server.restart();
-    let client = server.client();
-    let events = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
-        )
-        .await
-        .unwrap();
+    let events = get_page(&server.client(), app, room, 1, 10).await;
     assert_eq!(events["Total"], 1);
     // A second start does not bootstrap again.
     assert_eq!(server.credentials.sdk_app_id, app);
@@ -1021,10 +770,8 @@ fn roomlog_cli(server: &TestServer, args: &[&str]) -> (bool, String) {
         .arg(&server.data_dir)
         .output()
         .expect("run roomlog");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), stdout)
 }
 
 #[tokio::test]
@@ -1060,30 +807,21 @@ async fn call_and_simulate_work_from_the_command_line() {
     );
     assert!(ok, "{out}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["Accepted"], 1);
+    let room_id = format!("RoomId={room}");
     let (ok, out) = roomlog_cli(
         &server,
-        &[
-            "call",
-            "GetRoomEvent",
-            &format!("RoomId={room}"),
-            "Page=1",
-            "Limit=10",
-        ],
+        &["call", "GetRoomEvent", &room_id, "Page=1", "Limit=10"],
     );
     assert!(ok, "{out}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&out).unwrap()["Events"][0]["EventData"]["UserId"],
-        "cli"
-    );
+    let events = serde_json::from_str::<Value>(&out).unwrap()["Events"].clone();
+    assert_eq!(events[0]["EventData"]["UserId"], "cli");
     // An API error prints the envelope and exits non-zero.
     let (ok, out) = roomlog_cli(&server, &["call", "DescribeRoom", "RoomId=1"]);
     assert!(!ok);
     assert!(out.contains("ResourceNotFound.Room"), "{out}");
 
-    let (ok, out) = roomlog_cli(
-        &server,
-        &["simulate", "--students", "3", "--duration", "3s"],
-    );
+    let simulate = ["simulate", "--students", "3", "--duration", "3s"];
+    let (ok, out) = roomlog_cli(&server, &simulate);
     assert!(ok, "{out}");
     // teacher + 3 students: 4 joins, 4 quits, RoomStart, RoomEnd, RecordFinish, ...
     let count = |event_type: &str| {
@@ -1092,12 +830,20 @@ async fn call_and_simulate_work_from_the_command_line() {
             (cells.next() == Some(event_type)).then(|| cells.next().map(str::to_owned))?
         })
     };
-    assert_eq!(count("MemberJoin").as_deref(), Some("4"), "{out}");
-    assert_eq!(count("MemberQuit").as_deref(), Some("4"), "{out}");
-    assert_eq!(count("RecordFinish").as_deref(), Some("1"), "{out}");
     // The class started and ended by schedule, and its attendance is printed.
-    assert_eq!(count("RoomStart").as_deref(), Some("1"), "{out}");
-    assert_eq!(count("RoomEnd").as_deref(), Some("1"), "{out}");
+    for (event_type, expected) in [
+        ("MemberJoin", "4"),
+        ("MemberQuit", "4"),
+        ("RecordFinish", "1"),
+        ("RoomStart", "1"),
+        ("RoomEnd", "1"),
+    ] {
+        assert_eq!(
+            count(event_type).as_deref(),
+            Some(expected),
+            "{event_type}: {out}"
+        );
+    }
     assert!(out.contains(" 4/4 "), "all four came: {out}");
     assert!(out.contains("teacher"), "{out}");
 }

@@ -18,7 +18,7 @@ use roomlog_core::time::{now_ms, ManualClock};
 use roomlog_server::ServeConfig;
 use serde_json::{json, Value};
 use support::inprocess::{eventually, InProcessServer};
-use support::{create_room, error_code, TestServer};
+use support::{call, create_room, error_code, error_message, get_page, TestServer};
 
 /// What a receiver got: headers and body of each POST, in arrival order.
 #[derive(Clone, Default)]
@@ -30,6 +30,15 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// The `EventId` of each body received, in arrival order.
+    fn event_ids(&self) -> Vec<String> {
+        let bodies = self.bodies();
+        bodies
+            .iter()
+            .map(|b| b["EventId"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     fn new() -> Self {
         let r = Self::default();
         r.status.store(200, Ordering::SeqCst);
@@ -102,10 +111,9 @@ fn fast_retries() -> Vec<&'static str> {
 }
 
 async fn configure(client: &Client, app: u64, addr: SocketAddr) {
-    client
-        .call("ModifyApp", &json!({"SdkAppId": app, "Callback": format!("http://{addr}/hook"), "CallbackKey": KEY}))
-        .await
-        .unwrap();
+    let hook = format!("http://{addr}/hook");
+    let params = json!({"SdkAppId": app, "Callback": hook, "CallbackKey": KEY});
+    call(client, "ModifyApp", params).await;
 }
 
 async fn report(client: &Client, app: u64, room: u64, ids: &[String]) {
@@ -113,13 +121,8 @@ async fn report(client: &Client, app: u64, room: u64, ids: &[String]) {
         .iter()
         .map(|id| json!({"EventId": id, "EventType": "MicOn", "UserId": id}))
         .collect();
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
-        )
-        .await
-        .unwrap();
+    let params = json!({"SdkAppId": app, "RoomId": room, "Events": events});
+    call(client, "ReportRoomEvents", params).await;
 }
 
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
@@ -160,20 +163,12 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_room_order_signed() {
         create_room(&client, app).await,
     ];
     for room in rooms {
-        client
-            .call("StartRoom", &json!({"RoomId": room}))
-            .await
-            .unwrap();
+        call(&client, "StartRoom", json!({"RoomId": room})).await;
     }
     for round in 0..10 {
         for room in rooms {
-            report(
-                &client,
-                app,
-                room,
-                &[format!("r{room}-{round}a"), format!("r{room}-{round}b")],
-            )
-            .await;
+            let ids = [format!("r{room}-{round}a"), format!("r{room}-{round}b")];
+            report(&client, app, room, &ids).await;
         }
     }
     // The receiver was down all along; it comes up now.
@@ -196,13 +191,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_room_order_signed() {
         );
     }
     // Each body is what GetRoomEvent shows, plus LCIC's Sign and roomlog's signature header.
-    let page = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": rooms[0], "SdkAppId": app, "Page": 1, "Limit": 100}),
-        )
-        .await
-        .unwrap();
+    let page = get_page(&client, app, rooms[0], 1, 100).await;
     let now = roomlog_core::time::now_secs();
     for (headers, raw) in receiver.received.lock().unwrap().iter() {
         let body: Value = serde_json::from_slice(raw).unwrap();
@@ -221,7 +210,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_room_order_signed() {
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(
             headers[callback::EVENT_ID_HEADER].to_str().unwrap(),
-            body["EventId"].as_str().unwrap()
+            body["EventId"]
         );
         assert_eq!(
             headers[callback::SEQ_HEADER].to_str().unwrap(),
@@ -236,13 +225,9 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_room_order_signed() {
             "wrong", signature, raw, now, 300
         ));
     }
-    let delivered = client
-        .call(
-            "DescribeCallbackDeliveries",
-            &json!({"SdkAppId": app, "RoomId": rooms[0], "Status": "Delivered", "Limit": 100}),
-        )
-        .await
-        .unwrap();
+    let delivered =
+        json!({"SdkAppId": app, "RoomId": rooms[0], "Status": "Delivered", "Limit": 100});
+    let delivered = call(&client, "DescribeCallbackDeliveries", delivered).await;
     assert_eq!(delivered["Total"], 21);
     assert!(
         delivered["Deliveries"][0]["Attempts"].as_u64().unwrap() >= 2,
@@ -266,13 +251,8 @@ async fn failing_receivers_end_in_dead_letters_that_replay_redelivers() {
     report(&client, app, room, &["a".into(), "b".into(), "c".into()]).await;
 
     let dead = loop {
-        let dead = client
-            .call(
-                "DescribeCallbackDeliveries",
-                &json!({"SdkAppId": app, "RoomId": room, "Status": "Dead"}),
-            )
-            .await
-            .unwrap();
+        let dead = json!({"SdkAppId": app, "RoomId": room, "Status": "Dead"});
+        let dead = call(&client, "DescribeCallbackDeliveries", dead).await;
         if dead["Total"] == 3 {
             break dead;
         }
@@ -291,29 +271,17 @@ async fn failing_receivers_end_in_dead_letters_that_replay_redelivers() {
         receiver.bodies().is_empty(),
         "dead letters are not retried by themselves"
     );
-    let replay = client
-        .call("ReplayCallbacks", &json!({"SdkAppId": app, "RoomId": room}))
-        .await
-        .unwrap();
+    let params = json!({"SdkAppId": app, "RoomId": room});
+    let replay = call(&client, "ReplayCallbacks", params).await;
     assert_eq!(replay["Replayed"], 3);
     wait_until("replayed callbacks", Duration::from_secs(20), || {
         receiver.bodies().len() >= 3
     })
     .await;
-    let ids: Vec<String> = receiver
-        .bodies()
-        .iter()
-        .map(|b| b["EventId"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(receiver.event_ids(), ["a", "b", "c"]);
     // Replaying one event by id delivers it again, same EventId.
-    client
-        .call(
-            "ReplayCallbacks",
-            &json!({"SdkAppId": app, "RoomId": room, "EventIds": ["b"]}),
-        )
-        .await
-        .unwrap();
+    let replay_b = json!({"SdkAppId": app, "RoomId": room, "EventIds": ["b"]});
+    call(&client, "ReplayCallbacks", replay_b).await;
     wait_until("one more", Duration::from_secs(20), || {
         receiver.bodies().len() >= 4
     })
@@ -340,28 +308,17 @@ async fn private_destinations_are_refused_by_default() {
         "http://[::ffff:127.0.0.1]/",
         "ftp://example.com/",
     ] {
-        assert_eq!(
-            error_code(
-                &client,
-                "ModifyApp",
-                json!({"SdkAppId": app, "Callback": url})
-            )
-            .await,
-            "InvalidParameterValue",
-            "{url}"
+        let code = error_code(
+            &client,
+            "ModifyApp",
+            json!({"SdkAppId": app, "Callback": url}),
         );
+        assert_eq!(code.await, "InvalidParameterValue", "{url}");
     }
-    client
-        .call("ModifyApp", &json!({"SdkAppId": app, "CallbackKey": "k1"}))
-        .await
-        .unwrap();
-    let detail = client
-        .call(
-            "DescribeAppDetail",
-            &json!({"ApplicationId": app.to_string()}),
-        )
-        .await
-        .unwrap();
+    let params = json!({"SdkAppId": app, "CallbackKey": "k1"});
+    call(&client, "ModifyApp", params).await;
+    let detail = json!({"ApplicationId": app.to_string()});
+    let detail = call(&client, "DescribeAppDetail", detail).await;
     assert_eq!(detail["AppConfig"]["CallbackKey"], "k1");
     assert_eq!(detail["AppConfig"]["Callback"], "");
     assert_eq!(detail["SdkAppId"], app.to_string());
@@ -392,11 +349,7 @@ async fn a_server_killed_mid_delivery_delivers_everything_after_restart() {
         "every event after the restart",
         Duration::from_secs(60),
         || {
-            let got: std::collections::HashSet<String> = receiver
-                .bodies()
-                .iter()
-                .map(|b| b["EventId"].as_str().unwrap().to_owned())
-                .collect();
+            let got: std::collections::HashSet<String> = receiver.event_ids().into_iter().collect();
             got.len() == 60
         },
     )
@@ -419,15 +372,9 @@ async fn deliveries_outlive_the_event_purge() {
     let addr = free_addr().await;
     configure(&client, app, addr).await;
     let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
     report(&client, app, room, &["x".into()]).await;
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
     // Wait until the events are gone from GetRoomEvent.
     let query = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -444,11 +391,8 @@ async fn deliveries_outlive_the_event_purge() {
         receiver.bodies().len() >= 3
     })
     .await;
-    let types: Vec<String> = receiver
-        .bodies()
-        .iter()
-        .map(|b| b["EventType"].as_str().unwrap().to_owned())
-        .collect();
+    let bodies = receiver.bodies();
+    let types: Vec<_> = bodies.iter().map(|b| &b["EventType"]).collect();
     assert_eq!(types, ["RoomStart", "MicOn", "RoomEnd"]);
 }
 
@@ -503,17 +447,13 @@ async fn spellings_of_loopback_are_refused_and_never_delivered_to() {
     let app = server.sdk_app_id();
     let mut not_refused_as_loopback = Vec::new();
     for url in &urls {
+        let modify = json!({"SdkAppId": app, "Callback": url, "CallbackKey": KEY});
         let response = client
-            .call_raw(
-                "ModifyApp",
-                &json!({"SdkAppId": app, "Callback": url, "CallbackKey": KEY}),
-            )
+            .call_raw("ModifyApp", &modify)
             .await
             .expect("transport");
         let refused = response["Error"]["Code"] == "InvalidParameterValue"
-            && response["Error"]["Message"]
-                .as_str()
-                .is_some_and(|m| m.contains("loopback"));
+            && error_message(&response).contains("loopback");
         if !refused {
             not_refused_as_loopback.push(format!("{url}: {response}"));
         }
@@ -522,13 +462,8 @@ async fn spellings_of_loopback_are_refused_and_never_delivered_to() {
         not_refused_as_loopback.is_empty(),
         "{not_refused_as_loopback:#?}"
     );
-    let detail = client
-        .call(
-            "DescribeAppDetail",
-            &json!({"ApplicationId": app.to_string()}),
-        )
-        .await
-        .unwrap();
+    let detail = json!({"ApplicationId": app.to_string()});
+    let detail = call(&client, "DescribeAppDetail", detail).await;
     assert_eq!(detail["AppConfig"]["Callback"], "", "nothing was stored");
 
     // Nor is such a URL delivered to when it is in the store anyway (configured while private
@@ -546,13 +481,8 @@ async fn spellings_of_loopback_are_refused_and_never_delivered_to() {
         let attempt = eventually("the delivery attempt", || {
             let client = client.clone();
             async move {
-                let deliveries = client
-                    .call(
-                        "DescribeCallbackDeliveries",
-                        &json!({"SdkAppId": app, "RoomId": room}),
-                    )
-                    .await
-                    .unwrap();
+                let params = json!({"SdkAppId": app, "RoomId": room});
+                let deliveries = call(&client, "DescribeCallbackDeliveries", params).await;
                 let first = deliveries["Deliveries"][0].clone();
                 (first["Attempts"].as_u64() > Some(0)).then_some(first)
             }
@@ -582,20 +512,13 @@ async fn spellings_of_loopback_are_refused_and_never_delivered_to() {
     let client = server.client();
     let app = server.sdk_app_id();
     for url in &to_receiver {
-        client
-            .call(
-                "ModifyApp",
-                &json!({"SdkAppId": app, "Callback": url, "CallbackKey": KEY}),
-            )
-            .await
-            .unwrap();
+        let modify = json!({"SdkAppId": app, "Callback": url, "CallbackKey": KEY});
+        call(&client, "ModifyApp", modify).await;
         let room = create_room(&client, app).await;
         report(&client, app, room, &[format!("{room}")]).await;
         wait_until(url, Duration::from_secs(10), || {
-            receiver
-                .bodies()
-                .iter()
-                .any(|b| b["EventData"]["RoomId"] == room)
+            let bodies = receiver.bodies();
+            bodies.iter().any(|b| b["EventData"]["RoomId"] == room)
         })
         .await;
     }

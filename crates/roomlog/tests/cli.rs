@@ -36,6 +36,13 @@ fn call(server: &TestServer, args: &[&str]) -> (bool, Value, String) {
     (output.status.success(), answer, stderr)
 }
 
+/// [`call`], which must succeed: its answer.
+fn call_ok(server: &TestServer, args: &[&str]) -> Value {
+    let (ok, answer, err) = call(server, args);
+    assert!(ok, "{args:?}: {answer} {err}");
+    answer
+}
+
 fn admin(data_dir: &Path, args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_roomlog"))
         .arg("admin")
@@ -54,34 +61,24 @@ fn call_fills_in_sdk_app_id_for_every_action_that_needs_it() {
     let app = server.sdk_app_id();
 
     // Actions that answered MissingParameter before.
-    let (ok, answer, err) = call(&server, &["RegisterUser", "Name=Ada"]);
-    assert!(ok, "{answer} {err}");
+    let answer = call_ok(&server, &["RegisterUser", "Name=Ada"]);
     let user = answer["UserId"].as_str().expect("UserId").to_owned();
-    let (ok, answer, err) = call(
+    let answer = call_ok(
         &server,
         &["BatchRegister", "Users.0.Name=Bo", "Users.1.Name=Cy"],
     );
-    assert!(ok, "{answer} {err}");
-    assert_eq!(
-        answer["Users"].as_array().map(Vec::len),
-        Some(2),
-        "{answer}"
-    );
-    let (ok, answer, err) = call(&server, &["DescribeCallbackDeliveries"]);
-    assert!(ok, "{answer} {err}");
-    let (ok, answer, err) = call(&server, &["ModifyApp", "CallbackKey=k"]);
-    assert!(ok, "{answer} {err}");
-    let (ok, answer, err) = call(&server, &["DescribeAppDetail"]);
-    assert!(ok, "{answer} {err}");
+    let users = answer["Users"].as_array().map(Vec::len);
+    assert_eq!(users, Some(2), "{answer}");
+    call_ok(&server, &["DescribeCallbackDeliveries"]);
+    call_ok(&server, &["ModifyApp", "CallbackKey=k"]);
+    let answer = call_ok(&server, &["DescribeAppDetail"]);
     assert_eq!(answer["SdkAppId"], app.to_string());
 
     // Typed by the schema: ApplicationId is a string even though it looks like a number, and
     // a digits-only UserId stays a string.
     let app_text = format!("ApplicationId={app}");
-    let (ok, answer, err) = call(&server, &["DescribeAppDetail", &app_text]);
-    assert!(ok, "{answer} {err}");
-    let (ok, answer, err) = call(&server, &["DescribeUser", &format!("UserId={user}")]);
-    assert!(ok, "{answer} {err}");
+    call_ok(&server, &["DescribeAppDetail", &app_text]);
+    call_ok(&server, &["DescribeUser", &format!("UserId={user}")]);
 
     // Another account's key fills in that account's app, not the bootstrap one.
     let account = admin(&server.data_dir, &["create-account", "acme"])["AccountId"]
@@ -141,13 +138,8 @@ async fn call_follows_a_stream_until_the_class_ends() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = start_class(&client, app).await;
-    support::report_events(
-        &client,
-        app,
-        room,
-        &[json!({"EventId": "j", "EventType": "MemberJoin", "UserId": "alice", "Role": 0})],
-    )
-    .await;
+    let join = json!({"EventId": "j", "EventType": "MemberJoin", "UserId": "alice", "Role": 0});
+    support::report_events(&client, app, room, &[join]).await;
     let room_text = format!("RoomId={room}");
 
     // Started while the class runs: it must still be following when the class ends.
@@ -162,17 +154,9 @@ async fn call_follows_a_stream_until_the_class_ends() {
         command.spawn().expect("spawn the tail")
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    support::report_events(
-        &client,
-        app,
-        room,
-        &[json!({"EventId": "c", "EventType": "CameraOn", "UserId": "alice"})],
-    )
-    .await;
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let camera = json!({"EventId": "c", "EventType": "CameraOn", "UserId": "alice"});
+    support::report_events(&client, app, room, &[camera]).await;
+    support::call(&client, "EndRoom", json!({"RoomId": room})).await;
     let output = tokio::task::spawn_blocking(move || follower.wait_with_output())
         .await
         .unwrap()
@@ -182,10 +166,7 @@ async fn call_follows_a_stream_until_the_class_ends() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON event a line"))
         .collect();
-    let types: Vec<&str> = lines
-        .iter()
-        .map(|e| e["EventType"].as_str().unwrap())
-        .collect();
+    let types: Vec<_> = lines.iter().map(|e| &e["EventType"]).collect();
     assert_eq!(
         types,
         [
@@ -207,18 +188,16 @@ async fn call_follows_a_stream_until_the_class_ends() {
 #[test]
 fn simulate_two_hundred_rooms_within_the_default_limits() {
     let server = TestServer::start(&[]);
-    let output = roomlog(
-        &server,
-        &[
-            "simulate",
-            "--rooms",
-            "200",
-            "--students",
-            "1",
-            "--duration",
-            "3s",
-        ],
-    );
+    let simulate = [
+        "simulate",
+        "--rooms",
+        "200",
+        "--students",
+        "1",
+        "--duration",
+        "3s",
+    ];
+    let output = roomlog(&server, &simulate);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -264,12 +243,8 @@ fn all_rooms(server: &TestServer) -> Vec<u64> {
     let client = server.client();
     let mut rooms = Vec::new();
     for page in 1.. {
-        let answer = runtime
-            .block_on(client.call(
-                "GetRooms",
-                &json!({"SdkAppId": server.sdk_app_id(), "Page": page, "Limit": 100}),
-            ))
-            .unwrap();
+        let params = json!({"SdkAppId": server.sdk_app_id(), "Page": page, "Limit": 100});
+        let answer = runtime.block_on(support::call(&client, "GetRooms", params));
         let listed = answer["Rooms"].as_array().unwrap().clone();
         rooms.extend(listed.iter().map(|r| r["RoomId"].as_u64().unwrap()));
         if listed.len() < 100 {
@@ -283,18 +258,16 @@ fn all_rooms(server: &TestServer) -> Vec<u64> {
 fn simulate_refused_says_which_flag_and_cleans_up() {
     // A server stricter than simulate assumes: reading the log back is refused.
     let server = TestServer::start(&["--rate-limit", "GetRoomEvent=1"]);
-    let output = roomlog(
-        &server,
-        &[
-            "simulate",
-            "--rooms",
-            "3",
-            "--students",
-            "1",
-            "--duration",
-            "2s",
-        ],
-    );
+    let simulate = [
+        "simulate",
+        "--rooms",
+        "3",
+        "--students",
+        "1",
+        "--duration",
+        "2s",
+    ];
+    let output = roomlog(&server, &simulate);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("RequestLimitExceeded"), "{stderr}");
@@ -303,20 +276,8 @@ fn simulate_refused_says_which_flag_and_cleans_up() {
     assert_eq!(all_rooms(&server), Vec::<u64>::new());
 
     // Told the server's limit, it paces itself and succeeds.
-    let output = roomlog(
-        &server,
-        &[
-            "simulate",
-            "--rooms",
-            "3",
-            "--students",
-            "1",
-            "--duration",
-            "2s",
-            "--rate-limit",
-            "GetRoomEvent=1",
-        ],
-    );
+    let paced = [&simulate[..], &["--rate-limit", "GetRoomEvent=1"]].concat();
+    let output = roomlog(&server, &paced);
     assert!(output.status.success(), "{output:?}");
 }
 
@@ -379,14 +340,8 @@ async fn log_lines_cannot_be_forged_and_a_normal_class_logs_no_error() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = start_class(&client, app).await;
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    client
-        .call("DeleteRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    support::call(&client, "EndRoom", json!({"RoomId": room})).await;
+    support::call(&client, "DeleteRoom", json!({"RoomId": room})).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(server.terminate().success());
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 use support::postgres::{url as postgres_url, Schema};
-use support::{create_room, TestServer};
+use support::{call, create_room, TestServer};
 
 fn roomlog(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_roomlog"))
@@ -107,20 +107,11 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
     let mut embedded = TestServer::start(&args);
     let client = embedded.client();
     let app = embedded.sdk_app_id();
-    client
-        .call(
-            "ModifyApp",
-            &json!({"SdkAppId": app, "Callback": "http://127.0.0.1:9/hook", "CallbackKey": "k"}),
-        )
-        .await
-        .unwrap();
-    client
-        .call(
-            "RegisterUser",
-            &json!({"SdkAppId": app, "Name": "Teacher Tan", "OriginId": "t-1"}),
-        )
-        .await
-        .unwrap();
+    let params =
+        json!({"SdkAppId": app, "Callback": "http://127.0.0.1:9/hook", "CallbackKey": "k"});
+    call(&client, "ModifyApp", params).await;
+    let params = json!({"SdkAppId": app, "Name": "Teacher Tan", "OriginId": "t-1"});
+    call(&client, "RegisterUser", params).await;
 
     // One class that ended (attendance stored), one in class with people present, one
     // scheduled; a deleted room (its id must never come back).
@@ -128,15 +119,10 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
     for _ in 0..4 {
         rooms.push(create_room(&client, app).await);
     }
-    client
-        .call("DeleteRoom", &json!({"RoomId": rooms.pop().unwrap()}))
-        .await
-        .unwrap();
+    let deleted = rooms.pop().unwrap();
+    call(&client, "DeleteRoom", json!({"RoomId": deleted})).await;
     for &room in &rooms[..2] {
-        client
-            .call("StartRoom", &json!({"RoomId": room}))
-            .await
-            .unwrap();
+        call(&client, "StartRoom", json!({"RoomId": room})).await;
         let events: Vec<Value> = (0..120)
             .map(|n| match n % 3 {
                 0 => json!({"EventId": format!("e{n}"), "EventType": "MemberJoin", "UserId": format!("u{}", n % 7), "Device": 1, "Role": 0}),
@@ -144,18 +130,10 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
                 _ => json!({"EventId": format!("e{n}"), "EventType": "MemberQuit", "UserId": format!("u{}", n % 5), "Device": 1, "Reason": 1}),
             })
             .collect();
-        client
-            .call(
-                "ReportRoomEvents",
-                &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
-            )
-            .await
-            .unwrap();
+        let params = json!({"SdkAppId": app, "RoomId": room, "Events": events});
+        call(&client, "ReportRoomEvents", params).await;
     }
-    client
-        .call("EndRoom", &json!({"RoomId": rooms[0]}))
-        .await
-        .unwrap();
+    call(&client, "EndRoom", json!({"RoomId": rooms[0]})).await;
     // The ended class's attendance, computed and stored.
     let statistics = json!({"RoomId": rooms[0], "Page": 1, "Limit": 100});
     let attendance_before = client
@@ -258,9 +236,6 @@ async fn copy_moves_everything_and_the_copy_answers_like_the_original() {
         "{}",
         text(&refused)
     );
-    let still = pg_client
-        .call("DescribeRoom", &json!({"RoomId": new_room}))
-        .await
-        .unwrap();
+    let still = call(&pg_client, "DescribeRoom", json!({"RoomId": new_room})).await;
     assert_eq!(still["Name"], "Test class");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde_json::json;
-use support::{assert_exactly_once, create_room, read_log, TestServer};
+use support::{assert_exactly_once, call, create_room, read_log, TestServer};
 
 const CYCLES: usize = 3;
 const REPORTERS: usize = 16;
@@ -78,13 +78,8 @@ async fn sigkill_loses_no_acknowledged_event_and_duplicates_none() {
             .iter()
             .map(|id| json!({"EventId": id, "EventType": "MicOn", "UserId": id}))
             .collect();
-        let response = client
-            .call(
-                "ReportRoomEvents",
-                &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
-            )
-            .await
-            .unwrap();
+        let params = json!({"SdkAppId": app, "RoomId": room, "Events": events});
+        let response = call(&client, "ReportRoomEvents", params).await;
         assert_eq!(response["Accepted"], 0);
         assert_eq!(response["Duplicates"].as_u64(), Some(chunk.len() as u64));
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use roomlog_protocol::sign::{sha256_hex, tc3_canonical_request, tc3_date, tc3_string_to_sign};
 use roomlog_protocol::tc3_signature;
 use serde_json::{json, Value};
-use support::{create_room, TestServer};
+use support::{call, create_room, TestServer};
 
 /// A signature may be used again this soon after its first use (identical honest calls in one
 /// second); the tests replay later than this.
@@ -218,13 +218,8 @@ async fn a_captured_request_cannot_be_replayed_or_retargeted() {
             "{replay}"
         );
     }
-    let rooms = client
-        .call(
-            "GetRooms",
-            &json!({"SdkAppId": app, "Page": 1, "Limit": 100}),
-        )
-        .await
-        .unwrap();
+    let params = json!({"SdkAppId": app, "Page": 1, "Limit": 100});
+    let rooms = call(&client, "GetRooms", params).await;
     assert_eq!(rooms["Total"], 2, "{rooms}");
 
     // ReportRoomEvents may be resent: its EventIds make that harmless.

@@ -10,8 +10,8 @@ use roomlog::client::Client;
 use roomlog_core::time::{now_ms, Clock, ManualClock};
 use roomlog_server::ServeConfig;
 use serde_json::{json, Value};
-use support::error_code;
 use support::inprocess::{eventually, InProcessServer};
+use support::{call, error_code};
 
 const MIN: Duration = Duration::from_secs(60);
 
@@ -43,12 +43,8 @@ async fn room(server: &InProcessServer, start_in: u64, extra: Value) -> u64 {
 }
 
 async fn status(client: &Client, room: u64) -> u64 {
-    client
-        .call("DescribeRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap()["Status"]
-        .as_u64()
-        .unwrap()
+    let described = call(client, "DescribeRoom", json!({"RoomId": room})).await;
+    described["Status"].as_u64().unwrap()
 }
 
 async fn wait_status(client: &Client, room: u64, want: u64) {
@@ -58,36 +54,37 @@ async fn wait_status(client: &Client, room: u64, want: u64) {
     .await
 }
 
-async fn event_types(client: &Client, app: u64, room: u64) -> Vec<Value> {
-    let response = client
-        .call(
-            "GetRoomEvent",
-            &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 200}),
-        )
-        .await
-        .unwrap();
-    response["Events"].as_array().unwrap().clone()
+/// Every event of the room (up to 200).
+async fn events(client: &Client, app: u64, room: u64) -> Vec<Value> {
+    let params = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 200});
+    call(client, "GetRoomEvent", params).await["Events"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
-fn types(events: &[Value]) -> Vec<&str> {
-    events
-        .iter()
-        .map(|e| e["EventType"].as_str().unwrap())
-        .collect()
+/// Reports `events` into the room; they must be taken.
+async fn report(client: &Client, app: u64, room: u64, events: Value) -> Value {
+    let params = json!({"SdkAppId": app, "RoomId": room, "Events": events});
+    call(client, "ReportRoomEvents", params).await
 }
 
-async fn report(
-    client: &Client,
-    app: u64,
-    room: u64,
-    events: Value,
-) -> Result<Value, anyhow::Error> {
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
-        )
-        .await
+/// The first page of the people in the room now.
+fn members_page(room: u64) -> Value {
+    json!({"RoomId": room, "Page": 1, "Limit": 10})
+}
+
+/// A fresh server with a class created with `settings` and started now: the server, its
+/// client, the app and the room.
+async fn class_started(
+    dir: &tempfile::TempDir,
+    settings: Value,
+) -> (InProcessServer, Client, u64, u64) {
+    let server = server(dir).await;
+    let (client, app) = (server.client(), server.sdk_app_id());
+    let room = room(&server, 0, settings).await;
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
+    (server, client, app, room)
 }
 
 fn join(id: &str, user: &str, device: u64) -> Value {
@@ -120,10 +117,9 @@ async fn auto_start_and_scheduled_end_without_anyone_calling() {
     assert_eq!(status(&client, room).await, 1);
     server.advance(Duration::from_secs(1));
     wait_status(&client, room, 2).await;
-    assert_eq!(
-        types(&event_types(&client, server.sdk_app_id(), room).await),
-        ["RoomStart", "RoomEnd"]
-    );
+    let events = events(&client, server.sdk_app_id(), room).await;
+    let types: Vec<_> = events.iter().map(|e| &e["EventType"]).collect();
+    assert_eq!(types, ["RoomStart", "RoomEnd"]);
     server.stop().await;
 }
 
@@ -135,25 +131,17 @@ async fn rooms_never_started_expire_and_overtime_is_honoured() {
     let app = server.sdk_app_id();
     let expiring = room(&server, 10, json!({})).await;
     let overtime = room(&server, 10, json!({"EndDelayTime": 30})).await;
-    client
-        .call("StartRoom", &json!({"RoomId": overtime}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": overtime})).await;
     server.advance(Duration::from_secs(10 + 3600));
     wait_status(&client, expiring, 3).await;
-    assert_eq!(
-        error_code(&client, "StartRoom", json!({"RoomId": expiring})).await,
-        "FailedOperation.ClassExpired"
-    );
-    assert_eq!(
-        error_code(
-            &client,
-            "ModifyRoom",
-            json!({"RoomId": expiring, "SdkAppId": app, "Name": "x"})
-        )
-        .await,
-        "FailedOperation.ClassExpired"
-    );
+    let modify = json!({"RoomId": expiring, "SdkAppId": app, "Name": "x"});
+    for (action, params) in [
+        ("StartRoom", json!({"RoomId": expiring})),
+        ("ModifyRoom", modify),
+    ] {
+        let code = error_code(&client, action, params).await;
+        assert_eq!(code, "FailedOperation.ClassExpired", "{action}");
+    }
     // 30 minutes of overtime.
     server.advance(29 * MIN);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -166,35 +154,23 @@ async fn rooms_never_started_expire_and_overtime_is_honoured() {
 #[tokio::test]
 async fn unlimited_overtime_ends_once_the_room_is_empty_for_the_idle_time() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server(&dir).await;
-    let client = server.client();
-    let app = server.sdk_app_id();
-    let room = room(&server, 0, json!({"EndDelayTime": 0})).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let (server, client, app, room) = class_started(&dir, json!({"EndDelayTime": 0})).await;
     report(
         &client,
         app,
         room,
         json!([join("j1", "alice", 1), join("j2", "alice", 3)]),
     )
-    .await
-    .unwrap();
+    .await;
     server.advance(3600 * Duration::from_secs(1) + 20 * MIN);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(status(&client, room).await, 1, "occupied rooms run on");
     // One device leaves: alice is still in.
-    report(&client, app, room, json!([quit("q1", "alice", 1)]))
-        .await
-        .unwrap();
+    report(&client, app, room, json!([quit("q1", "alice", 1)])).await;
     server.advance(11 * MIN);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(status(&client, room).await, 1);
-    report(&client, app, room, json!([quit("q2", "alice", 3)]))
-        .await
-        .unwrap();
+    report(&client, app, room, json!([quit("q2", "alice", 3)])).await;
     server.advance(9 * MIN);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(status(&client, room).await, 1, "empty for 9 of 10 minutes");
@@ -218,14 +194,7 @@ async fn deadlines_survive_a_restart() {
 #[tokio::test]
 async fn room_end_closes_the_class_for_everyone_present() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server(&dir).await;
-    let client = server.client();
-    let app = server.sdk_app_id();
-    let room = room(&server, 0, json!({})).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    let (server, client, app, room) = class_started(&dir, json!({})).await;
     report(
         &client,
         app,
@@ -237,15 +206,8 @@ async fn room_end_closes_the_class_for_everyone_present() {
             quit("q3", "cid", 5)
         ]),
     )
-    .await
-    .unwrap();
-    let members = client
-        .call(
-            "DescribeCurrentMemberList",
-            &json!({"RoomId": room, "Page": 1, "Limit": 10}),
-        )
-        .await
-        .unwrap();
+    .await;
+    let members = call(&client, "DescribeCurrentMemberList", members_page(room)).await;
     assert_eq!(members["Total"], 2);
     let users: Vec<&str> = members["MemberRecords"]
         .as_array()
@@ -255,11 +217,8 @@ async fn room_end_closes_the_class_for_everyone_present() {
         .collect();
     assert_eq!(users, ["bob", "ann"], "in order of arrival");
     assert_eq!(members["MemberRecords"][0]["CurrentState"], 1);
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    let events = event_types(&client, app, room).await;
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
+    let events = events(&client, app, room).await;
     let tail: Vec<(String, Value, Value)> = events[events.len() - 3..]
         .iter()
         .map(|e| {
@@ -278,48 +237,23 @@ async fn room_end_closes_the_class_for_everyone_present() {
             ("RoomEnd".to_owned(), Value::Null, Value::Null),
         ]
     );
-    assert_eq!(
-        error_code(
-            &client,
-            "DescribeCurrentMemberList",
-            json!({"RoomId": room, "Page": 1, "Limit": 10})
-        )
-        .await,
-        "FailedOperation.ClassEnded"
-    );
+    let refused = error_code(&client, "DescribeCurrentMemberList", members_page(room)).await;
+    assert_eq!(refused, "FailedOperation.ClassEnded");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn kicks_bar_rejoining_until_lifted_or_lapsed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server(&dir).await;
-    let client = server.client();
-    let app = server.sdk_app_id();
-    let room = room(&server, 0, json!({})).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    report(
-        &client,
-        app,
-        room,
-        json!([join("j1", "eve", 5), join("j2", "mal", 5)]),
-    )
-    .await
-    .unwrap();
+    let (server, client, app, room) = class_started(&dir, json!({})).await;
+    let batch = |events: Value| json!({"SdkAppId": app, "RoomId": room, "Events": events});
+    let params = batch(json!([join("j1", "eve", 5), join("j2", "mal", 5)]));
+    call(&client, "ReportRoomEvents", params).await;
 
     let kick = |user: &str, kind: u64, duration: u64| json!({"RoomId": room, "SdkAppId": app, "UserId": user, "KickType": kind, "Duration": duration});
-    client
-        .call("KickUserFromRoom", &kick("eve", 1, 60))
-        .await
-        .unwrap();
-    client
-        .call("KickUserFromRoom", &kick("mal", 2, 0))
-        .await
-        .unwrap();
-    let events = event_types(&client, app, room).await;
+    call(&client, "KickUserFromRoom", kick("eve", 1, 60)).await;
+    call(&client, "KickUserFromRoom", kick("mal", 2, 0)).await;
+    let events = events(&client, app, room).await;
     let quits: Vec<(Value, Value)> = events
         .iter()
         .filter(|e| e["EventType"] == "MemberQuit")
@@ -331,18 +265,13 @@ async fn kicks_bar_rejoining_until_lifted_or_lapsed() {
         })
         .collect();
     assert_eq!(quits, [(json!("eve"), json!(1)), (json!("mal"), json!(2))]);
-    let members = client
-        .call(
-            "DescribeCurrentMemberList",
-            &json!({"RoomId": room, "Page": 1, "Limit": 10}),
-        )
-        .await
-        .unwrap();
+    let members = call(&client, "DescribeCurrentMemberList", members_page(room)).await;
     assert_eq!(members["Total"], 0);
 
     // The whole batch is refused, naming the user; nothing of it is recorded.
+    let ok_and_eve = json!([join("j3", "ok", 5), join("j4", "eve", 5)]);
     let refused = client
-        .call_raw("ReportRoomEvents", &json!({"SdkAppId": app, "RoomId": room, "Events": [join("j3", "ok", 5), join("j4", "eve", 5)]}))
+        .call_raw("ReportRoomEvents", &batch(ok_and_eve.clone()))
         .await
         .unwrap();
     assert_eq!(refused["Error"]["Code"], "FailedOperation.UserKicked");
@@ -354,47 +283,20 @@ async fn kicks_bar_rejoining_until_lifted_or_lapsed() {
         "{refused}"
     );
     server.advance(Duration::from_secs(61));
-    report(
-        &client,
-        app,
-        room,
-        json!([join("j3", "ok", 5), join("j4", "eve", 5)]),
-    )
-    .await
-    .unwrap();
+    call(&client, "ReportRoomEvents", batch(ok_and_eve)).await;
 
-    assert_eq!(
-        error_code(
-            &client,
-            "ReportRoomEvents",
-            json!({"SdkAppId": app, "RoomId": room, "Events": [join("j5", "mal", 5)]})
-        )
-        .await,
-        "FailedOperation.UserKicked"
-    );
-    client
-        .call(
-            "UnblockKickedUser",
-            &json!({"SdkAppId": app, "RoomId": room, "UserId": "mal"}),
-        )
-        .await
-        .unwrap();
-    report(&client, app, room, json!([join("j5", "mal", 5)]))
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(&client, "KickUserFromRoom", kick("mal", 3, 0)).await,
-        "InvalidParameterValue"
-    );
+    let mal = batch(json!([join("j5", "mal", 5)]));
+    let barred = error_code(&client, "ReportRoomEvents", mal.clone()).await;
+    assert_eq!(barred, "FailedOperation.UserKicked");
+    let unblock = json!({"SdkAppId": app, "RoomId": room, "UserId": "mal"});
+    call(&client, "UnblockKickedUser", unblock).await;
+    call(&client, "ReportRoomEvents", mal).await;
+    let bad_kind = error_code(&client, "KickUserFromRoom", kick("mal", 3, 0)).await;
+    assert_eq!(bad_kind, "InvalidParameterValue");
 
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(&client, "KickUserFromRoom", kick("mal", 1, 0)).await,
-        "FailedOperation.ClassEnded"
-    );
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
+    let ended = error_code(&client, "KickUserFromRoom", kick("mal", 1, 0)).await;
+    assert_eq!(ended, "FailedOperation.ClassEnded");
     server.stop().await;
 }
 
@@ -407,13 +309,8 @@ async fn attendance_is_derived_from_the_log_and_outlives_the_events() {
         InProcessServer::start(dir.path(), config, Arc::new(ManualClock::new(now_ms()))).await;
     let client = server.client();
     let app = server.sdk_app_id();
-    let registered = client
-        .call(
-            "RegisterUser",
-            &json!({"SdkAppId": app, "Name": "Alice Liddell", "OriginId": "crm-1"}),
-        )
-        .await
-        .unwrap();
+    let params = json!({"SdkAppId": app, "Name": "Alice Liddell", "OriginId": "crm-1"});
+    let registered = call(&client, "RegisterUser", params).await;
     let alice = registered["UserId"].as_str().unwrap().to_owned();
     let room = room(
         &server,
@@ -422,22 +319,13 @@ async fn attendance_is_derived_from_the_log_and_outlives_the_events() {
     )
     .await;
 
+    let statistics = |page: u64, limit: u64| json!({"RoomId": room, "Page": page, "Limit": limit});
     let t0 = server.clock.now_ms();
-    report(&client, app, room, json!([{"EventId": "early", "EventType": "MemberJoin", "UserId": alice, "Device": 1, "Role": 2, "TimestampMs": t0}])).await.unwrap();
+    report(&client, app, room, json!([{"EventId": "early", "EventType": "MemberJoin", "UserId": alice, "Device": 1, "Role": 2, "TimestampMs": t0}])).await;
     server.advance(Duration::from_secs(100));
-    assert_eq!(
-        error_code(
-            &client,
-            "DescribeRoomStatistics",
-            json!({"RoomId": room, "Page": 1, "Limit": 10})
-        )
-        .await,
-        "FailedOperation.RoomNotEnd"
-    );
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap(); // t0 + 100 s
+    let too_early = error_code(&client, "DescribeRoomStatistics", statistics(1, 10)).await;
+    assert_eq!(too_early, "FailedOperation.RoomNotEnd");
+    call(&client, "StartRoom", json!({"RoomId": room})).await; // t0 + 100 s
     let t = |s: i64| t0 + s * 1000;
     report(&client, app, room, json!([
         {"EventId": "j2", "EventType": "MemberJoin", "UserId": alice, "Device": 3, "TimestampMs": t(150)},
@@ -446,20 +334,11 @@ async fn attendance_is_derived_from_the_log_and_outlives_the_events() {
         {"EventId": "b1", "EventType": "MemberJoin", "UserId": "bob", "Device": 5, "Role": 0, "TimestampMs": t(210)},
         {"EventId": "bm", "EventType": "MicOn", "UserId": "bob", "TimestampMs": t(220)},
         {"EventId": "q2", "EventType": "MemberQuit", "UserId": alice, "Device": 3, "TimestampMs": t(250)},
-    ])).await.unwrap();
+    ])).await;
     server.advance(Duration::from_secs(200)); // t0 + 300 s: bob still in, closed by the end
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
 
-    let stats = client
-        .call(
-            "DescribeRoomStatistics",
-            &json!({"RoomId": room, "Page": 1, "Limit": 10}),
-        )
-        .await
-        .unwrap();
+    let stats = call(&client, "DescribeRoomStatistics", statistics(1, 10)).await;
     assert_eq!(
         stats["Total"], 3,
         "alice, bob and the absent teacher: {stats}"
@@ -485,64 +364,29 @@ async fn attendance_is_derived_from_the_log_and_outlives_the_events() {
         "class start (100) to last device out (250)"
     );
     assert_eq!(
-        (
-            a["Camera"].as_u64(),
-            a["Mic"].as_u64(),
-            a["Role"].as_u64(),
-            a["Device"].as_u64()
-        ),
-        (Some(1), Some(0), Some(2), Some(3))
+        [&a["Camera"], &a["Mic"], &a["Role"], &a["Device"]],
+        [1, 0, 2, 3]
     );
     assert_eq!(a["FirstJoinTimestamp"].as_i64().unwrap(), t0 / 1000);
     assert_eq!(a["CurrentState"], 2);
     let b = by_user("bob");
     assert_eq!(b["UserName"], "", "never registered");
-    assert_eq!(
-        (
-            b["PresentTime"].as_u64(),
-            b["Mic"].as_u64(),
-            b["Stage"].as_u64()
-        ),
-        (Some(90), Some(1), Some(1))
-    );
+    assert_eq!([&b["PresentTime"], &b["Mic"], &b["Stage"]], [90, 1, 1]);
     let teacher = by_user("teacher-who-never-came");
-    assert_eq!(
-        (
-            teacher["CurrentState"].as_u64(),
-            teacher["PresentTime"].as_u64()
-        ),
-        (Some(0), Some(0))
-    );
+    assert_eq!([&teacher["CurrentState"], &teacher["PresentTime"]], [0, 0]);
     assert_eq!(a["AnswerQuestions"], 0, "no source for it");
 
     // Paging, then the events expire and are purged: attendance stays.
-    let page2 = client
-        .call(
-            "DescribeRoomStatistics",
-            &json!({"RoomId": room, "Page": 2, "Limit": 2}),
-        )
-        .await
-        .unwrap();
+    let page2 = call(&client, "DescribeRoomStatistics", statistics(2, 2)).await;
     assert_eq!(page2["MemberRecords"].as_array().unwrap().len(), 1);
     server.advance(Duration::from_secs(3601));
     eventually("events expired", || async {
-        let r = client
-            .call_raw(
-                "GetRoomEvent",
-                &json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10}),
-            )
-            .await
-            .unwrap();
+        let page = json!({"RoomId": room, "SdkAppId": app, "Page": 1, "Limit": 10});
+        let r = client.call_raw("GetRoomEvent", &page).await.unwrap();
         (r["Error"]["Code"] == "FailedOperation").then_some(())
     })
     .await;
-    let after = client
-        .call(
-            "DescribeRoomStatistics",
-            &json!({"RoomId": room, "Page": 1, "Limit": 10}),
-        )
-        .await
-        .unwrap();
+    let after = call(&client, "DescribeRoomStatistics", statistics(1, 10)).await;
     assert_eq!(after["MemberRecords"], stats["MemberRecords"]);
     server.stop().await;
 }
@@ -553,29 +397,17 @@ async fn users_register_login_and_describe() {
     let server = server(&dir).await;
     let client = server.client();
     let app = server.sdk_app_id();
-    let first = client
-        .call(
-            "RegisterUser",
-            &json!({"SdkAppId": app, "Name": "A", "OriginId": "o1", "Avatar": "https://a/x.png"}),
-        )
-        .await
-        .unwrap();
+    let params =
+        json!({"SdkAppId": app, "Name": "A", "OriginId": "o1", "Avatar": "https://a/x.png"});
+    let first = call(&client, "RegisterUser", params).await;
     let user_id = first["UserId"].as_str().unwrap().to_owned();
     assert!(!first["Token"].as_str().unwrap().is_empty());
-    assert_eq!(
-        error_code(
-            &client,
-            "RegisterUser",
-            json!({"SdkAppId": app, "OriginId": "o1"})
-        )
-        .await,
-        "FailedOperation.OriginIdExists"
-    );
+    let again = json!({"SdkAppId": app, "OriginId": "o1"});
+    let taken = error_code(&client, "RegisterUser", again).await;
+    assert_eq!(taken, "FailedOperation.OriginIdExists");
 
-    let batch = client
-        .call("BatchRegister", &json!({"Users": [{"SdkAppId": app, "Name": "A2", "OriginId": "o1"}, {"SdkAppId": app, "Name": "B", "OriginId": "o2"}]}))
-        .await
-        .unwrap();
+    let users = json!([{"SdkAppId": app, "Name": "A2", "OriginId": "o1"}, {"SdkAppId": app, "Name": "B", "OriginId": "o2"}]);
+    let batch = call(&client, "BatchRegister", json!({"Users": users})).await;
     assert_eq!(
         batch["Users"][0]["UserId"],
         user_id.as_str(),
@@ -583,32 +415,19 @@ async fn users_register_login_and_describe() {
     );
     assert_eq!(batch["Users"][1]["Name"], "B");
 
-    let described = client
-        .call("DescribeUser", &json!({"UserId": user_id}))
-        .await
-        .unwrap();
+    let described = call(&client, "DescribeUser", json!({"UserId": user_id})).await;
     assert_eq!(
         (described["Name"].as_str(), described["OriginId"].as_str()),
         (Some("A2"), Some("o1"))
     );
-    let by_origin = client
-        .call("DescribeUser", &json!({"OriginId": "o2"}))
-        .await
-        .unwrap();
+    let by_origin = call(&client, "DescribeUser", json!({"OriginId": "o2"})).await;
     assert_eq!(by_origin["Name"], "B");
-    let login = client
-        .call("LoginUser", &json!({"UserId": user_id}))
-        .await
-        .unwrap();
+    let login = call(&client, "LoginUser", json!({"UserId": user_id})).await;
     assert_ne!(login["Token"], first["Token"]);
-    assert_eq!(
-        error_code(&client, "DescribeUser", json!({"UserId": "nobody"})).await,
-        "ResourceNotFound.User"
-    );
-    assert_eq!(
-        error_code(&client, "LoginUser", json!({"UserId": "nobody"})).await,
-        "ResourceNotFound.User"
-    );
+    for action in ["DescribeUser", "LoginUser"] {
+        let nobody = error_code(&client, action, json!({"UserId": "nobody"})).await;
+        assert_eq!(nobody, "ResourceNotFound.User", "{action}");
+    }
     server.stop().await;
 }
 
@@ -624,13 +443,9 @@ async fn attendance_of_a_large_class_is_computed_once_and_paged() {
         .insert("ReportRoomEvents".into(), 0);
     let server =
         InProcessServer::start(dir.path(), config, Arc::new(ManualClock::new(now_ms()))).await;
-    let client = server.client();
-    let app = server.sdk_app_id();
+    let (client, app) = (server.client(), server.sdk_app_id());
     let room = room(&server, 0, json!({})).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
     let t0 = server.clock.now_ms();
     // Each member: join, then toggles, then quit; 20 events per member.
     let mut batch = Vec::with_capacity(1000);
@@ -639,41 +454,26 @@ async fn attendance_of_a_large_class_is_computed_once_and_paged() {
         for m in 0..MEMBERS {
             let user = format!("m{m}");
             let ts = t0 + (round * MEMBERS + m) as i64;
-            let event = match round {
-                0 => {
-                    json!({"EventId": format!("e{round}-{m}"), "EventType": "MemberJoin", "UserId": user, "TimestampMs": ts})
-                }
-                r if r == EVENTS / MEMBERS - 1 => {
-                    json!({"EventId": format!("e{round}-{m}"), "EventType": "MemberQuit", "UserId": user, "TimestampMs": ts})
-                }
-                r => {
-                    json!({"EventId": format!("e{round}-{m}"), "EventType": if r % 2 == 0 { "MicOn" } else { "MicOff" }, "UserId": user, "TimestampMs": ts})
-                }
+            let event_type = match round {
+                0 => "MemberJoin",
+                r if r == EVENTS / MEMBERS - 1 => "MemberQuit",
+                r if r % 2 == 0 => "MicOn",
+                _ => "MicOff",
             };
-            batch.push(event);
+            batch.push(json!({"EventId": format!("e{round}-{m}"), "EventType": event_type, "UserId": user, "TimestampMs": ts}));
             if batch.len() == 1000 {
-                report(&client, app, room, Value::Array(std::mem::take(&mut batch)))
-                    .await
-                    .unwrap();
+                report(&client, app, room, Value::Array(std::mem::take(&mut batch))).await;
                 sent += 1000;
             }
         }
     }
     assert_eq!(sent, EVENTS);
     server.advance(Duration::from_secs(1));
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
     let mut seen = std::collections::HashSet::new();
     for page in 1..=10 {
-        let stats = client
-            .call(
-                "DescribeRoomStatistics",
-                &json!({"RoomId": room, "Page": page, "Limit": 1000}),
-            )
-            .await
-            .unwrap();
+        let params = json!({"RoomId": room, "Page": page, "Limit": 1000});
+        let stats = call(&client, "DescribeRoomStatistics", params).await;
         assert_eq!(stats["Total"], MEMBERS);
         assert_eq!(stats["PeakMemberNumber"], MEMBERS);
         for record in stats["MemberRecords"].as_array().unwrap() {

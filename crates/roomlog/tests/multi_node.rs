@@ -18,7 +18,8 @@ use bytes::Bytes;
 use roomlog::client::Client;
 use serde_json::{json, Value};
 use support::postgres::{redis_url, url as postgres_url, Schema};
-use support::{assert_exactly_once, create_room, metric, read_log, TestServer};
+use support::sse::read_events_within;
+use support::{assert_exactly_once, call, create_room, metric, read_log, TestServer};
 
 /// Two nodes on one fresh schema; node A bootstraps the credentials, node B gets a copy of them
 /// (an operator would hand the same credentials to every client).
@@ -132,22 +133,14 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
 
     // A room created through node A is read through node B.
     let room = create_room(&a, app).await;
-    let described = b
-        .call("DescribeRoom", &json!({"RoomId": room}))
-        .await
-        .expect("node B sees node A's room");
+    let described = call(&b, "DescribeRoom", json!({"RoomId": room})).await;
     assert_eq!(described["Name"], "Test class");
 
     // Concurrent ingest into that room through both nodes: one dense sequence, every
     // acknowledged EventId exactly once.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ingest = tokio::spawn(ingest_through(
-        [a.clone(), b.clone()],
-        app,
-        room,
-        8,
-        stopped,
-    ));
+    let ingest = ingest_through([a.clone(), b.clone()], app, room, 8, stopped);
+    let ingest = tokio::spawn(ingest);
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.send(true).unwrap();
     let acknowledged = ingest.await.unwrap();
@@ -160,49 +153,30 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
     assert_eq!(total as usize, acknowledged.len());
     assert_exactly_once(&acknowledged, &counts);
     // The same ids again through the other node are duplicates, not new events.
-    let again = a
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(&acknowledged[..10])}),
-        )
-        .await
-        .unwrap();
+    let report = |ids: &[String]| json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(ids)});
+    let again = call(&a, "ReportRoomEvents", report(&acknowledged[..10])).await;
     assert_eq!(again["Accepted"], 0);
     assert_eq!(again["Duplicates"], 10);
 
     // A live stream on node B sees what is reported through node A, as it is committed (the
     // nodes hear of each other's commits through PostgreSQL NOTIFY, not by polling).
-    let mut stream = support::sse::open(
-        &cluster.b,
-        json!({"SdkAppId": app, "RoomId": room, "AfterSeq": total}),
-        None,
-    )
-    .await;
+    let after = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": total});
+    let mut stream = support::sse::open(&cluster.b, after, None).await;
     assert!(stream.status().is_success());
     let live: Vec<String> = (0..5).map(|n| format!("live-{n}")).collect();
     for id in &live {
-        a.call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(std::slice::from_ref(id))}),
-        )
-        .await
-        .unwrap();
+        call(&a, "ReportRoomEvents", report(std::slice::from_ref(id))).await;
     }
     let mut buffer = String::new();
     // Well within the 15 s keep-alive, after which the stream would re-read the store anyway:
     // node B hears of node A's commits through NOTIFY.
-    let streamed = support::sse::read_events_within(
-        &mut stream,
-        &mut buffer,
-        live.len(),
-        Duration::from_secs(5),
-    )
-    .await;
+    let within = Duration::from_secs(5);
+    let streamed = read_events_within(&mut stream, &mut buffer, live.len(), within).await;
     let seqs: Vec<u64> = streamed.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(seqs, ((total + 1)..=(total + 5)).collect::<Vec<_>>());
-    let users: Vec<&str> = streamed
+    let users: Vec<_> = streamed
         .iter()
-        .map(|(_, data)| data["EventData"]["UserId"].as_str().unwrap())
+        .map(|(_, data)| &data["EventData"]["UserId"])
         .collect();
     assert_eq!(users, live.iter().map(String::as_str).collect::<Vec<_>>());
 
@@ -210,14 +184,8 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
     // before they listen again is announced to nobody, yet node B's stream gets it at once
     // (its feed says it may have missed something when it listens again), not at the keep-alive.
     assert_eq!(cluster.schema.drop_commit_listeners(), 2, "one per node");
-    a.call(
-        "ReportRoomEvents",
-        &json!({"SdkAppId": app, "RoomId": room, "Events": mic_on(&["unheard".to_owned()])}),
-    )
-    .await
-    .unwrap();
-    let streamed =
-        support::sse::read_events_within(&mut stream, &mut buffer, 1, Duration::from_secs(5)).await;
+    call(&a, "ReportRoomEvents", report(&["unheard".to_owned()])).await;
+    let streamed = read_events_within(&mut stream, &mut buffer, 1, within).await;
     assert_eq!(streamed.len(), 1);
     assert_eq!(streamed[0].0, total + 6);
     assert_eq!(streamed[0].1["EventData"]["UserId"], "unheard");
@@ -231,12 +199,11 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
     let mut accepted = 0u64;
     let mut limited = 0u64;
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    let describe = json!({"RoomId": room});
     for n in 0..300 {
         ticker.tick().await;
-        let response = clients[n % 2]
-            .call_raw("DescribeRoom", &json!({"RoomId": room}))
-            .await
-            .unwrap();
+        let response = clients[n % 2].call_raw("DescribeRoom", &describe);
+        let response = response.await.unwrap();
         match response["Error"]["Code"].as_str() {
             None => accepted += 1,
             Some("RequestLimitExceeded") => limited += 1,
@@ -254,16 +221,10 @@ async fn two_nodes_share_rooms_one_dense_log_and_cluster_wide_rate_limits() {
     assert_eq!(accepted + limited, 300);
     // Counted in Redis, not by the per-node fallback (which would also allow about 20/s here).
     for node in [&cluster.a, &cluster.b] {
-        assert_eq!(
-            metric(node, "roomlog_rate_limit_redis_up").await,
-            1.0,
-            "node {} is not counting in Redis",
-            node.endpoint
-        );
-        assert_eq!(
-            metric(node, "roomlog_rate_limit_redis_outages_total").await,
-            0.0
-        );
+        let up = metric(node, "roomlog_rate_limit_redis_up").await;
+        assert_eq!(up, 1.0, "node {} is not counting in Redis", node.endpoint);
+        let outages = metric(node, "roomlog_rate_limit_redis_outages_total").await;
+        assert_eq!(outages, 0.0);
     }
 }
 
@@ -351,35 +312,23 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
     let (a, b) = (cluster.a.client(), cluster.b.client());
     let receiver = Receiver::default();
     let hook = receiver.serve().await;
-    a.call(
-        "ModifyApp",
-        &json!({"SdkAppId": app, "Callback": format!("http://{hook}/hook"), "CallbackKey": "k"}),
-    )
-    .await
-    .unwrap();
+    let callback =
+        json!({"SdkAppId": app, "Callback": format!("http://{hook}/hook"), "CallbackKey": "k"});
+    call(&a, "ModifyApp", callback).await;
     let room = create_room(&a, app).await;
-    a.call("StartRoom", &json!({"RoomId": room})).await.unwrap();
+    call(&a, "StartRoom", json!({"RoomId": room})).await;
     // A second class, ended through node A just before A dies: only node B is left to store
     // its attendance and purge it, and nothing on B was woken by that end (B finds the work by
     // polling the shared store).
     let ended_on_a = create_room(&a, app).await;
-    a.call("StartRoom", &json!({"RoomId": ended_on_a}))
-        .await
-        .unwrap();
+    call(&a, "StartRoom", json!({"RoomId": ended_on_a})).await;
 
     // Ingest through both nodes; node A dies (SIGKILL) in the middle of it.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ingest = tokio::spawn(ingest_through(
-        [a.clone(), b.clone()],
-        app,
-        room,
-        8,
-        stopped,
-    ));
+    let ingest = ingest_through([a.clone(), b.clone()], app, room, 8, stopped);
+    let ingest = tokio::spawn(ingest);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    a.call("EndRoom", &json!({"RoomId": ended_on_a}))
-        .await
-        .unwrap();
+    call(&a, "EndRoom", json!({"RoomId": ended_on_a})).await;
     cluster.a.kill();
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.send(true).unwrap();
@@ -397,13 +346,8 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
     // Node B purges a class once its attendance is stored (the purge waits for it) and the
     // retention (2 s) ran out.
     let purged = async |room_id: u64| {
-        let response = b
-            .call_raw(
-                "GetRoomEvent",
-                &json!({"RoomId": room_id, "SdkAppId": app, "Page": 1, "Limit": 10}),
-            )
-            .await
-            .unwrap();
+        let page = json!({"RoomId": room_id, "SdkAppId": app, "Page": 1, "Limit": 10});
+        let response = b.call_raw("GetRoomEvent", &page).await.unwrap();
         (response["Error"]["Code"] == "FailedOperation").then_some(())
     };
     // First the class ended through node A just before it died: nothing woke node B's jobs for
@@ -423,7 +367,7 @@ async fn killing_a_node_mid_ingest_loses_nothing_and_the_other_finishes_its_jobs
 
     // Node B finishes the work: it delivers every callback (including those node A had taken
     // when it died, once their lease ran out), in room order.
-    b.call("EndRoom", &json!({"RoomId": room})).await.unwrap();
+    call(&b, "EndRoom", json!({"RoomId": room})).await;
     let expected: HashSet<String> = acknowledged.iter().cloned().collect();
     eventually(
         "node B to deliver every callback",

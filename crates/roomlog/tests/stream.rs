@@ -6,10 +6,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::sse::{open, open_resuming_from, open_with, read_events, read_events_within};
-use support::{create_room, TestServer};
+use support::{call, create_room, TestServer};
 
 fn mic(id: &str) -> Value {
     json!({"EventId": id, "EventType": "MicOn", "UserId": "u"})
+}
+
+/// The sequence numbers of streamed events.
+fn seqs(events: &[(u64, Value)]) -> Vec<u64> {
+    events.iter().map(|(seq, _)| *seq).collect()
 }
 
 #[tokio::test]
@@ -18,28 +23,19 @@ async fn live_stream_resumes_without_gaps_and_ends_with_the_class() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
     let report = |ids: &[&str]| {
         let events: Vec<Value> = ids.iter().map(|id| mic(id)).collect();
         json!({"SdkAppId": app, "RoomId": room, "Events": events})
     };
-    client
-        .call("ReportRoomEvents", &report(&["a", "b"]))
-        .await
-        .unwrap();
+    call(&client, "ReportRoomEvents", report(&["a", "b"])).await;
 
     let mut stream = open(&server, json!({"SdkAppId": app, "RoomId": room}), None).await;
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let mut buffer = String::new();
     let first = read_events(&mut stream, &mut buffer, 3).await;
-    assert_eq!(
-        first.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
+    assert_eq!(seqs(&first), [1, 2, 3]);
     assert_eq!(first[0].1["EventType"], "RoomStart");
     assert_eq!(first[1].1["EventId"], "a");
     assert_eq!(
@@ -48,30 +44,18 @@ async fn live_stream_resumes_without_gaps_and_ends_with_the_class() {
     );
 
     // New events arrive live.
-    client
-        .call("ReportRoomEvents", &report(&["c"]))
-        .await
-        .unwrap();
+    call(&client, "ReportRoomEvents", report(&["c"])).await;
     let live = read_events(&mut stream, &mut buffer, 1).await;
     assert_eq!(live[0].0, 4);
     drop(stream);
 
     // While disconnected, more happens; the client resumes from the last id it saw.
-    client
-        .call("ReportRoomEvents", &report(&["d", "e"]))
-        .await
-        .unwrap();
+    call(&client, "ReportRoomEvents", report(&["d", "e"])).await;
     let mut resumed = open(&server, json!({"SdkAppId": app, "RoomId": room}), Some(4)).await;
     let mut buffer = String::new();
     let caught_up = read_events(&mut resumed, &mut buffer, 2).await;
-    assert_eq!(
-        caught_up.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        [5, 6]
-    );
-    client
-        .call("EndRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
+    assert_eq!(seqs(&caught_up), [5, 6]);
+    call(&client, "EndRoom", json!({"RoomId": room})).await;
     let tail = read_events(&mut resumed, &mut buffer, 10).await;
     assert_eq!(tail.last().unwrap().1["EventType"], "RoomEnd", "{tail:?}");
     assert!(
@@ -80,12 +64,8 @@ async fn live_stream_resumes_without_gaps_and_ends_with_the_class() {
     );
 
     // AfterSeq works the same way, and errors before streaming keep the JSON envelope.
-    let mut late = open(
-        &server,
-        json!({"SdkAppId": app, "RoomId": room, "AfterSeq": 6}),
-        None,
-    )
-    .await;
+    let after = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": 6});
+    let mut late = open(&server, after, None).await;
     let mut buffer = String::new();
     let rest = read_events(&mut late, &mut buffer, 10).await;
     assert_eq!(rest.first().unwrap().0, 7);
@@ -107,17 +87,10 @@ async fn resume_points_past_the_sequence_range_are_refused_not_replayed() {
     let client = server.client();
     let app = server.sdk_app_id();
     let room = create_room(&client, app).await;
-    client
-        .call("StartRoom", &json!({"RoomId": room}))
-        .await
-        .unwrap();
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": [mic("a"), mic("b")]}),
-        )
-        .await
-        .unwrap();
+    call(&client, "StartRoom", json!({"RoomId": room})).await;
+    let report = |events: Value| json!({"SdkAppId": app, "RoomId": room, "Events": events});
+    let params = report(json!([mic("a"), mic("b")]));
+    call(&client, "ReportRoomEvents", params).await;
 
     async fn refused(what: &str, mut response: reqwest::Response) {
         if response.headers()["content-type"] != "application/json" {
@@ -136,11 +109,8 @@ async fn resume_points_past_the_sequence_range_are_refused_not_replayed() {
     }
     for after in [U64_MAX, I64_MAX_PLUS_1, "18446744073709551614"] {
         let params = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": after});
-        refused(
-            &format!("AfterSeq={after}"),
-            open(&server, params, None).await,
-        )
-        .await;
+        let what = format!("AfterSeq={after}");
+        refused(&what, open(&server, params, None).await).await;
     }
     for last in [U64_MAX, I64_MAX_PLUS_1, "-1", "3x", "1e3", "abc"] {
         let params = json!({"SdkAppId": app, "RoomId": room});
@@ -157,30 +127,17 @@ async fn resume_points_past_the_sequence_range_are_refused_not_replayed() {
     let mut streams = Vec::new();
     for after in [max.as_str(), max_minus_1.as_str(), "1000000"] {
         let params = json!({"SdkAppId": app, "RoomId": room, "AfterSeq": after});
-        streams.push((
-            format!("AfterSeq={after}"),
-            open(&server, params, None).await,
-        ));
+        let stream = open(&server, params, None).await;
+        streams.push((format!("AfterSeq={after}"), stream));
         let params = json!({"SdkAppId": app, "RoomId": room});
-        streams.push((
-            format!("Last-Event-ID: {after}"),
-            open_resuming_from(&server, params, after).await,
-        ));
+        let stream = open_resuming_from(&server, params, after).await;
+        streams.push((format!("Last-Event-ID: {after}"), stream));
     }
-    client
-        .call(
-            "ReportRoomEvents",
-            &json!({"SdkAppId": app, "RoomId": room, "Events": [mic("c")]}),
-        )
-        .await
-        .unwrap();
+    call(&client, "ReportRoomEvents", report(json!([mic("c")]))).await;
     for (what, mut stream) in streams {
         assert_eq!(stream.status(), 200, "{what}");
-        assert_eq!(
-            stream.headers()["content-type"],
-            "text/event-stream",
-            "{what}"
-        );
+        let content_type = &stream.headers()["content-type"];
+        assert_eq!(content_type, "text/event-stream", "{what}");
         let sent = tokio::time::timeout(Duration::from_millis(500), stream.chunk()).await;
         assert!(sent.is_err(), "{what}: nothing to send, got {sent:?}");
     }
@@ -188,19 +145,11 @@ async fn resume_points_past_the_sequence_range_are_refused_not_replayed() {
     // still resumes.
     let params = json!({"SdkAppId": app, "RoomId": room});
     let mut all = open_resuming_from(&server, params.clone(), "").await;
-    let ids: Vec<u64> = read_events(&mut all, &mut String::new(), 4)
-        .await
-        .iter()
-        .map(|(id, _)| *id)
-        .collect();
-    assert_eq!(ids, [1, 2, 3, 4]);
+    let events = read_events(&mut all, &mut String::new(), 4).await;
+    assert_eq!(seqs(&events), [1, 2, 3, 4]);
     let mut resumed = open_resuming_from(&server, params, " 3 ").await;
-    let ids: Vec<u64> = read_events(&mut resumed, &mut String::new(), 1)
-        .await
-        .iter()
-        .map(|(id, _)| *id)
-        .collect();
-    assert_eq!(ids, [4]);
+    let events = read_events(&mut resumed, &mut String::new(), 1).await;
+    assert_eq!(seqs(&events), [4]);
 }
 
 /// `/proc/PID/status` field (Linux), e.g. `Threads`.
@@ -249,10 +198,7 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
     let mut rooms = Vec::new();
     for _ in 0..ROOMS {
         let room = create_room(&client, app).await;
-        client
-            .call("StartRoom", &json!({"RoomId": room}))
-            .await
-            .unwrap();
+        call(&client, "StartRoom", json!({"RoomId": room})).await;
         rooms.push(room);
     }
     let threads_before = proc_status(pid, "Threads");
@@ -262,13 +208,8 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
     let mut readers = Vec::new();
     for i in 0..STREAMS {
         let room = rooms[i % ROOMS];
-        let mut stream = open_with(
-            &http,
-            &server,
-            json!({"SdkAppId": app, "RoomId": room}),
-            None,
-        )
-        .await;
+        let params = json!({"SdkAppId": app, "RoomId": room});
+        let mut stream = open_with(&http, &server, params, None).await;
         assert_eq!(stream.status(), 200);
         assert_eq!(stream.headers()["content-type"], "text/event-stream");
         readers.push(tokio::spawn(async move {
@@ -287,13 +228,8 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
                 .map(|i| format!("r{room}-b{batch}-{i}"))
                 .collect();
             let events: Vec<Value> = ids.iter().map(|id| mic(id)).collect();
-            let answer = client
-                .call(
-                    "ReportRoomEvents",
-                    &json!({"SdkAppId": app, "RoomId": room, "Events": events}),
-                )
-                .await
-                .unwrap();
+            let params = json!({"SdkAppId": app, "RoomId": room, "Events": events});
+            let answer = call(&client, "ReportRoomEvents", params).await;
             assert_eq!(answer["Accepted"], PER_BATCH);
         }
     }
@@ -305,9 +241,12 @@ async fn hundreds_of_streams_each_get_every_event_in_order() {
     let mut streams = Vec::new();
     for reader in readers {
         let (room, events, stream) = reader.await.expect("a stream reader panicked");
-        let seqs: Vec<u64> = events.iter().map(|(id, _)| *id).collect();
         let expected: Vec<u64> = (1..=(1 + BATCHES * PER_BATCH) as u64).collect();
-        assert_eq!(seqs, expected, "room {room}: every event, in order, once");
+        assert_eq!(
+            seqs(&events),
+            expected,
+            "room {room}: every event, in order, once"
+        );
         assert_eq!(events[0].1["EventType"], "RoomStart");
         for (n, (_, data)) in events[1..].iter().enumerate() {
             let (batch, i) = (n / PER_BATCH, n % PER_BATCH);

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use roomlog_core::store::prelude::*;
-use roomlog_core::{Admission, App, EventData, EventType, NewEvent, RoomId, RoomSpec};
+use roomlog_core::{
+    Admission, App, AppendOutcome, EventData, EventType, NewEvent, Room, RoomId, RoomSpec,
+};
 use roomlog_sqlite::SqliteStore;
 
 pub const T0: u64 = 1_700_000_000;
@@ -86,4 +88,28 @@ pub fn raw(path: &Path) -> rusqlite::Connection {
 pub fn pragma_i64(conn: &rusqlite::Connection, name: &str) -> i64 {
     conn.pragma_query_value(None, name, |row| row.get(0))
         .unwrap()
+}
+
+/// Starts `room` (a RoomStart at `at_ms`), which must succeed.
+pub async fn start<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
+    let event = NewEvent::lifecycle(EventType::RoomStart, at_ms);
+    store.start_room(room, event).await.expect("start_room").value
+}
+
+/// Ends `room` (a RoomEnd at `at_ms`), which must succeed.
+pub async fn end<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
+    let event = NewEvent::lifecycle(EventType::RoomEnd, at_ms);
+    store.end_room(room, event).await.expect("end_room").value
+}
+
+/// Appends `events` to `room`, admitting everything; the append must succeed.
+pub async fn append<S: EventLog + ?Sized>(
+    store: &S,
+    room: RoomId,
+    events: Vec<NewEvent>,
+) -> AppendOutcome {
+    store
+        .append_events(room, events, accept())
+        .await
+        .expect("append_events").value
 }

@@ -306,3 +306,35 @@ pub fn assert_exactly_once(acknowledged: &[String], counts: &HashMap<String, usi
         lost.first()
     );
 }
+
+/// `action` through `client`, which must succeed: its `Response`.
+pub async fn call(client: &Client, action: &str, params: Value) -> Value {
+    match client.call(action, &params).await {
+        Ok(response) => response,
+        Err(e) => panic!("{action} {params}: {e:#}"),
+    }
+}
+
+/// Each `(action, params, code)` in turn must fail with `code`.
+pub async fn assert_codes<const N: usize>(client: &Client, calls: [(&str, Value, &str); N]) {
+    for (action, params, expected) in calls {
+        let what = format!("{action} {params}");
+        assert_eq!(error_code(client, action, params).await, expected, "{what}");
+    }
+}
+
+/// The `EventType` of each event of a `GetRoomEvent` answer.
+pub fn event_types(response: &Value) -> Vec<&str> {
+    response["Events"]
+        .as_array()
+        .expect("Events")
+        .iter()
+        .map(|e| e["EventType"].as_str().expect("EventType"))
+        .collect()
+}
+
+/// The error message of a `Response`, which must have one.
+pub fn error_message(response: &Value) -> &str {
+    let message = response["Error"]["Message"].as_str();
+    message.unwrap_or_else(|| panic!("no error message: {response}"))
+}

@@ -597,7 +597,7 @@ async fn silence_and_lost_connections_end_with_reason_4_and_a_leave_with_reason_
         "--gateway-heartbeat-interval",
         "200ms",
         "--gateway-heartbeat-timeout",
-        "1s",
+        "2s",
     ]);
     let class = started_class(&server).await;
     let endpoint = &server.endpoint;
@@ -606,9 +606,10 @@ async fn silence_and_lost_connections_end_with_reason_4_and_a_leave_with_reason_
     let (mut teacher, joined) = join(endpoint, class.join(&class.teacher, 0)).await;
     assert_eq!(
         joined["heartbeat"],
-        json!({"intervalMs": 200, "timeoutMs": 1000})
+        json!({"intervalMs": 200, "timeoutMs": 2000})
     );
-    let alive_until = Instant::now() + Duration::from_millis(2500);
+    // Past the timeout, pinging at the interval (each ping may take up to 1.8 s to arrive).
+    let alive_until = Instant::now() + Duration::from_millis(3000);
     while Instant::now() < alive_until {
         send(&mut teacher, json!({"type": "ping"})).await;
         assert_eq!(next_of_type(&mut teacher, "pong").await["type"], "pong");
@@ -639,10 +640,20 @@ async fn silence_and_lost_connections_end_with_reason_4_and_a_leave_with_reason_
     );
 
     // Dropped without a goodbye and not resumed: Reason 4 after the timeout.
-    let (assistant, _) = join(endpoint, class.join(&class.assistant, 0)).await;
+    let (assistant, joined) = join(endpoint, class.join(&class.assistant, 0)).await;
     drop(assistant);
     let quit = class.wait_for_event("MemberQuit", &class.assistant.0).await;
     assert_eq!(quit["Reason"], 4);
+    // Too late to resume: a new session, with a new MemberJoin.
+    let mut resume = class.join(&class.assistant, 0);
+    resume["Resume"] = joined["session"].clone();
+    let (_assistant, joined_again) = join(endpoint, resume).await;
+    assert_eq!(joined_again["resumed"], false);
+    assert_ne!(joined_again["session"], joined["session"]);
+    assert_eq!(
+        class.events("MemberJoin", &class.assistant.0).await.len(),
+        2
+    );
 }
 
 #[tokio::test]

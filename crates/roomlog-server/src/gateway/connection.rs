@@ -219,6 +219,9 @@ async fn enter(
         .await
         .map_err(|(err, bar)| refusal(err, bar, now_ms))?;
     if !hub.folded(outcome.last_seq, FOLD_LIMIT).await {
+        // Recorded but never attached: the member must not stay in the room.
+        let quit = events.quit(REASON_HEARTBEAT_LOST, now_ms);
+        record_quit(state, room.room_id, quit).await;
         return Err(Close::internal());
     }
     let mut hub_state = hub.lock();

@@ -222,3 +222,50 @@ pub fn room_change(event: &StoredEvent, status: RoomStatus) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        let long = Close::bad_join("é".repeat(100));
+        assert_eq!(long.code, 4000);
+        assert!(long.reason.len() <= MAX_REASON, "{}", long.reason.len());
+        assert!(long.reason.starts_with("bad join: é"));
+        assert_eq!(
+            Close::barred(Some(Some(10_500)), 1_000).reason,
+            "kicked: may rejoin in 10 s"
+        );
+        assert_eq!(
+            Close::barred(Some(Some(1_000)), 1_000).reason,
+            "kicked: may rejoin in 1 s"
+        );
+        assert_eq!(
+            Close::barred(Some(None), 0).reason,
+            "kicked: may not rejoin this class"
+        );
+    }
+
+    #[test]
+    fn client_messages_parse_and_extra_fields_are_ignored() {
+        let media: ClientMessage =
+            serde_json::from_str(r#"{"type":"media","seq":3,"kind":"MicOn","UserId":"x"}"#)
+                .unwrap();
+        assert!(matches!(media, ClientMessage::Media { seq: 3, ref kind } if kind == "MicOn"));
+        let join: ClientMessage = serde_json::from_str(
+            r#"{"type":"join","SdkAppId":1,"UserId":"u","Token":"t","RoomId":2,"Device":0,"Role":1}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            join,
+            ClientMessage::Join(Join {
+                device: 0,
+                resume: None,
+                ..
+            })
+        ));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"join","UserId":"u"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
+    }
+}

@@ -259,7 +259,7 @@ async fn enter(
     Ok((entered, joined))
 }
 
-/// Gives a counted connection back to its room unless forgotten.
+/// A connection counted in its room's `connections`; dropping it gives the place back.
 struct Counted(Arc<super::hub::Hub>);
 
 impl Drop for Counted {

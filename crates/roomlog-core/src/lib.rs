@@ -7,6 +7,7 @@
 pub mod account;
 pub mod attendance;
 pub mod callback;
+pub mod classroom;
 pub mod error;
 pub mod event;
 pub mod ingest;

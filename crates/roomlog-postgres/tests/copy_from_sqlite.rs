@@ -128,11 +128,13 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
                 ..Default::default()
             },
         };
-        assert!(store
-            .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
-            .await
-            .unwrap()
-            .value);
+        assert!(
+            store
+                .kick_user(live, "cat", Some(T0_MS + 600_000), kick)
+                .await
+                .unwrap()
+                .value
+        );
         start(store, ended, T0_MS).await;
         append(store, ended, vec![j("e1", "dan", Some(1), 1)]).await;
         end(store, ended, T0_MS + 50).await;

@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub callbacks: CallbackConfig,
     /// Connections: timeouts, limits, TLS.
     pub http: HttpConfig,
+    /// The live classroom gateway (`GET /classroom/ws`, docs/gateway.md).
+    pub gateway: GatewayConfig,
     /// `text` (default) or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -73,8 +75,61 @@ impl Default for ServeConfig {
             rate_limits: RateLimits::default(),
             callbacks: CallbackConfig::default(),
             http: HttpConfig::default(),
+            gateway: GatewayConfig::default(),
             log_format: LogFormat::Text,
         }
+    }
+}
+
+/// The live classroom gateway: heartbeats and what one connection or room may cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GatewayConfig {
+    /// How often a client sends a heartbeat (announced to it at entry).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A session not heard from this long is over: closed, and `MemberQuit` Reason 4 recorded.
+    /// A dropped connection's session waits this long (from the last message heard) for the
+    /// client to resume it.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_timeout: Duration,
+    /// The `join` message must arrive within this after the WebSocket opened.
+    #[serde(with = "humantime_serde")]
+    pub join_timeout: Duration,
+    /// Open gateway connections per room on this node; more are refused (close code 4012).
+    pub max_connections_per_room: usize,
+    /// Messages per second one connection may send (bursts of twice that); beyond it the
+    /// connection is closed (close code 4013).
+    pub max_messages_per_second: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(15),
+            join_timeout: Duration::from_secs(5),
+            max_connections_per_room: 1000,
+            max_messages_per_second: 20,
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_interval.is_zero() || self.join_timeout.is_zero() {
+            return Err("gateway heartbeat-interval and join-timeout must be more than 0".into());
+        }
+        if self.heartbeat_timeout <= self.heartbeat_interval {
+            return Err("gateway heartbeat-timeout must be longer than heartbeat-interval".into());
+        }
+        if self.max_connections_per_room == 0 || self.max_messages_per_second == 0 {
+            return Err(
+                "gateway max-connections-per-room and max-messages-per-second must be at least 1"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -289,6 +344,7 @@ mod tests {
         assert_eq!(parsed.rate_limits, RateLimits::default());
         assert_eq!(parsed.rate_limits.key_prefix, DEFAULT_RATE_LIMIT_KEY_PREFIX);
         assert_eq!(parsed.http, HttpConfig::default());
+        assert_eq!(parsed.gateway, GatewayConfig::default());
     }
 
     #[test]

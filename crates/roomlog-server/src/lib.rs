@@ -10,6 +10,8 @@
 //!   whoever waits for what it changed ([`AppState::wake`]).
 //! - [`scheduler`], [`purge`], [`attendance`]: the background jobs (room deadlines, retention,
 //!   attendance); [`callbacks`]: where callbacks may go and the worker that delivers them.
+//! - [`gateway`]: the live classroom gateway (`GET /classroom/ws`), a WebSocket per classroom
+//!   client (docs/gateway.md).
 //! - [`page_cache`]: GetRoomEvent pages kept rendered in memory (bounded).
 //!
 //! [`Store`]: roomlog_core::Store
@@ -22,6 +24,7 @@ pub mod callbacks;
 pub mod config;
 pub mod dispatch;
 pub mod feed;
+pub mod gateway;
 pub mod jobs;
 pub mod listener;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! Accepting connections: at most `max-connections` open at once, HTTP/1.1 with a header-read
 //! timeout (which also closes idle keep-alive connections and ones that never send a byte),
-//! optionally TLS (rustls), and a graceful shutdown that waits for in-flight requests.
+//! optionally TLS (rustls), upgrades (the classroom gateway's WebSockets, which keep their
+//! connection's slot), and a graceful shutdown that waits for in-flight requests.
 
 use std::future::Future;
 use std::path::Path;
@@ -9,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::config::HttpConfig;
 
@@ -46,6 +47,11 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// One of `max-connections`, in every request's extensions: an upgraded connection (a
+/// WebSocket) outlives its HTTP connection and keeps the slot taken until it closes.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits (at
 /// most [`SHUTDOWN_GRACE`]) for the requests in flight.
 pub async fn serve(
@@ -56,7 +62,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(http.max_connections));
-    let graceful = GracefulShutdown::new();
+    // Connections watch `stop` to shut down gracefully; each holds an `open` sender, so the
+    // channel closes once the last one is done.
+    let (stop, stopping) = watch::channel(false);
+    let (open, mut all_done) = mpsc::channel::<()>(1);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -89,18 +98,25 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let slot = ConnectionSlot(Arc::new(permit));
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(slot.clone());
+                request
+            },
+        ));
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let stopping = stopping.clone();
+        let open = open.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _open = open;
             match tls {
-                None => serve_connection(&builder, watcher, stream, service).await,
+                None => serve_connection(&builder, stopping, stream, service).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            serve_connection(&builder, watcher, stream, service).await
+                            serve_connection(&builder, stopping, stream, service).await
                         }
                         Ok(Err(err)) => tracing::debug!(error = %err, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -110,7 +126,9 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let _ = stop.send(true);
+    drop(open);
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv())
         .await
         .is_err()
     {
@@ -119,17 +137,34 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_connection<S>(
+async fn serve_connection<S, Svc>(
     builder: &hyper::server::conn::http1::Builder,
-    watcher: hyper_util::server::graceful::Watcher,
+    mut stopping: watch::Receiver<bool>,
     stream: S,
-    service: TowerToHyperService<Router>,
+    service: TowerToHyperService<Svc>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: tower::Service<http::Request<hyper::body::Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    // `with_upgrades`: a WebSocket upgrade completes (and the socket is handed over).
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        _ = crate::gateway::stopped(&mut stopping) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
     // Errors here are the client's doing (reset, timeout, garbage): nothing to report.
-    if let Err(err) = watcher.watch(connection).await {
+    if let Err(err) = served {
         tracing::debug!(error = %err, "connection ended with an error");
     }
 }

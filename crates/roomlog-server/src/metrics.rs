@@ -91,6 +91,18 @@ const DESCRIPTIONS: &[(&str, Kind, metrics::Unit, &str)] = &[
         "GetRoomEvent pages read from the store (then kept in the cache).",
     ),
     (
+        "roomlog_gateway_connections",
+        Kind::Gauge,
+        metrics::Unit::Count,
+        "Open classroom gateway connections (WebSockets) on this node.",
+    ),
+    (
+        "roomlog_gateway_closes_total",
+        Kind::Counter,
+        metrics::Unit::Count,
+        "Classroom gateway connections the server closed, by close code.",
+    ),
+    (
         "roomlog_rate_limit_redis_up",
         Kind::Gauge,
         metrics::Unit::Count,

@@ -5,6 +5,8 @@
 //!
 //! [`Store`]: roomlog_core::Store
 
+use std::sync::{Arc, Mutex};
+
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use roomlog_core::attendance::{AttendanceBuilder, Expected, RoomAttendance};
@@ -12,11 +14,14 @@ use roomlog_core::callback::AppCallback;
 use roomlog_core::ingest;
 use roomlog_core::store::{AppendOutcome, PurgeStats};
 use roomlog_core::{
-    App, Changes, EventType, NewEvent, RoomId, RoomSpec, SdkAppId, Store, StoreError, StoredEvent,
-    User, Written,
+    App, Changes, EventType, KickBars, NewEvent, RoomId, RoomSpec, SdkAppId, Store, StoreError,
+    StoredEvent, User, Written,
 };
 
 use crate::state::AppState;
+
+/// Where an admission check leaves the kick bar it saw for one user.
+type KickBarSeen = Arc<Mutex<Option<Option<i64>>>>;
 
 /// Events read per round trip while folding a room's log into its attendance.
 const ATTENDANCE_CHUNK: u64 = 5000;
@@ -96,8 +101,46 @@ impl Service<'_> {
         events: Vec<NewEvent>,
         now_ms: i64,
     ) -> Result<AppendOutcome, StoreError> {
+        self.record_admitted(room_id, events, now_ms, None).await
+    }
+
+    /// Records a classroom session's MemberJoin as [`Service::report_events`] would (the same
+    /// admission); refused for a kick bar, also says until when (`Some(None)`: for good), which
+    /// the gateway tells the client.
+    pub async fn join_member(
+        &self,
+        room_id: RoomId,
+        join: NewEvent,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, (StoreError, Option<Option<i64>>)> {
+        let user = join.data.user_id.clone().unwrap_or_default();
+        let bar = Arc::new(Mutex::new(None));
+        let seen = Some((user, Arc::clone(&bar)));
+        match self
+            .record_admitted(room_id, vec![join], now_ms, seen)
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => {
+                let bar = bar.lock().unwrap_or_else(|e| e.into_inner()).take();
+                Err((err, bar))
+            }
+        }
+    }
+
+    /// `bar_of`: a user whose kick bar (if any) the admission copies out.
+    async fn record_admitted(
+        &self,
+        room_id: RoomId,
+        events: Vec<NewEvent>,
+        now_ms: i64,
+        bar_of: Option<(String, KickBarSeen)>,
+    ) -> Result<AppendOutcome, StoreError> {
         let retention_ms = self.state.config().retention_ms();
-        let admit = Box::new(move |room: &_, new: &[_], bars: &_| {
+        let admit = Box::new(move |room: &_, new: &[_], bars: &KickBars| {
+            if let Some((user, seen)) = bar_of {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = bars.get(&user).copied();
+            }
             ingest::admit(room, new, bars, now_ms, retention_ms)
         });
         let written = self.store().append_events(room_id, events, admit).await?;

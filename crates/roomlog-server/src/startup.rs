@@ -14,6 +14,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        // The classroom gateway: not a signed API call, so not through the dispatcher.
+        .route("/classroom/ws", get(crate::gateway::upgrade))
         // The API answers on `/` (what every client signs); other paths get the same envelope.
         .route("/", any(crate::dispatch::api))
         .fallback(crate::dispatch::api)
@@ -73,6 +75,12 @@ pub async fn run(
              on the way; serve HTTPS with --tls-cert and --tls-key, or put a TLS proxy in front"
         );
     }
+    // At shutdown the gateway's WebSockets (no longer the listener's once upgraded) close too.
+    let gateway_state = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        gateway_state.gateway().shut_down().await;
+    };
     let served = crate::listener::serve(listener, router(state), &http, tls, shutdown).await;
 
     let _ = stop_jobs.send(true);

@@ -39,6 +39,8 @@ struct Inner {
     page_cache: Arc<PageCache>,
     /// Open StreamRoomEvents streams per account.
     stream_slots: StreamSlots,
+    /// The classroom gateway's hubs and sessions on this node.
+    gateway: crate::gateway::Gateway,
     /// KiB of large request bodies that may be held at once (`http.max-body-buffer-mib`).
     body_budget: Arc<tokio::sync::Semaphore>,
 }
@@ -71,6 +73,7 @@ impl AppState {
                 page_cache,
                 stream_slots: StreamSlots::default(),
                 body_budget,
+                gateway: crate::gateway::Gateway::default(),
             }),
         }
     }
@@ -121,6 +124,10 @@ impl AppState {
 
     pub fn stream_slots(&self) -> &StreamSlots {
         &self.inner.stream_slots
+    }
+
+    pub fn gateway(&self) -> &crate::gateway::Gateway {
+        &self.inner.gateway
     }
 
     pub fn page_cache(&self) -> &Arc<PageCache> {

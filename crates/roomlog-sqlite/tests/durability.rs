@@ -48,7 +48,7 @@ async fn everything_survives_close_and_reopen() {
         Some(app.clone())
     );
     assert_eq!(store.get_key(&key.secret_id).await.unwrap(), Some(key));
-    assert_eq!(store.get_room(ids[0]).await.unwrap(), Some(ended.value));
+    assert_eq!(store.get_room(ids[0]).await.unwrap(), Some(ended));
     assert_eq!(store.get_room(ids[1]).await.unwrap(), Some(other));
     assert_eq!(store.read_events(ids[0], 1, 100).await.unwrap(), events);
     // Sequences continue where they were.

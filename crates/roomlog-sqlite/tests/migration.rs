@@ -11,7 +11,7 @@ use roomlog_core::conformance::page_of;
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
 use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
-use roomlog_core::{EventType, NewEvent, PresentMember, RoomSpec, RoomStatus};
+use roomlog_core::{PresentMember, RoomSpec, RoomStatus};
 use roomlog_sqlite::{SqliteStore, SCHEMA_VERSION};
 
 const HOUR_MS: i64 = 3_600_000;

@@ -87,7 +87,11 @@ impl Drop for Schema {
 /// Starts `room` (a RoomStart at `at_ms`) in either store, which must succeed.
 pub async fn start<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
     let event = NewEvent::lifecycle(EventType::RoomStart, at_ms);
-    store.start_room(room, event).await.expect("start_room").value
+    store
+        .start_room(room, event)
+        .await
+        .expect("start_room")
+        .value
 }
 
 /// Ends `room` (a RoomEnd at `at_ms`) in either store, which must succeed.
@@ -106,5 +110,6 @@ pub async fn append<S: EventLog + ?Sized>(
     store
         .append_events(room, events, admit)
         .await
-        .expect("append_events").value
+        .expect("append_events")
+        .value
 }

@@ -93,7 +93,11 @@ pub fn pragma_i64(conn: &rusqlite::Connection, name: &str) -> i64 {
 /// Starts `room` (a RoomStart at `at_ms`), which must succeed.
 pub async fn start<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
     let event = NewEvent::lifecycle(EventType::RoomStart, at_ms);
-    store.start_room(room, event).await.expect("start_room").value
+    store
+        .start_room(room, event)
+        .await
+        .expect("start_room")
+        .value
 }
 
 /// Ends `room` (a RoomEnd at `at_ms`), which must succeed.
@@ -111,5 +115,6 @@ pub async fn append<S: EventLog + ?Sized>(
     store
         .append_events(room, events, accept())
         .await
-        .expect("append_events").value
+        .expect("append_events")
+        .value
 }

@@ -111,6 +111,30 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Classroom gateway: how often clients send a heartbeat [default: 5s].
+    #[arg(long, env = "ROOMLOG_GATEWAY_HEARTBEAT_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub gateway_heartbeat_interval: Option<Duration>,
+    /// Classroom gateway: a session silent this long is closed and MemberQuit Reason 4
+    /// recorded; a dropped connection may resume within it [default: 15s].
+    #[arg(long, env = "ROOMLOG_GATEWAY_HEARTBEAT_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub gateway_heartbeat_timeout: Option<Duration>,
+    /// Classroom gateway: the join message must arrive within this [default: 5s].
+    #[arg(long, env = "ROOMLOG_GATEWAY_JOIN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub gateway_join_timeout: Option<Duration>,
+    /// Classroom gateway: open connections per room on this node [default: 1000].
+    #[arg(
+        long,
+        env = "ROOMLOG_GATEWAY_MAX_CONNECTIONS_PER_ROOM",
+        value_name = "N"
+    )]
+    pub gateway_max_connections_per_room: Option<usize>,
+    /// Classroom gateway: messages per second per connection, bursts of twice that [default: 20].
+    #[arg(
+        long,
+        env = "ROOMLOG_GATEWAY_MAX_MESSAGES_PER_SECOND",
+        value_name = "N"
+    )]
+    pub gateway_max_messages_per_second: Option<u32>,
     /// Log line format.
     #[arg(long, env = "ROOMLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
@@ -256,6 +280,29 @@ impl ServeArgs {
             http.tls_key = Some(key.clone());
         }
         http.validate().map_err(anyhow::Error::msg)?;
+        let gateway = &mut config.gateway;
+        for (flag, setting) in [
+            (
+                self.gateway_heartbeat_interval,
+                &mut gateway.heartbeat_interval,
+            ),
+            (
+                self.gateway_heartbeat_timeout,
+                &mut gateway.heartbeat_timeout,
+            ),
+            (self.gateway_join_timeout, &mut gateway.join_timeout),
+        ] {
+            if let Some(value) = flag {
+                *setting = value;
+            }
+        }
+        if let Some(n) = self.gateway_max_connections_per_room {
+            gateway.max_connections_per_room = n;
+        }
+        if let Some(n) = self.gateway_max_messages_per_second {
+            gateway.max_messages_per_second = n;
+        }
+        gateway.validate().map_err(anyhow::Error::msg)?;
         if let Some(format) = self.log_format {
             config.log_format = match format {
                 LogFormatArg::Text => LogFormat::Text,

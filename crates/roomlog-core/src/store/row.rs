@@ -10,7 +10,7 @@ use crate::callback::{Delivery, DeliveryStatus};
 use crate::event::{EventData, EventRef, EventType, StoredEvent};
 use crate::lifecycle::Occupancy;
 use crate::room::{Room, RoomId, RoomSpec, RoomStatus};
-use crate::store::PresentMember;
+use crate::store::{PresentMember, StoreError};
 use crate::user::User;
 
 /// The columns [`room`] reads, in order (macros so queries can be `concat!`-ed constants).
@@ -93,6 +93,36 @@ pub fn u64_bits(value: Option<u64>) -> Option<i64> {
 /// The value [`u64_bits`] stored.
 pub fn from_bits(value: Option<i64>) -> Option<u64> {
     value.map(|v| v as u64)
+}
+
+/// The columns a room's spec is stored in (the room row's `spec`, `start_time`, `end_time`),
+/// and the span GetRooms must allow for (`apps.max_room_secs`).
+pub struct SpecColumns {
+    pub json: String,
+    pub start: i64,
+    pub end: i64,
+    pub span: i64,
+}
+
+/// A new or modified room's [`SpecColumns`]; a schedule time beyond i64 is refused, never wrapped.
+pub fn spec_columns(spec: &RoomSpec) -> Result<SpecColumns, StoreError> {
+    let time = |value: u64, what: &str| {
+        i64::try_from(value)
+            .map_err(|_| StoreError::Backend(format!("{what} {value} is too large to store")))
+    };
+    let (start, end) = (
+        time(spec.start_time, "StartTime")?,
+        time(spec.end_time, "EndTime")?,
+    );
+    let json = serde_json::to_string(spec)
+        .map_err(|e| StoreError::Backend(format!("serialising a room spec: {e}")))?;
+    let span = end.saturating_sub(start).max(0);
+    Ok(SpecColumns {
+        json,
+        start,
+        end,
+        span,
+    })
 }
 
 fn bits<'r, R: StoredRow<'r>>(row: &R, column: usize) -> Result<Option<u64>, R::Error> {

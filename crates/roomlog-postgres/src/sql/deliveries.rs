@@ -20,13 +20,14 @@ use roomlog_core::callback::schedule::{self, Head, Lease};
 use roomlog_core::callback::{
     AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
 };
+use roomlog_core::store::row::key;
 use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context, Error};
 use crate::rows::{self, delivery_columns};
 use crate::sql::events::EventColumns;
-use crate::sql::rooms::{lock_room, room_key};
+use crate::sql::rooms::lock_room;
 use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write, Client};
 
 // --- callback settings ---------------------------------------------------------------------------
@@ -417,9 +418,7 @@ pub(crate) async fn record_attempt(
     seq: u64,
     outcome: &AttemptOutcome,
 ) -> Result<(), Error> {
-    let Some(room) = room_key(room_id) else {
-        return Ok(());
-    };
+    let room = key(room_id);
     let what = || format!("recording a callback attempt of event {seq} of room {room}");
     let key = saturating_i64(seq);
     let tx = write(c).await?;
@@ -537,12 +536,8 @@ pub(crate) async fn list(
     let (statements, mut params): (&Listing, Vec<i64>) = match (listing.room_id, status) {
         (None, None) => (&OF_APP, vec![app]),
         (None, Some(status)) => (&OF_STATUS, vec![app, status]),
-        (Some(room_id), status) => match (room_key(room_id), status) {
-            // No room has such an id.
-            (None, _) => return Ok((0, Vec::new())),
-            (Some(room), None) => (&OF_ROOM, vec![room, app]),
-            (Some(room), Some(status)) => (&OF_ROOM_STATUS, vec![app, status, room]),
-        },
+        (Some(room_id), None) => (&OF_ROOM, vec![key(room_id), app]),
+        (Some(room_id), Some(status)) => (&OF_ROOM_STATUS, vec![app, status, key(room_id)]),
     };
     let what = || format!("listing the callback deliveries of app {app}");
     let tx = snapshot(c).await?;

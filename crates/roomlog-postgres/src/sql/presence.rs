@@ -15,9 +15,9 @@ use roomlog_core::{Page, PresentMember, RoomId};
 
 use crate::error::{corrupt, saturating_i64, Context, Error};
 use crate::rows::{self, from_bits, u64_bits};
-use crate::sql::rooms::room_key;
 use crate::sql::{commit, execute, query, query_opt, snapshot, Client};
 use roomlog_core::presence::{PresenceWrite, UserPresence};
+use roomlog_core::store::row::key;
 
 /// Who is in, in order of arrival (DescribeCurrentMemberList, and the quits RoomEnd records:
 /// `LIMIT NULL` is all of them).
@@ -161,9 +161,7 @@ pub(crate) async fn current_members(
     room_id: RoomId,
     page: Page,
 ) -> Result<(u64, Vec<PresentMember>), Error> {
-    let Some(key) = room_key(room_id) else {
-        return Ok((0, Vec::new()));
-    };
+    let key = key(room_id);
     let tx = snapshot(c).await?;
     let total: Option<i64> = query_opt(
         &tx,

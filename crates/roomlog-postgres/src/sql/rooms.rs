@@ -9,22 +9,17 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
-use roomlog_core::store::row::key;
+use roomlog_core::store::row::{key, spec_columns};
 use roomlog_core::store::sql::{
     APP_ACCOUNT, APP_LONGEST_ROOM, COUNT_ROOMS, DUE_ROOMS, NEXT_DEADLINE, PAGE_OF_ROOMS, ROOM,
     SAVE_LAST_SEQ, SAVE_SPEC, SAVE_STATUS,
 };
 use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError, Written};
 
-use crate::error::{saturating_i64, to_i64, Context, Error};
+use crate::error::{saturating_i64, Context, Error};
 use crate::rows::{self, room_columns};
 use crate::sql::Client;
 use crate::sql::{commit, execute, query, query_one, query_opt, snapshot, write};
-
-/// Room ids beyond i64 cannot exist: such a lookup simply finds nothing (see also `row::key`).
-pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
-    i64::try_from(room_id).ok()
-}
 
 /// The room, locked for the transaction, and whether its app has a callback URL (column 12).
 const ROOM_FOR_UPDATE: &str = concat!(
@@ -72,18 +67,6 @@ pub(crate) async fn lock_room(tx: &Transaction<'_>, room_id: RoomId) -> Result<L
         room: rows::room(&row)?,
         callback: rows::get::<Option<bool>>(&row, 12)?.unwrap_or(false),
     })
-}
-
-fn spec_json(spec: &RoomSpec) -> Result<String, Error> {
-    serde_json::to_string(spec)
-        .map_err(|e| Error::Store(StoreError::Backend(format!("serialising a room spec: {e}"))))
-}
-
-/// Start and end of the schedule as stored, and the span GetRooms must allow for.
-fn schedule(spec: &RoomSpec) -> Result<(i64, i64, i64), Error> {
-    let start = to_i64(spec.start_time, "StartTime")?;
-    let end = to_i64(spec.end_time, "EndTime")?;
-    Ok((start, end, end.saturating_sub(start).max(0)))
 }
 
 /// Raises the app's recorded longest room span (see `apps.max_room_secs`). Only when it grows:
@@ -152,8 +135,8 @@ pub(crate) async fn create_rooms(
     let mut ids = Vec::with_capacity(specs.len());
     let mut longest = 0;
     for spec in specs {
-        let (start, end, span) = schedule(spec)?;
-        longest = longest.max(span);
+        let columns = spec_columns(spec)?;
+        longest = longest.max(columns.span);
         let room = Room::created(app.sdk_app_id, account_id as u64, spec.clone(), created_at);
         let row = query_one(
             &tx,
@@ -165,10 +148,10 @@ pub(crate) async fn create_rooms(
                 &sdk_app_id,
                 &account_id,
                 &(RoomStatus::NotStarted.code() as i64),
-                &start,
-                &end,
+                &columns.start,
+                &columns.end,
                 &created_at,
-                &spec_json(spec)?,
+                &columns.json,
                 &room.occupancy.empty_since_ms,
                 &deadline_ms(&room, policy),
             ],
@@ -193,22 +176,21 @@ pub(crate) async fn modify_room(
     let tx = write(c).await?;
     let modified = lifecycle::modify(lock_room(&tx, room_id).await?.room, spec, policy)?;
     let room = &modified.value;
-    let (start, end, span) = schedule(&room.spec)?;
-    let json = spec_json(&room.spec)?;
+    let columns = spec_columns(&room.spec)?;
     execute(
         &tx,
         SAVE_SPEC,
         &[
-            &json,
-            &start,
-            &end,
+            &columns.json,
+            &columns.start,
+            &columns.end,
             &deadline_ms(room, policy),
             &(room.room_id as i64),
         ],
     )
     .await
     .with_context(|| format!("modifying room {room_id}"))?;
-    note_span(&tx, room.sdk_app_id as i64, span).await?;
+    note_span(&tx, room.sdk_app_id as i64, columns.span).await?;
     commit(tx).await?;
     Ok(modified)
 }

@@ -15,7 +15,6 @@ use roomlog_core::store::{attendance_json, AttendancePage};
 use roomlog_core::{Page, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
-use crate::sql::rooms::room_key;
 
 pub(crate) fn awaiting(conn: &Connection, limit: u64) -> Result<Vec<RoomId>, StoreError> {
     let mut stmt = conn
@@ -35,7 +34,7 @@ pub(crate) fn save(
     room_id: RoomId,
     attendance: &RoomAttendance,
 ) -> Result<(), StoreError> {
-    let key = room_key(room_id).ok_or(StoreError::RoomNotFound)?;
+    let key = key(room_id);
     let what = || format!("storing the attendance of room {room_id}");
     let exists = conn
         .prepare_cached("SELECT 1 FROM rooms WHERE room_id = ?1")

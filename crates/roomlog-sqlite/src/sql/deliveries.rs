@@ -16,12 +16,13 @@ use roomlog_core::callback::schedule::{self, Head, Lease};
 use roomlog_core::callback::{
     AppCallback, AttemptOutcome, Delivery, DeliveryListing, DeliveryStatus,
 };
+use roomlog_core::store::row::key;
 use roomlog_core::time::now_ms;
 use roomlog_core::{NewEvent, Room, RoomId, SdkAppId, StoreError};
 
 use crate::error::{saturating_i64, to_i64, Context};
 use crate::rows::{self, delivery_columns};
-use crate::sql::rooms::{require_room, room_key};
+use crate::sql::rooms::require_room;
 
 // --- callback settings ---------------------------------------------------------------------------
 
@@ -354,9 +355,7 @@ pub(crate) fn record_attempt(
     seq: u64,
     outcome: AttemptOutcome,
 ) -> Result<(), StoreError> {
-    let Some(room) = room_key(room_id) else {
-        return Ok(());
-    };
+    let room = key(room_id);
     let key = (room, saturating_i64(seq));
     let what = || format!("recording a callback attempt of event {seq} of room {room}");
     // The delivery's app and its room's head, in one read: the single writer needs no locks.
@@ -523,13 +522,11 @@ pub(crate) fn list(
     conn: &Connection,
     listing: DeliveryListing,
 ) -> Result<(u64, Vec<Delivery>), StoreError> {
-    // Ids out of the keys' range name no app or room.
-    let (Ok(app), Ok(room)) = (
-        i64::try_from(listing.sdk_app_id),
-        listing.room_id.map(|id| room_key(id).ok_or(())).transpose(),
-    ) else {
+    // Ids out of the keys' range name no app (a room's key finds no row, see `row::key`).
+    let Ok(app) = i64::try_from(listing.sdk_app_id) else {
         return Ok((0, Vec::new()));
     };
+    let room = listing.room_id.map(key);
     let what = || format!("listing the callback deliveries of app {app}");
     let (count_sql, page_sql, mut params) = match (room, listing.status.map(DeliveryStatus::code)) {
         (None, None) => (COUNT_OF_APP, None, vec![app]),

@@ -14,8 +14,8 @@ use roomlog_core::{Page, PresentMember, RoomId, StoreError};
 
 use crate::error::{saturating_i64, Context};
 use crate::rows::{self, from_bits, u64_bits};
-use crate::sql::rooms::room_key;
 use roomlog_core::presence::{PresenceWrite, UserPresence};
+use roomlog_core::store::row::key;
 
 /// A user's presence: the primary key.
 pub(crate) const PRESENT_USER: &str =
@@ -129,9 +129,7 @@ pub(crate) fn current_members(
     room_id: RoomId,
     page: Page,
 ) -> Result<(u64, Vec<PresentMember>), StoreError> {
-    let Some(key) = room_key(room_id) else {
-        return Ok((0, Vec::new()));
-    };
+    let key = key(room_id);
     let tx = conn
         .unchecked_transaction()
         .context("starting a member list read")?;

@@ -4,21 +4,15 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use roomlog_core::lifecycle::{self, deadline_ms, LifecyclePolicy, Recording, RoomWrite};
-use roomlog_core::store::row::key;
+use roomlog_core::store::row::{key, spec_columns};
 use roomlog_core::store::sql::{
     APP_ACCOUNT, APP_LONGEST_ROOM, COUNT_ROOMS, DUE_ROOMS, NEXT_DEADLINE, PAGE_OF_ROOMS, ROOM,
     SAVE_LAST_SEQ, SAVE_SPEC, SAVE_STATUS,
 };
 use roomlog_core::{App, Room, RoomId, RoomQuery, RoomSpec, RoomStatus, StoreError, Written};
 
-use crate::error::{saturating_i64, to_i64, Context};
+use crate::error::{saturating_i64, Context};
 use crate::rows::{self, room_columns};
-
-/// Room ids beyond i64 cannot exist in SQLite: such a lookup simply finds nothing (see also
-/// `row::key`).
-pub(crate) fn room_key(room_id: RoomId) -> Option<i64> {
-    i64::try_from(room_id).ok()
-}
 
 pub(crate) fn load_room(conn: &Connection, room_id: RoomId) -> Result<Option<Room>, StoreError> {
     conn.prepare_cached(ROOM)
@@ -28,18 +22,6 @@ pub(crate) fn load_room(conn: &Connection, room_id: RoomId) -> Result<Option<Roo
 
 pub(crate) fn require_room(conn: &Connection, room_id: RoomId) -> Result<Room, StoreError> {
     load_room(conn, room_id)?.ok_or(StoreError::RoomNotFound)
-}
-
-fn spec_json(spec: &RoomSpec) -> Result<String, StoreError> {
-    serde_json::to_string(spec)
-        .map_err(|e| StoreError::Backend(format!("serialising a room spec: {e}")))
-}
-
-/// Start and end of the schedule as stored, and the span GetRooms must allow for.
-fn schedule(spec: &RoomSpec) -> Result<(i64, i64, i64), StoreError> {
-    let start = to_i64(spec.start_time, "StartTime")?;
-    let end = to_i64(spec.end_time, "EndTime")?;
-    Ok((start, end, end.saturating_sub(start).max(0)))
 }
 
 /// Raises the app's recorded longest room span (see `apps.max_room_secs`).
@@ -127,17 +109,17 @@ pub(crate) fn create_rooms(
     let mut ids = Vec::with_capacity(specs.len());
     let mut longest = 0;
     for spec in specs {
-        let (start, end, span) = schedule(spec)?;
-        longest = longest.max(span);
+        let columns = spec_columns(spec)?;
+        longest = longest.max(columns.span);
         let room = Room::created(app.sdk_app_id, account_id as u64, spec.clone(), created_at);
         stmt.execute((
             sdk_app_id,
             account_id,
             RoomStatus::NotStarted.code() as i64,
-            start,
-            end,
+            columns.start,
+            columns.end,
             created_at,
-            spec_json(spec)?,
+            columns.json,
             room.occupancy.empty_since_ms,
             deadline_ms(&room, policy),
         ))
@@ -156,14 +138,19 @@ pub(crate) fn modify_room(
 ) -> Result<Written<Room>, StoreError> {
     let modified = lifecycle::modify(require_room(conn, room_id)?, spec, policy)?;
     let room = &modified.value;
-    let (start, end, span) = schedule(&room.spec)?;
-    let json = spec_json(&room.spec)?;
+    let columns = spec_columns(&room.spec)?;
     conn.prepare_cached(SAVE_SPEC)
         .and_then(|mut stmt| {
-            stmt.execute((json, start, end, deadline_ms(room, policy), room_id as i64))
+            stmt.execute((
+                columns.json,
+                columns.start,
+                columns.end,
+                deadline_ms(room, policy),
+                room_id as i64,
+            ))
         })
         .with_context(|| format!("modifying room {room_id}"))?;
-    note_span(conn, room.sdk_app_id as i64, span)?;
+    note_span(conn, room.sdk_app_id as i64, columns.span)?;
     Ok(modified)
 }
 

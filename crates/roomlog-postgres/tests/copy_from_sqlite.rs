@@ -11,26 +11,13 @@ use common::{append, end, start};
 use std::sync::{Arc, Mutex};
 
 use roomlog_core::callback::{AttemptOutcome, Delivery, DeliveryStatus};
-use roomlog_core::conformance::{attendance_with, event, page_of, presence_event, spec};
-use roomlog_core::store::prelude::*;
-use roomlog_core::{
-    Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, RoomQuery, User,
+use roomlog_core::conformance::{
+    attendance_with, event, everything, page_of, presence_event, spec, T0, T0_MS,
 };
+use roomlog_core::store::prelude::*;
+use roomlog_core::{Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, User};
 use roomlog_postgres::{PgStore, TABLES};
 use roomlog_sqlite::SqliteStore;
-
-const T0: u64 = 1_700_000_000;
-const T0_MS: i64 = 1_700_000_000_000;
-
-fn everything(sdk_app_id: u64) -> RoomQuery {
-    RoomQuery {
-        sdk_app_id,
-        window_start: 0,
-        window_end: u64::MAX,
-        statuses: Vec::new(),
-        page: page_of(1, 1000),
-    }
-}
 
 fn outcome(at_ms: i64, delivered: bool, retry_at_ms: Option<i64>) -> AttemptOutcome {
     AttemptOutcome {

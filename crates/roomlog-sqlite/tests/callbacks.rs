@@ -13,7 +13,7 @@ use roomlog_core::conformance::page_of;
 use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
 use roomlog_core::{App, EventType, NewEvent, RoomId};
-use roomlog_sqlite::{SqliteOptions, SqliteStore};
+use roomlog_sqlite::SqliteStore;
 
 const HOOK: &str = "http://127.0.0.1:9/hook";
 
@@ -203,23 +203,6 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
         .unwrap();
 }
 
-/// Small batches so bulk deletes take many writer commands.
-fn small_batches() -> SqliteOptions {
-    SqliteOptions {
-        purge_batch: 1_000,
-        ..SqliteOptions::default()
-    }
-}
-
-async fn fill(store: &SqliteStore, room: RoomId, prefix: &str, count: usize) {
-    for chunk in 0..count / 1000 {
-        let batch = (0..1000)
-            .map(|i| record(&format!("{prefix}-{chunk}-{i}"), 100))
-            .collect();
-        append(store, room, batch).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_purge() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,11 +213,11 @@ async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_
     let live = room(&store, &app, "live").await;
     let kept = room(&store, &app, "kept").await;
     start(&store, purged, 1).await;
-    fill(&store, purged, "p", 3_000).await;
+    fill(&store, purged, "p", 3_000, 100).await;
     end(&store, purged, 2).await;
     attendance_done(&store, purged).await;
-    fill(&store, live, "l", 2_000).await;
-    fill(&store, kept, "k", 1_000).await;
+    fill(&store, live, "l", 2_000, 100).await;
+    fill(&store, kept, "k", 1_000, 100).await;
     assert_eq!(store.purge_events(i64::MAX).await.unwrap().events, 3_002);
     assert_eq!(
         count(&path, "SELECT COUNT(*) FROM deliveries"),
@@ -279,8 +262,8 @@ async fn purge_deliveries_works_in_batches_and_a_broken_head_is_repaired() {
     let app = hooked_app(&store, None).await;
     let a = room(&store, &app, "a").await;
     let b = room(&store, &app, "b").await;
-    fill(&store, a, "a", 2_000).await;
-    fill(&store, b, "b", 1_000).await;
+    fill(&store, a, "a", 2_000, 100).await;
+    fill(&store, b, "b", 1_000, 100).await;
     // Mark a's deliveries delivered behind the store's back (as a bug might): its head now names
     // a delivery that is not pending.
     raw(&path)

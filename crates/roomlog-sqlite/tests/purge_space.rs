@@ -7,27 +7,12 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::store::prelude::*;
-use roomlog_core::{PurgeStats, RoomId};
-use roomlog_sqlite::{SqliteOptions, SqliteStore};
+use roomlog_core::PurgeStats;
+use roomlog_sqlite::SqliteStore;
 
 const EVENTS: usize = 20_000;
-
-/// Small batches so the bulk deletes take many writer commands.
-fn options() -> SqliteOptions {
-    SqliteOptions {
-        purge_batch: 1_000,
-        ..SqliteOptions::default()
-    }
-}
-
-async fn fill(store: &SqliteStore, room: RoomId, prefix: &str, count: usize) {
-    for chunk in 0..count / 1000 {
-        let batch = (0..1000)
-            .map(|i| record(&format!("{prefix}-{chunk}-{i}"), 300))
-            .collect();
-        append(store, room, batch).await;
-    }
-}
+/// Bulky rows, so the space the purge frees shows in the file.
+const URL_LEN: usize = 300;
 
 /// The single integer `sql` selects.
 fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
@@ -51,13 +36,13 @@ fn sizes(path: &Path) -> (i64, i64, u64, u64) {
 async fn purge_shrinks_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
-    let store = SqliteStore::open_with(&path, options()).unwrap();
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let big = room(&store, &app, "big").await;
     let small = room(&store, &app, "small").await;
     start(&store, big, 1_000).await;
-    fill(&store, big, "big", EVENTS).await;
-    fill(&store, small, "small", 1_000).await;
+    fill(&store, big, "big", EVENTS, URL_LEN).await;
+    fill(&store, small, "small", 1_000, URL_LEN).await;
     end(&store, big, 2_000).await;
     attendance_done(&store, big).await;
 
@@ -99,10 +84,10 @@ async fn purge_shrinks_the_file() {
 async fn deleting_a_big_room_deletes_everything_and_shrinks_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
-    let store = SqliteStore::open_with(&path, options()).unwrap();
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let big = room(&store, &app, "big").await;
-    fill(&store, big, "big", EVENTS).await;
+    fill(&store, big, "big", EVENTS, URL_LEN).await;
     let (before, _, _, _) = sizes(&path);
 
     store.delete_room(big).await.unwrap();
@@ -125,12 +110,12 @@ async fn deleting_a_big_room_deletes_everything_and_shrinks_the_file() {
 async fn an_interrupted_room_deletion_is_finished_by_the_next_purge() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
-    let store = SqliteStore::open_with(&path, options()).unwrap();
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let doomed = room(&store, &app, "doomed").await;
     let kept = room(&store, &app, "kept").await;
-    fill(&store, doomed, "d", 3_000).await;
-    fill(&store, kept, "k", 1_000).await;
+    fill(&store, doomed, "d", 3_000, URL_LEN).await;
+    fill(&store, kept, "k", 1_000, URL_LEN).await;
 
     // What the first deletion command leaves if the process dies right after it: the room row
     // gone, its remaining events queued for cleanup.
@@ -145,7 +130,7 @@ async fn an_interrupted_room_deletion_is_finished_by_the_next_purge() {
     .unwrap();
     drop(store);
 
-    let store = SqliteStore::open_with(&path, options()).unwrap();
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     assert_eq!(
         store.purge_events(0).await.unwrap(),
         PurgeStats::default(),
@@ -165,12 +150,12 @@ async fn an_interrupted_room_deletion_is_finished_by_the_next_purge() {
 async fn ingest_continues_while_a_purge_runs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roomlog.db");
-    let store = SqliteStore::open_with(&path, options()).unwrap();
+    let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let old = room(&store, &app, "old").await;
     let live = room(&store, &app, "live").await;
     start(&store, old, 1_000).await;
-    fill(&store, old, "old", 10_000).await;
+    fill(&store, old, "old", 10_000, URL_LEN).await;
     end(&store, old, 2_000).await;
     attendance_done(&store, old).await;
 

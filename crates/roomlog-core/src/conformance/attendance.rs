@@ -29,14 +29,8 @@ pub fn attendance_with(records: usize, tag: &str) -> RoomAttendance {
 
 pub(super) async fn ended_room<S: Store>(store: &S, app: &App, name: &str, end_ms: i64) -> RoomId {
     let id = plain_room(store, app, name).await;
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, 1))
-        .await
-        .unwrap();
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, end_ms))
-        .await
-        .unwrap();
+    start(store, id, 1).await;
+    end(store, id, end_ms).await;
     id
 }
 
@@ -155,15 +149,9 @@ pub async fn case_attendance_save_page_replace<S: Store>(store: S) {
 pub async fn case_attendance_survives_the_purge<S: Store>(store: S) {
     let (_, app) = account_and_app(&store, "a").await;
     let id = plain_room(&store, &app, "r").await;
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, 1_000))
-        .await
-        .unwrap();
+    start(&store, id, 1_000).await;
     append(&store, id, vec![join("a"), join("b")]).await;
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, 5_000))
-        .await
-        .unwrap();
+    end(&store, id, 5_000).await;
     assert_eq!(
         store.purge_events(i64::MAX).await.unwrap(),
         PurgeStats::default(),

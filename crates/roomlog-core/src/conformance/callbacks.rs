@@ -173,10 +173,7 @@ pub async fn case_no_deliveries_without_a_callback<S: Store>(store: S) {
         .await
         .unwrap();
     let id = plain_room(&store, &app, "r").await;
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, id, T0_MS).await;
     append(
         &store,
         id,
@@ -194,10 +191,7 @@ pub async fn case_no_deliveries_without_a_callback<S: Store>(store: S) {
             .unwrap()
             .value
     );
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 5))
-        .await
-        .unwrap();
+    end(&store, id, T0_MS + 5).await;
     assert_eq!(
         room(&store, id).await.last_seq,
         7,
@@ -228,10 +222,7 @@ pub async fn case_every_event_path_queues_a_delivery<S: Store>(store: S) {
     let before_ms = crate::time::now_ms();
     let id = plain_room(&store, &app, "r").await;
     use EventType::{MemberJoin as J, MemberQuit as Q};
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, id, T0_MS).await;
     let batch = vec![
         presence_event("j1", J, "ann", Some(5), T0_MS + 1),
         presence_event("j2", J, "ben", Some(5), T0_MS + 2),
@@ -269,10 +260,7 @@ pub async fn case_every_event_path_queues_a_delivery<S: Store>(store: S) {
     )
     .await;
     // The end records a Reason-5 quit for ben and cat, then RoomEnd.
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 7))
-        .await
-        .unwrap();
+    end(&store, id, T0_MS + 7).await;
     let after_ms = crate::time::now_ms();
 
     let events = all_events(&store, id).await;
@@ -834,15 +822,9 @@ pub async fn case_deliveries_outlive_the_event_purge_not_their_room<S: Store>(st
     with_callback(&store, &app).await;
     let id = plain_room(&store, &app, "r").await;
     let kept = plain_room(&store, &app, "kept").await;
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, 1_000))
-        .await
-        .unwrap();
+    start(&store, id, 1_000).await;
     append(&store, id, mics("m", 2)).await;
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, 5_000))
-        .await
-        .unwrap();
+    end(&store, id, 5_000).await;
     append(&store, kept, mics("k", 1)).await;
     let events = all_events(&store, id).await;
     store

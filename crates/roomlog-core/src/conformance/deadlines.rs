@@ -130,14 +130,8 @@ pub async fn case_deadlines_follow_the_schedule<S: Store>(store: S) {
     .await;
 
     // Ended and expired rooms have no deadline.
-    store
-        .start_room(later, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    store
-        .end_room(later, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    start(&store, later, T0_MS).await;
+    end(&store, later, T0_MS + 1).await;
     expect_deadline(&store, later, None, "ended room").await;
     store.expire_room(plain).await.unwrap();
     expect_deadline(&store, plain, None, "expired room").await;
@@ -156,26 +150,17 @@ pub async fn case_deadlines_in_class_follow_end_delay_time<S: Store>(store: S) {
         end_delay_time: delay,
         ..spec(name, T0, T0 + 3600)
     };
-    let start = |id| {
-        let store = &store;
-        async move {
-            store
-                .start_room(id, NewEvent::lifecycle(EventType::RoomStart, start_at))
-                .await
-                .expect("start_room")
-        }
-    };
 
     // -1: no overtime, the class ends at EndTime, whoever is in.
     let none = new_room(&store, &app, with_delay("none", Some(-1))).await;
-    start(none).await;
+    start(&store, none, start_at).await;
     expect_deadline(&store, none, Some(end_ms), "EndDelayTime -1").await;
     append(&store, none, vec![join("n1")]).await;
     expect_deadline(&store, none, Some(end_ms), "EndDelayTime -1, occupied").await;
 
     // 30: thirty minutes of overtime.
     let thirty = new_room(&store, &app, with_delay("thirty", Some(30))).await;
-    start(thirty).await;
+    start(&store, thirty, start_at).await;
     expect_deadline(
         &store,
         thirty,
@@ -186,7 +171,7 @@ pub async fn case_deadlines_in_class_follow_end_delay_time<S: Store>(store: S) {
 
     // 0 (and absent): unlimited overtime. Empty since creation: ends the idle time after EndTime.
     let unlimited = new_room(&store, &app, with_delay("unlimited", Some(0))).await;
-    let started = start(unlimited).await;
+    let started = start(&store, unlimited, start_at).await;
     assert_eq!(
         started.occupancy,
         Occupancy {
@@ -204,7 +189,7 @@ pub async fn case_deadlines_in_class_follow_end_delay_time<S: Store>(store: S) {
     )
     .await;
     let default_delay = new_room(&store, &app, with_delay("default", None)).await;
-    start(default_delay).await;
+    start(&store, default_delay, start_at).await;
     expect_deadline(
         &store,
         default_delay,
@@ -336,19 +321,13 @@ pub async fn case_expire_room<S: Store>(store: S) {
         "start after expiry",
     );
     let live = plain_room(&store, &app, "live").await;
-    store
-        .start_room(live, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, live, T0_MS).await;
     expect_wrong_status(
         store.expire_room(live).await,
         RoomStatus::InClass,
         "expire in class",
     );
-    store
-        .end_room(live, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    end(&store, live, T0_MS + 1).await;
     expect_wrong_status(
         store.expire_room(live).await,
         RoomStatus::Ended,

@@ -41,10 +41,7 @@ pub(super) async fn bars_for_join<S: Store>(
 pub async fn case_kicks<S: Store>(store: S) {
     let (_, app) = account_and_app(&store, "a").await;
     let id = plain_room(&store, &app, "r").await;
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, id, T0_MS).await;
     append(
         &store,
         id,
@@ -142,10 +139,7 @@ pub async fn case_kicks<S: Store>(store: S) {
     );
 
     // Kicks need a room that is not over.
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 100))
-        .await
-        .unwrap();
+    end(&store, id, T0_MS + 100).await;
     let last = room(&store, id).await.last_seq;
     expect_wrong_status(
         store

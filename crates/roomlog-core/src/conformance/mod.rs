@@ -39,8 +39,8 @@ use crate::lifecycle::{LifecyclePolicy, Occupancy};
 use crate::page::Page;
 use crate::room::{Room, RoomId, RoomQuery, RoomSpec, RoomStatus};
 use crate::store::{
-    Admission, AppendOutcome, AttendancePage, Changes, KickBars, PresentMember, PurgeStats,
-    RoomPage, Store, StoreError,
+    Admission, AppendOutcome, AttendancePage, Changes, EventLog, KickBars, PresentMember,
+    PurgeStats, RoomPage, Rooms, Store, StoreError,
 };
 use crate::user::User;
 
@@ -166,9 +166,9 @@ macro_rules! store_conformance_tests {
 // --- helpers ----------------------------------------------------------------------------------
 
 /// A base unix time (seconds) for schedules.
-const T0: u64 = 1_700_000_000;
+pub const T0: u64 = 1_700_000_000;
 /// A base unix time (milliseconds) for events.
-const T0_MS: i64 = 1_700_000_000_000;
+pub const T0_MS: i64 = 1_700_000_000_000;
 
 /// A valid spec scheduled `[start, end]` (unix seconds).
 pub fn spec(name: &str, start: u64, end: u64) -> RoomSpec {
@@ -210,7 +210,8 @@ pub fn event(id: &str, event_type: EventType, timestamp_ms: i64) -> NewEvent {
     }
 }
 
-fn join(id: &str) -> NewEvent {
+/// A MemberJoin of `user-{id}` at [`T0_MS`].
+pub fn join(id: &str) -> NewEvent {
     event(id, EventType::MemberJoin, T0_MS)
 }
 
@@ -257,7 +258,28 @@ async fn plain_room<S: Store>(store: &S, app: &App, name: &str) -> RoomId {
     new_room(store, app, spec(name, T0, T0 + 3600)).await
 }
 
-async fn append<S: Store>(store: &S, room: RoomId, events: Vec<NewEvent>) -> AppendOutcome {
+/// Starts `room` (a RoomStart at `at_ms`), which must succeed.
+pub async fn start<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
+    let event = NewEvent::lifecycle(EventType::RoomStart, at_ms);
+    store
+        .start_room(room, event)
+        .await
+        .expect("start_room")
+        .value
+}
+
+/// Ends `room` (a RoomEnd at `at_ms`), which must succeed.
+pub async fn end<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
+    let event = NewEvent::lifecycle(EventType::RoomEnd, at_ms);
+    store.end_room(room, event).await.expect("end_room").value
+}
+
+/// Appends `events` to `room`, admitting everything; the append must succeed.
+pub async fn append<S: EventLog + ?Sized>(
+    store: &S,
+    room: RoomId,
+    events: Vec<NewEvent>,
+) -> AppendOutcome {
     store
         .append_events(room, events, accept())
         .await
@@ -288,6 +310,31 @@ fn ids(events: &[StoredEvent]) -> Vec<&str> {
     events.iter().map(|e| e.event_id.as_str()).collect()
 }
 
+/// The log of a room that `tasks` tasks appended to at once, each its own `t{task}-{i}` for `i`
+/// in `0..per_task` (besides ids they share): `unique` events, seqs dense from 1, no id twice,
+/// and each task's own events in the order it appended them.
+pub fn assert_concurrent_log(events: &[StoredEvent], unique: u64, tasks: usize, per_task: usize) {
+    assert_eq!(
+        seqs(events),
+        (1..=unique).collect::<Vec<_>>(),
+        "one dense, gap-free sequence"
+    );
+    let distinct: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(distinct.len(), events.len(), "no id recorded twice");
+    for task in 0..tasks {
+        let prefix = format!("t{task}-");
+        let order: Vec<usize> = events
+            .iter()
+            .filter_map(|e| e.event_id.strip_prefix(&prefix)?.parse().ok())
+            .collect();
+        assert_eq!(
+            order,
+            (0..per_task).collect::<Vec<_>>(),
+            "task {task}'s events in order"
+        );
+    }
+}
+
 fn expect_wrong_status<T: std::fmt::Debug>(
     result: Result<T, StoreError>,
     expected: RoomStatus,
@@ -311,7 +358,8 @@ fn expect_room_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what
     );
 }
 
-fn everything(sdk_app_id: u64) -> RoomQuery {
+/// Every room of the app, on one page.
+pub fn everything(sdk_app_id: u64) -> RoomQuery {
     RoomQuery {
         sdk_app_id,
         window_start: 0,

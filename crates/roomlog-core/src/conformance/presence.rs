@@ -331,10 +331,7 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
         "end before start",
     );
     assert_eq!(room(&store, id).await.last_seq, 1);
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS + 1))
-        .await
-        .unwrap();
+    start(&store, id, T0_MS + 1).await;
     // amy comes back on a second device as the teacher: her latest Role is 1.
     let mut amy_teaching = presence_event("j2", J, "amy", Some(4), T0_MS + 3);
     amy_teaching.data.role = Some(1);
@@ -425,10 +422,7 @@ pub async fn case_end_room_closes_presence<S: Store>(store: S) {
 
     // A class nobody attended ends with just the RoomEnd.
     let empty = plain_room(&store, &app, "empty").await;
-    store
-        .start_room(empty, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, empty, T0_MS).await;
     let ended = store
         .end_room(empty, NewEvent::lifecycle(EventType::RoomEnd, end_at))
         .await

@@ -106,14 +106,8 @@ pub async fn case_delete_room_removes_events<S: Store>(store: S) {
     );
     assert_eq!(room(&store, kept).await.last_seq, 3);
 
-    store
-        .start_room(kept, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    store
-        .end_room(kept, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    start(&store, kept, T0_MS).await;
+    end(&store, kept, T0_MS + 1).await;
     store.delete_room(kept).await.unwrap();
     assert_eq!(store.get_room(kept).await.unwrap(), None);
     assert_eq!(store.read_events(kept, 1, 100).await.unwrap(), vec![]);
@@ -121,8 +115,6 @@ pub async fn case_delete_room_removes_events<S: Store>(store: S) {
 
 pub async fn case_purge<S: Store>(store: S) {
     let (_, app) = account_and_app(&store, "a").await;
-    let start = |at: i64| NewEvent::lifecycle(EventType::RoomStart, at);
-    let end = |at: i64| NewEvent::lifecycle(EventType::RoomEnd, at);
     // Media events: presence (and the quits RoomEnd records) plays no part in this case.
     let mic = |id: String| event(&id, EventType::MicOn, T0_MS);
 
@@ -142,18 +134,18 @@ pub async fn case_purge<S: Store>(store: S) {
     let late = plain_room(&store, &app, "late").await;
     let live = plain_room(&store, &app, "live").await;
     let waiting = plain_room(&store, &app, "waiting").await;
-    store.start_room(early, start(1_000)).await.unwrap();
+    start(&store, early, 1_000).await;
     append(
         &store,
         early,
         (0..5).map(|i| mic(format!("e{i}"))).collect(),
     )
     .await;
-    store.end_room(early, end(10_000)).await.unwrap();
-    store.start_room(late, start(2_000)).await.unwrap();
+    end(&store, early, 10_000).await;
+    start(&store, late, 2_000).await;
     append(&store, late, (0..3).map(|i| mic(format!("l{i}"))).collect()).await;
-    store.end_room(late, end(20_000)).await.unwrap();
-    store.start_room(live, start(3_000)).await.unwrap();
+    end(&store, late, 20_000).await;
+    start(&store, live, 3_000).await;
     append(&store, live, (0..4).map(|i| mic(format!("v{i}"))).collect()).await;
     append(
         &store,
@@ -256,7 +248,7 @@ pub async fn case_purge<S: Store>(store: S) {
         "only ended rooms are purged, whatever the cutoff"
     );
 
-    store.end_room(live, end(30_000)).await.unwrap();
+    end(&store, live, 30_000).await;
     assert_eq!(store.next_purge_candidate().await.unwrap(), None);
     store
         .save_attendance(live, &attendance_with(0, "live"))
@@ -331,18 +323,9 @@ pub async fn case_list_rooms_window_status_paging<S: Store>(store: S) {
         );
     }
 
-    store
-        .start_room(r1, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    store
-        .start_room(r2, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
-    store
-        .end_room(r2, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    start(&store, r1, T0_MS).await;
+    start(&store, r2, T0_MS).await;
+    end(&store, r2, T0_MS + 1).await;
     assert_eq!(
         list(query(vec![RoomStatus::InClass], 1, 100)).await,
         (1, vec![r1])

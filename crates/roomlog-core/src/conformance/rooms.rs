@@ -193,19 +193,13 @@ pub async fn case_modify_room<S: Store>(store: S) {
         "the new schedule matches"
     );
 
-    store
-        .start_room(id, NewEvent::lifecycle(EventType::RoomStart, T0_MS))
-        .await
-        .unwrap();
+    start(&store, id, T0_MS).await;
     expect_wrong_status(
         store.modify_room(id, spec("late", T0, T0 + 1)).await,
         RoomStatus::InClass,
         "modify after start",
     );
-    store
-        .end_room(id, NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1))
-        .await
-        .unwrap();
+    end(&store, id, T0_MS + 1).await;
     expect_wrong_status(
         store.modify_room(id, spec("later", T0, T0 + 1)).await,
         RoomStatus::Ended,

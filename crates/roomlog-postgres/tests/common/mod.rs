@@ -6,9 +6,10 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this.
 
-use roomlog_core::store::prelude::*;
-use roomlog_core::{AppendOutcome, EventType, NewEvent, Room, RoomId};
 use roomlog_postgres::{PgOptions, PgStore};
+
+#[allow(unused_imports)] // Each test binary uses its own part of this.
+pub use roomlog_core::conformance::{append, end, start};
 
 pub fn url() -> String {
     std::env::var("ROOMLOG_TEST_POSTGRES")
@@ -82,34 +83,4 @@ impl Drop for Schema {
             Err(_) => eprintln!("dropping test schema {}: the thread panicked", self.name),
         }
     }
-}
-
-/// Starts `room` (a RoomStart at `at_ms`) in either store, which must succeed.
-pub async fn start<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
-    let event = NewEvent::lifecycle(EventType::RoomStart, at_ms);
-    store
-        .start_room(room, event)
-        .await
-        .expect("start_room")
-        .value
-}
-
-/// Ends `room` (a RoomEnd at `at_ms`) in either store, which must succeed.
-pub async fn end<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
-    let event = NewEvent::lifecycle(EventType::RoomEnd, at_ms);
-    store.end_room(room, event).await.expect("end_room").value
-}
-
-/// Appends `events` to `room` in either store, admitting everything; it must succeed.
-pub async fn append<S: EventLog + ?Sized>(
-    store: &S,
-    room: RoomId,
-    events: Vec<NewEvent>,
-) -> AppendOutcome {
-    let admit = roomlog_core::conformance::accept();
-    store
-        .append_events(room, events, admit)
-        .await
-        .expect("append_events")
-        .value
 }

@@ -1,41 +1,16 @@
 //! Helpers shared by the SQLite integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // Each test binary uses its own part of this.
 
 use std::path::Path;
 
 use roomlog_core::store::prelude::*;
-use roomlog_core::{
-    Admission, App, AppendOutcome, EventData, EventType, NewEvent, Room, RoomId, RoomSpec,
-};
+use roomlog_core::{App, EventData, EventType, NewEvent, RoomId, RoomSpec};
 use roomlog_sqlite::SqliteStore;
 
-pub const T0: u64 = 1_700_000_000;
-pub const T0_MS: i64 = 1_700_000_000_000;
+pub use roomlog_core::conformance::{accept, append, end, join, start, T0, T0_MS};
 
 pub fn spec(name: &str) -> RoomSpec {
-    RoomSpec {
-        name: name.into(),
-        start_time: T0,
-        end_time: T0 + 3600,
-        resolution: 1,
-        max_mic_number: 6,
-        sub_type: "videodoc".into(),
-        ..RoomSpec::default()
-    }
-}
-
-pub fn join(id: &str) -> NewEvent {
-    NewEvent {
-        event_id: id.into(),
-        event_type: EventType::MemberJoin,
-        timestamp_ms: T0_MS,
-        data: EventData {
-            user_id: Some(format!("user-{id}")),
-            device: Some(5),
-            role: Some(0),
-            ..EventData::default()
-        },
-    }
+    roomlog_core::conformance::spec(name, T0, T0 + 3600)
 }
 
 /// A RecordFinish with a URL of `url_len` bytes: bulky rows for the space tests.
@@ -53,10 +28,6 @@ pub fn record(id: &str, url_len: usize) -> NewEvent {
     }
 }
 
-pub fn accept() -> Admission {
-    Box::new(|_, _, _| Ok(()))
-}
-
 pub async fn app(store: &SqliteStore) -> App {
     let account = store.create_account("acme").await.unwrap();
     store.create_app(account.id, "main").await.unwrap()
@@ -67,6 +38,25 @@ pub async fn room(store: &SqliteStore, app: &App, name: &str) -> RoomId {
         .create_rooms(app, vec![spec(name)], T0 as i64)
         .await
         .unwrap()[0]
+}
+
+/// Small batches so bulk deletes take many writer commands.
+pub fn small_batches() -> roomlog_sqlite::SqliteOptions {
+    roomlog_sqlite::SqliteOptions {
+        purge_batch: 1_000,
+        ..Default::default()
+    }
+}
+
+/// Appends `count` (a multiple of 1000) RecordFinish events with `url_len`-byte URLs to `room`,
+/// a thousand at a time.
+pub async fn fill(store: &SqliteStore, room: RoomId, prefix: &str, count: usize, url_len: usize) {
+    for chunk in 0..count / 1000 {
+        let batch = (0..1000)
+            .map(|i| record(&format!("{prefix}-{chunk}-{i}"), url_len))
+            .collect();
+        append(store, room, batch).await;
+    }
 }
 
 /// Stores an (empty) attendance for an ended room: the retention purge waits for it.
@@ -88,33 +78,4 @@ pub fn raw(path: &Path) -> rusqlite::Connection {
 pub fn pragma_i64(conn: &rusqlite::Connection, name: &str) -> i64 {
     conn.pragma_query_value(None, name, |row| row.get(0))
         .unwrap()
-}
-
-/// Starts `room` (a RoomStart at `at_ms`), which must succeed.
-pub async fn start<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
-    let event = NewEvent::lifecycle(EventType::RoomStart, at_ms);
-    store
-        .start_room(room, event)
-        .await
-        .expect("start_room")
-        .value
-}
-
-/// Ends `room` (a RoomEnd at `at_ms`), which must succeed.
-pub async fn end<S: Rooms + ?Sized>(store: &S, room: RoomId, at_ms: i64) -> Room {
-    let event = NewEvent::lifecycle(EventType::RoomEnd, at_ms);
-    store.end_room(room, event).await.expect("end_room").value
-}
-
-/// Appends `events` to `room`, admitting everything; the append must succeed.
-pub async fn append<S: EventLog + ?Sized>(
-    store: &S,
-    room: RoomId,
-    events: Vec<NewEvent>,
-) -> AppendOutcome {
-    store
-        .append_events(room, events, accept())
-        .await
-        .expect("append_events")
-        .value
 }

@@ -8,14 +8,12 @@ mod common;
 
 use common::{append, end, start};
 
-use std::sync::{Arc, Mutex};
-
 use roomlog_core::callback::{AttemptOutcome, Delivery, DeliveryStatus};
 use roomlog_core::conformance::{
-    attendance_with, event, everything, page_of, presence_event, spec, T0, T0_MS,
+    attendance_with, bars_probe, event, everything, page_of, presence_event, spec, T0, T0_MS,
 };
 use roomlog_core::store::prelude::*;
-use roomlog_core::{Admission, ApiKey, App, EventType, KickBars, NewEvent, RoomId, User};
+use roomlog_core::{ApiKey, App, EventType, NewEvent, RoomId, User};
 use roomlog_postgres::{PgStore, TABLES};
 use roomlog_sqlite::SqliteStore;
 
@@ -181,16 +179,6 @@ async fn populate(store: &SqliteStore) -> (Vec<App>, Vec<String>) {
         .unwrap();
     let users = vec!["u1".into(), "u2".into(), "u3".into(), "nobody".into()];
     (vec![hooked, plain], users)
-}
-
-fn bars_probe() -> (Admission, Arc<Mutex<Option<KickBars>>>) {
-    let seen = Arc::new(Mutex::new(None));
-    let sink = Arc::clone(&seen);
-    let admit: Admission = Box::new(move |_, _, bars| {
-        *sink.lock().unwrap() = Some(bars.clone());
-        Ok(())
-    });
-    (admit, seen)
 }
 
 /// Asks both stores the same questions; the answers must be equal. (`exact`: deliveries'

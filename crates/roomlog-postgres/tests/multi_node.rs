@@ -13,17 +13,14 @@ use std::time::Duration;
 
 use roomlog_core::callback::AttemptOutcome;
 use roomlog_core::conformance::{
-    accept, assert_concurrent_log, attendance_with, event, page_of, spec,
+    accept, assert_concurrent_log, attendance_with, event, page_of, spec, user, T0, T0_MS,
 };
 use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
 use roomlog_core::{
-    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, StoreError, User,
+    App, CommitNotice, EventType, NewEvent, PurgeStats, RoomId, RoomStatus, StoreError,
 };
 use roomlog_postgres::PgStore;
-
-const T0: u64 = 1_700_000_000;
-const T0_MS: i64 = 1_700_000_000_000;
 
 /// Two nodes on one fresh schema (kept alive by the returned guard).
 async fn two_nodes() -> (common::Schema, PgStore, PgStore) {
@@ -369,19 +366,6 @@ async fn purges_on_two_nodes_delete_everything_once() {
         b.purge_events(i64::MAX).await.unwrap(),
         PurgeStats::default()
     );
-}
-
-fn user(app: &App, id: &str, origin: &str) -> User {
-    User {
-        user_id: id.to_owned(),
-        sdk_app_id: app.sdk_app_id,
-        name: format!("name of {id}"),
-        origin_id: origin.to_owned(),
-        avatar: String::new(),
-        token: format!("token-{id}"),
-        token_expires_ms: T0_MS,
-        created_at: T0 as i64,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,8 +61,7 @@ async fn claimed(store: &SqliteStore, now: i64, lease: i64) -> Vec<(RoomId, u64)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_and_its_leases_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = hooked_app(&store, Some("k")).await;
     let id = room(&store, &app, "r").await;
@@ -97,8 +96,7 @@ async fn the_outbox_and_its_leases_survive_reopen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_releases_the_leases_its_last_run_held() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = hooked_app(&store, Some("k")).await;
     let id = room(&store, &app, "r").await;
@@ -205,8 +203,7 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_purge() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = hooked_app(&store, None).await;
     let purged = room(&store, &app, "purged").await;
@@ -256,8 +253,7 @@ async fn deleting_a_room_deletes_its_deliveries_in_batches_even_after_the_event_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_deliveries_works_in_batches_and_a_broken_head_is_repaired() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = hooked_app(&store, None).await;
     let a = room(&store, &app, "a").await;

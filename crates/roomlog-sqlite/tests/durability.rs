@@ -69,8 +69,7 @@ async fn everything_survives_close_and_reopen() {
 
 #[tokio::test]
 async fn dropping_the_last_handle_flushes_and_releases_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     let room = room(&store, &app, "r").await;
@@ -100,8 +99,7 @@ async fn ids_start_in_lcic_ranges() {
 
 #[tokio::test]
 async fn migrations_run_once_and_the_file_has_the_right_settings() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     drop(SqliteStore::open(&path).unwrap());
     drop(SqliteStore::open(&path).unwrap());
     let store = SqliteStore::open(&path).unwrap();
@@ -134,8 +132,7 @@ async fn migrations_run_once_and_the_file_has_the_right_settings() {
 
 #[tokio::test]
 async fn a_database_from_a_newer_roomlog_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     drop(SqliteStore::open(&path).unwrap());
     raw(&path)
         .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
@@ -148,8 +145,7 @@ async fn a_database_from_a_newer_roomlog_is_refused() {
 
 #[tokio::test]
 async fn a_fresh_empty_file_in_wal_mode_still_gets_incremental_auto_vacuum() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     {
         // Something else made the file WAL first, which fixes auto_vacuum at NONE.
         let conn = raw(&path);
@@ -163,8 +159,7 @@ async fn a_fresh_empty_file_in_wal_mode_still_gets_incremental_auto_vacuum() {
 
 #[tokio::test]
 async fn close_finishes_queued_writes_then_refuses_more() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     let room = room(&store, &app, "r").await;
@@ -209,8 +204,7 @@ async fn close_finishes_queued_writes_then_refuses_more() {
 
 #[tokio::test]
 async fn bad_rows_on_disk_are_errors_not_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     let room = room(&store, &app, "r").await;
@@ -260,8 +254,7 @@ async fn bad_rows_on_disk_are_errors_not_panics() {
 async fn two_processes_share_the_file() {
     // Two stores on one file behave like the server and the admin CLI: separate writers that
     // SQLite's locks serialise. Both keep the room's sequence dense.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let server = SqliteStore::open(&path).unwrap();
     let cli = SqliteStore::open(&path).unwrap();
     let app = app(&server).await;

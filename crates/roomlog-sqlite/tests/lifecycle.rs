@@ -70,8 +70,7 @@ async fn bars_seen(store: &SqliteStore, room: RoomId, id: &str, user: &str) -> K
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     let auto = store
@@ -182,8 +181,7 @@ async fn lifecycle_presence_kicks_attendance_and_users_survive_reopen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_with_another_idle_time_moves_the_deadlines_of_rooms_in_class() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, with_idle(10)).unwrap();
     let app = app(&store).await;
     let empty = room(&store, &app, "empty").await;

@@ -113,8 +113,7 @@ async fn appends_with(what: &str, make: fn(&str) -> NewEvent, callbacks: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn a_million_events_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     let mut rooms = Vec::new();

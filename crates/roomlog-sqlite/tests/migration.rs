@@ -120,8 +120,7 @@ fn deadline_ms(conn: &rusqlite::Connection, room: u64) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_1_database_upgrades_without_losing_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let conn = create_v1(&path);
     let end_ms = (T0 as i64 + 3600) * 1000;
 
@@ -349,8 +348,7 @@ async fn a_version_1_database_upgrades_without_losing_data() {
 /// for its seq this time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_kept_from_version_3_runs_out_and_settles_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).unwrap();
     let app = app(&store).await;
     store
@@ -404,26 +402,20 @@ async fn a_lease_kept_from_version_3_runs_out_and_settles_nothing() {
         (DeliveryStatus::Pending, 1),
         "counted, settles nothing"
     );
-    let seqs = |claimed: Vec<roomlog_core::callback::Delivery>| {
-        claimed.iter().map(|d| d.event.seq).collect::<Vec<_>>()
+    let claimed = |now: i64, until: i64| {
+        let store = &store;
+        async move {
+            let claimed = store.claim_due_deliveries(now, until, 10).await.unwrap();
+            claimed.iter().map(|d| d.event.seq).collect::<Vec<u64>>()
+        }
     };
     assert_eq!(
-        seqs(
-            store
-                .claim_due_deliveries(l + 2, l + 70_000, 10)
-                .await
-                .unwrap()
-        ),
+        claimed(l + 2, l + 70_000).await,
         Vec::<u64>::new(),
         "the lease stands"
     );
     assert_eq!(
-        seqs(
-            store
-                .claim_due_deliveries(l + 60_000, l + 70_000, 10)
-                .await
-                .unwrap()
-        ),
+        claimed(l + 60_000, l + 70_000).await,
         vec![1],
         "it runs out and the head goes again"
     );
@@ -432,12 +424,7 @@ async fn a_lease_kept_from_version_3_runs_out_and_settles_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        seqs(
-            store
-                .claim_due_deliveries(l + 60_002, l + 70_000, 10)
-                .await
-                .unwrap()
-        ),
+        claimed(l + 60_002, l + 70_000).await,
         vec![2],
         "leased for its seq now: its attempt settled it"
     );

@@ -34,8 +34,7 @@ fn sizes(path: &Path) -> (i64, i64, u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_shrinks_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let big = room(&store, &app, "big").await;
@@ -82,8 +81,7 @@ async fn purge_shrinks_the_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_big_room_deletes_everything_and_shrinks_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let big = room(&store, &app, "big").await;
@@ -108,8 +106,7 @@ async fn deleting_a_big_room_deletes_everything_and_shrinks_the_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_room_deletion_is_finished_by_the_next_purge() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let doomed = room(&store, &app, "doomed").await;
@@ -148,8 +145,7 @@ async fn an_interrupted_room_deletion_is_finished_by_the_next_purge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_continues_while_a_purge_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roomlog.db");
+    let (_dir, path) = db_path();
     let store = SqliteStore::open_with(&path, small_batches()).unwrap();
     let app = app(&store).await;
     let old = room(&store, &app, "old").await;

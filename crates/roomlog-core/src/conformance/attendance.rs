@@ -147,8 +147,7 @@ pub async fn case_attendance_save_page_replace<S: Store>(store: S) {
 }
 
 pub async fn case_attendance_survives_the_purge<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     start(&store, id, 1_000).await;
     append(&store, id, vec![join("a"), join("b")]).await;
     end(&store, id, 5_000).await;

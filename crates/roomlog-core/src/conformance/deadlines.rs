@@ -284,8 +284,7 @@ pub async fn case_deadlines_in_class_follow_end_delay_time<S: Store>(store: S) {
 }
 
 pub async fn case_expire_room<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     append(&store, id, vec![join("early")]).await;
     let expired = store
         .expire_room(id)
@@ -388,36 +387,26 @@ pub async fn case_writes_say_what_they_changed<S: Store>(store: S) {
         presence_event(n, event_type, user, Some(1), T0_MS)
     };
     let appended = |events| store.append_events(id, events, accept());
-    let first_in = appended(vec![member("j1", EventType::MemberJoin, "a")]).await;
-    assert_eq!(
-        first_in.unwrap().changes,
-        changes(Some(id), true, false),
-        "the first join"
-    );
-    let second_in = appended(vec![member("j2", EventType::MemberJoin, "b")]).await;
-    assert_eq!(
-        second_in.unwrap().changes,
-        changes(Some(id), false, false),
-        "a second join"
-    );
-    let not_last = appended(vec![member("q1", EventType::MemberQuit, "a")]).await;
-    assert_eq!(
-        not_last.unwrap().changes,
-        changes(Some(id), false, false),
-        "a quit that leaves someone in does not move the deadline"
-    );
-    let media = appended(vec![event("m1", EventType::MicOn, T0_MS)]).await;
-    assert_eq!(
-        media.unwrap().changes,
-        changes(Some(id), false, false),
-        "a media event"
-    );
-    let last = appended(vec![member("q2", EventType::MemberQuit, "b")]).await;
-    assert_eq!(
-        last.unwrap().changes,
-        changes(Some(id), true, false),
-        "the quit that empties the room moves the deadline to the idle end"
-    );
+    let (arrive, leave) = (EventType::MemberJoin, EventType::MemberQuit);
+    for (reported, moves_deadline, what) in [
+        (member("j1", arrive, "a"), true, "the first join"),
+        (member("j2", arrive, "b"), false, "a second join"),
+        (
+            member("q1", leave, "a"),
+            false,
+            "a quit that leaves someone in does not move the deadline",
+        ),
+        (event("m1", EventType::MicOn, T0_MS), false, "a media event"),
+        (
+            member("q2", leave, "b"),
+            true,
+            "the quit that empties the room moves the deadline to the idle end",
+        ),
+    ] {
+        let written = appended(vec![reported]).await.unwrap();
+        let expected = changes(Some(id), moves_deadline, false);
+        assert_eq!(written.changes, expected, "{what}");
+    }
     let again = appended(vec![member("q2", EventType::MemberQuit, "b")]).await;
     let again = again.unwrap();
     assert_eq!(again.value.duplicates, 1);

@@ -41,8 +41,7 @@ pub async fn case_dense_sequences<S: Store>(store: S) {
 }
 
 pub async fn case_idempotent_event_ids<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     let other = plain_room(&store, &app, "other").await;
 
     let outcome = append(&store, id, vec![join("a"), join("b"), join("a")]).await;
@@ -127,8 +126,7 @@ pub async fn case_idempotent_event_ids<S: Store>(store: S) {
 }
 
 pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     start(&store, id, T0_MS).await;
     append(&store, id, vec![join("a"), join("b")]).await;
     let ended = store
@@ -197,8 +195,7 @@ pub async fn case_retry_after_end_returns_duplicates<S: Store>(store: S) {
 }
 
 pub async fn case_admission_sees_room_and_new_events_only<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     append(&store, id, vec![join("a")]).await;
 
     type Seen = Option<(Room, Vec<NewEvent>, KickBars)>;
@@ -244,8 +241,7 @@ pub async fn case_admission_sees_room_and_new_events_only<S: Store>(store: S) {
 }
 
 pub async fn case_rejection_records_nothing<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     append(&store, id, vec![join("x")]).await;
 
     let refusal = DomainError::new("FailedOperation.Test", "not now");
@@ -280,8 +276,7 @@ pub async fn case_rejection_records_nothing<S: Store>(store: S) {
 }
 
 pub async fn case_read_events_pages<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     let kinds = [
         EventType::MemberJoin,
         EventType::CameraOn,
@@ -345,8 +340,7 @@ pub async fn case_read_events_pages<S: Store>(store: S) {
 }
 
 pub async fn case_read_room_page<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     let kinds = [
         EventType::MemberJoin,
         EventType::CameraOn,
@@ -441,8 +435,7 @@ pub async fn case_read_room_page<S: Store>(store: S) {
 }
 
 pub async fn case_read_events_of_type_paging<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     let other = plain_room(&store, &app, "other").await;
     let kinds = [
         EventType::MemberJoin,
@@ -517,8 +510,7 @@ pub async fn case_read_events_of_type_paging<S: Store>(store: S) {
 pub async fn case_concurrent_appends_are_dense_and_exactly_once<S: Store>(store: S) {
     const TASKS: usize = 16;
     const PER_TASK: usize = 25;
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     let store = Arc::new(store);
 
     let mut handles = Vec::new();

@@ -3,7 +3,7 @@
 use super::*;
 
 /// An admission that records the bars it was given, and accepts.
-pub(super) fn bars_probe() -> (Admission, Arc<Mutex<Option<KickBars>>>) {
+pub fn bars_probe() -> (Admission, Arc<Mutex<Option<KickBars>>>) {
     let seen = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&seen);
     let admit: Admission = Box::new(move |_, _, bars| {
@@ -39,8 +39,7 @@ pub(super) async fn bars_for_join<S: Store>(
 }
 
 pub async fn case_kicks<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     start(&store, id, T0_MS).await;
     append(
         &store,

@@ -245,6 +245,13 @@ async fn account_and_app<S: Store>(store: &S, name: &str) -> (Account, App) {
     (account, app)
 }
 
+/// Account "a", its app, and a room "r" of the app: where most cases start.
+async fn app_and_room<S: Store>(store: &S) -> (App, RoomId) {
+    let (_, app) = account_and_app(store, "a").await;
+    let id = plain_room(store, &app, "r").await;
+    (app, id)
+}
+
 async fn new_room<S: Store>(store: &S, app: &App, spec: RoomSpec) -> RoomId {
     let ids = store
         .create_rooms(app, vec![spec], T0 as i64)

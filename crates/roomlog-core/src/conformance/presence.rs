@@ -67,8 +67,7 @@ pub(super) fn users(list: &[(&str, u64)]) -> Vec<(String, u64)> {
 /// The presence rules: sessions per user and device, reconnects, quits with an unknown device
 /// or none, quits without a join; occupancy and when the room emptied.
 pub async fn case_presence_rules<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     let at = |n: i64| T0_MS + n * 1000;
     let ev = |n: i64, t: EventType, user: &str, device: Option<u64>| {
         presence_event(&format!("p{n}"), t, user, device, at(n))
@@ -269,8 +268,7 @@ pub async fn case_presence_batches_match_single_events<S: Store>(store: S) {
 }
 
 pub async fn case_current_members_pages<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     // Arrival order deliberately differs from the order of the ids.
     let names: Vec<String> = (0..7).map(|i| format!("user-{}", 7 - i)).collect();
     let joins: Vec<NewEvent> = names
@@ -313,8 +311,7 @@ pub async fn case_current_members_pages<S: Store>(store: S) {
 /// reserved id, RoomEnd's time) per user still in, in order of arrival, then the RoomEnd;
 /// presence empties.
 pub async fn case_end_room_closes_presence<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     use EventType::{MemberJoin as J, MemberQuit as Q};
     append(
         &store,

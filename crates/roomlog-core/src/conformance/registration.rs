@@ -2,7 +2,8 @@
 
 use super::*;
 
-pub(super) fn user(app: &App, id: &str, origin: &str) -> User {
+/// A user of `app` with every field set.
+pub fn user(app: &App, id: &str, origin: &str) -> User {
     User {
         user_id: id.to_owned(),
         sdk_app_id: app.sdk_app_id,

@@ -213,8 +213,7 @@ pub async fn case_modify_room<S: Store>(store: S) {
 }
 
 pub async fn case_lifecycle_wrong_status<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (app, id) = app_and_room(&store).await;
     let start = || NewEvent::lifecycle(EventType::RoomStart, T0_MS);
     let end = || NewEvent::lifecycle(EventType::RoomEnd, T0_MS + 1000);
 
@@ -272,8 +271,7 @@ pub async fn case_lifecycle_wrong_status<S: Store>(store: S) {
 }
 
 pub async fn case_start_and_end_record_events<S: Store>(store: S) {
-    let (_, app) = account_and_app(&store, "a").await;
-    let id = plain_room(&store, &app, "r").await;
+    let (_, id) = app_and_room(&store).await;
     // Members may arrive before the class starts.
     append(&store, id, vec![join("early-1"), join("early-2")]).await;
 

@@ -202,74 +202,39 @@ impl Action for ModifyRoom {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteRoom {
-    room_id: u64,
+/// An action on one of the caller's rooms, named by RoomId alone, that answers nothing more:
+/// `$call` is what it does, given the service and the room's id.
+macro_rules! room_id_action {
+    ($name:ident, |$service:ident, $room:ident, $ctx:ident| $call:expr) => {
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name {
+            room_id: u64,
+        }
+
+        impl Action for $name {
+            const NAME: &'static str = stringify!($name);
+            const CHANGES_STATE: bool = true;
+
+            fn schema() -> Schema {
+                Schema::new().required("RoomId", FieldType::U64)
+            }
+
+            async fn handle(self, $ctx: &Ctx<'_>) -> ActionResult {
+                let $room = $ctx.owned_room(self.room_id, None).await?.room_id;
+                let $service = $ctx.state.service();
+                $call.await?;
+                Ok(fields(json!({})))
+            }
+        }
+    };
 }
 
-impl Action for DeleteRoom {
-    const NAME: &'static str = "DeleteRoom";
-    const CHANGES_STATE: bool = true;
-
-    fn schema() -> Schema {
-        Schema::new().required("RoomId", FieldType::U64)
-    }
-
-    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
-        let room = ctx.owned_room(self.room_id, None).await?;
-        ctx.state.service().delete_room(room.room_id).await?;
-        Ok(fields(json!({})))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StartRoom {
-    room_id: u64,
-}
-
-impl Action for StartRoom {
-    const NAME: &'static str = "StartRoom";
-    const CHANGES_STATE: bool = true;
-
-    fn schema() -> Schema {
-        Schema::new().required("RoomId", FieldType::U64)
-    }
-
-    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
-        let room = ctx.owned_room(self.room_id, None).await?;
-        ctx.state
-            .service()
-            .start_room(room.room_id, ctx.now_ms)
-            .await?;
-        Ok(fields(json!({})))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EndRoom {
-    room_id: u64,
-}
-
-impl Action for EndRoom {
-    const NAME: &'static str = "EndRoom";
-    const CHANGES_STATE: bool = true;
-
-    fn schema() -> Schema {
-        Schema::new().required("RoomId", FieldType::U64)
-    }
-
-    async fn handle(self, ctx: &Ctx<'_>) -> ActionResult {
-        let room = ctx.owned_room(self.room_id, None).await?;
-        ctx.state
-            .service()
-            .end_room(room.room_id, ctx.now_ms)
-            .await?;
-        Ok(fields(json!({})))
-    }
-}
+room_id_action!(DeleteRoom, |service, room, ctx| service.delete_room(room));
+room_id_action!(StartRoom, |service, room, ctx| service
+    .start_room(room, ctx.now_ms));
+room_id_action!(EndRoom, |service, room, ctx| service
+    .end_room(room, ctx.now_ms));
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -67,6 +67,13 @@ pub async fn attendance_done(store: &SqliteStore, room: RoomId) {
         .unwrap();
 }
 
+/// A temp dir (kept until dropped) and the path of a database file in it.
+pub fn db_path() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roomlog.db");
+    (dir, path)
+}
+
 /// A raw connection to the same file, as another process (the admin CLI) would have.
 pub fn raw(path: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(path).unwrap();

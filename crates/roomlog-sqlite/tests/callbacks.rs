@@ -9,31 +9,13 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::callback::{AttemptOutcome, DeliveryStatus};
-use roomlog_core::conformance::page_of;
+use roomlog_core::conformance::{claim, delivered, mics, page_of};
 use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
-use roomlog_core::{App, EventType, NewEvent, RoomId};
+use roomlog_core::App;
 use roomlog_sqlite::SqliteStore;
 
 const HOOK: &str = "http://127.0.0.1:9/hook";
-
-fn mics(tag: &str, n: usize) -> Vec<NewEvent> {
-    (0..n)
-        .map(|i| NewEvent {
-            event_id: format!("{tag}{i}"),
-            event_type: EventType::MicOn,
-            timestamp_ms: T0_MS + i as i64,
-            data: roomlog_core::EventData {
-                user_id: Some(format!("user-{i}")),
-                ..roomlog_core::EventData::default()
-            },
-        })
-        .collect()
-}
-
-fn delivered(at_ms: i64) -> AttemptOutcome {
-    AttemptOutcome::delivered(at_ms, 204)
-}
 
 fn count(path: &Path, sql: &str) -> i64 {
     raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
@@ -49,16 +31,6 @@ async fn hooked_app(store: &SqliteStore, key: Option<&str>) -> App {
     app
 }
 
-async fn claimed(store: &SqliteStore, now: i64, lease: i64) -> Vec<(RoomId, u64)> {
-    store
-        .claim_due_deliveries(now, lease, 1000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| (d.room_id, d.event.seq))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_and_its_leases_survive_reopen() {
     let (_dir, path) = db_path();
@@ -67,7 +39,10 @@ async fn the_outbox_and_its_leases_survive_reopen() {
     let id = room(&store, &app, "r").await;
     append(&store, id, mics("m", 3)).await;
     let later = now_ms() + 3_600_000;
-    assert_eq!(claimed(&store, later, later + 60_000).await, vec![(id, 1)]);
+    assert_eq!(
+        claim(&store, later, later + 60_000, 1000).await,
+        vec![(id, 1)]
+    );
     let before = store
         .list_deliveries(app.sdk_app_id, None, None, page_of(1, 10))
         .await
@@ -83,12 +58,12 @@ async fn the_outbox_and_its_leases_survive_reopen() {
         before
     );
     assert_eq!(
-        claimed(&store, later + 1, later + 60_000).await,
+        claim(&store, later + 1, later + 60_000, 1000).await,
         vec![],
         "a lease outlives a restart (another node may hold it)"
     );
     assert_eq!(
-        claimed(&store, later + 60_000, later + 120_000).await,
+        claim(&store, later + 60_000, later + 120_000, 1000).await,
         vec![(id, 1)],
         "and is taken over once it runs out"
     );
@@ -103,14 +78,17 @@ async fn a_restarted_server_releases_the_leases_its_last_run_held() {
     append(&store, id, mics("m", 2)).await;
     let now = now_ms();
     // Leased for an hour by a run that then died.
-    assert_eq!(claimed(&store, now, now + 3_600_000).await, vec![(id, 1)]);
+    assert_eq!(
+        claim(&store, now, now + 3_600_000, 1000).await,
+        vec![(id, 1)]
+    );
     drop(store);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(claimed(&store, now + 1, now + 60_000).await, vec![]);
+    assert_eq!(claim(&store, now + 1, now + 60_000, 1000).await, vec![]);
     assert_eq!(store.release_orphaned_leases().await.unwrap(), 1);
     assert_eq!(
-        claimed(&store, now + 2, now + 60_000).await,
+        claim(&store, now + 2, now + 60_000, 1000).await,
         vec![(id, 1)],
         "due again at once, in order"
     );
@@ -168,13 +146,19 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
     let l = now_ms() + 3_600_000;
     // Worker A claims seq 1 and stalls past its lease; worker B takes over and delivers it,
     // then claims seq 2.
-    assert_eq!(claimed(&store, l, l + 1_000).await, vec![(id, 1)]);
-    assert_eq!(claimed(&store, l + 1_000, l + 2_000).await, vec![(id, 1)]);
+    assert_eq!(claim(&store, l, l + 1_000, 1000).await, vec![(id, 1)]);
+    assert_eq!(
+        claim(&store, l + 1_000, l + 2_000, 1000).await,
+        vec![(id, 1)]
+    );
     store
         .record_attempt(id, 1, &delivered(l + 1_001))
         .await
         .unwrap();
-    assert_eq!(claimed(&store, l + 1_002, l + 5_000).await, vec![(id, 2)]);
+    assert_eq!(
+        claim(&store, l + 1_002, l + 5_000, 1000).await,
+        vec![(id, 2)]
+    );
     // A finally reports its attempt of seq 1 (a failure, even): counted, nothing else.
     let late = AttemptOutcome::failed(l + 1_003, None, "timed out".into(), Some(l + 1_500));
     store.record_attempt(id, 1, &late).await.unwrap();
@@ -188,7 +172,7 @@ async fn a_stale_attempt_is_counted_but_moves_nothing() {
         "still delivered"
     );
     assert_eq!(
-        claimed(&store, l + 1_600, l + 9_000).await,
+        claim(&store, l + 1_600, l + 9_000, 1000).await,
         vec![],
         "B's lease on seq 2 stands"
     );
@@ -280,7 +264,7 @@ async fn purge_deliveries_works_in_batches_and_a_broken_head_is_repaired() {
     // The claim notices a's head names nothing pending, drops it, and hands out b's as usual;
     // the worker is not left spinning on a head that can never be sent.
     let l = now_ms() + 3_600_000;
-    assert_eq!(claimed(&store, l, l + 1_000).await, vec![(b, 1)]);
+    assert_eq!(claim(&store, l, l + 1_000, 1000).await, vec![(b, 1)]);
     assert_eq!(count(&path, "SELECT COUNT(*) FROM delivery_heads"), 1);
     assert_eq!(store.next_delivery_due().await.unwrap(), Some(l + 1_000));
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use roomlog_core::callback::{AppCallback, AttemptOutcome, DeliveryStatus};
-use roomlog_core::conformance::page_of;
+use roomlog_core::conformance::{claim, page_of};
 use roomlog_core::lifecycle::{LifecyclePolicy, Occupancy};
 use roomlog_core::store::prelude::*;
 use roomlog_core::time::now_ms;
@@ -402,21 +402,14 @@ async fn a_lease_kept_from_version_3_runs_out_and_settles_nothing() {
         (DeliveryStatus::Pending, 1),
         "counted, settles nothing"
     );
-    let claimed = |now: i64, until: i64| {
-        let store = &store;
-        async move {
-            let claimed = store.claim_due_deliveries(now, until, 10).await.unwrap();
-            claimed.iter().map(|d| d.event.seq).collect::<Vec<u64>>()
-        }
-    };
     assert_eq!(
-        claimed(l + 2, l + 70_000).await,
-        Vec::<u64>::new(),
+        claim(&store, l + 2, l + 70_000, 10).await,
+        vec![],
         "the lease stands"
     );
     assert_eq!(
-        claimed(l + 60_000, l + 70_000).await,
-        vec![1],
+        claim(&store, l + 60_000, l + 70_000, 10).await,
+        vec![(id, 1)],
         "it runs out and the head goes again"
     );
     store
@@ -424,8 +417,8 @@ async fn a_lease_kept_from_version_3_runs_out_and_settles_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        claimed(l + 60_002, l + 70_000).await,
-        vec![2],
+        claim(&store, l + 60_002, l + 70_000, 10).await,
+        vec![(id, 2)],
         "leased for its seq now: its attempt settled it"
     );
 }

@@ -50,7 +50,7 @@ pub(super) fn keys(deliveries: &[Delivery]) -> Vec<(RoomId, u64)> {
 }
 
 /// Claims and returns `(room, seq)` of what was handed out, checking each is pending.
-pub(super) async fn claim<S: Store>(
+pub async fn claim<S: Store>(
     store: &S,
     now_ms: i64,
     lease_until_ms: i64,
@@ -67,7 +67,8 @@ pub(super) async fn claim<S: Store>(
     keys(&claimed)
 }
 
-pub(super) fn delivered(at_ms: i64) -> AttemptOutcome {
+/// A delivery answered HTTP 200 at `at_ms`.
+pub fn delivered(at_ms: i64) -> AttemptOutcome {
     AttemptOutcome::delivered(at_ms, 200)
 }
 
@@ -91,7 +92,7 @@ pub(super) async fn record<S: Store>(store: &S, key: (RoomId, u64), outcome: Att
 }
 
 /// Media events (no presence effects) with ids `<tag>0`, `<tag>1`, ...
-pub(super) fn mics(tag: &str, n: usize) -> Vec<NewEvent> {
+pub fn mics(tag: &str, n: usize) -> Vec<NewEvent> {
     (0..n)
         .map(|i| event(&format!("{tag}{i}"), EventType::MicOn, T0_MS + i as i64))
         .collect()

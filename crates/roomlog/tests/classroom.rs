@@ -858,15 +858,7 @@ async fn a_kick_and_an_end_through_another_node_reach_the_node_holding_the_conne
     let schema = support::postgres::Schema::new("roomlog_gw");
     let url = support::postgres::url();
     let args = ["--store", &url, "--store-schema", &schema.name];
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
-    let a = TestServer::start_in(dir_a.path(), &args);
-    std::fs::copy(
-        dir_a.path().join("credentials.json"),
-        dir_b.path().join("credentials.json"),
-    )
-    .unwrap();
-    let b = TestServer::start_in(dir_b.path(), &args);
+    let (a, b) = TestServer::start_pair(&args);
     let class = Class::create(b.client(), b.sdk_app_id(), true).await;
 
     let (mut teacher, _) = join(&a.endpoint, class.join(&class.teacher, 0)).await;

@@ -27,7 +27,6 @@ struct Cluster {
     a: TestServer,
     b: TestServer,
     schema: Schema,
-    _dirs: [tempfile::TempDir; 2],
 }
 
 impl Cluster {
@@ -52,21 +51,8 @@ impl Cluster {
             "200ms",
         ];
         args.extend_from_slice(extra_args);
-        let dir_a = tempfile::tempdir().unwrap();
-        let dir_b = tempfile::tempdir().unwrap();
-        let a = TestServer::start_in(dir_a.path(), &args);
-        std::fs::copy(
-            dir_a.path().join("credentials.json"),
-            dir_b.path().join("credentials.json"),
-        )
-        .unwrap();
-        let b = TestServer::start_in(dir_b.path(), &args);
-        Self {
-            a,
-            b,
-            schema,
-            _dirs: [dir_a, dir_b],
-        }
+        let (a, b) = TestServer::start_pair(&args);
+        Self { a, b, schema }
     }
 }
 

@@ -40,6 +40,21 @@ impl TestServer {
         server
     }
 
+    /// Two nodes started with the same `extra_args` (a shared store), each on a fresh data
+    /// directory, the second with the first's credentials.
+    pub fn start_pair(extra_args: &[&str]) -> (Self, Self) {
+        let a = Self::start(extra_args);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(
+            a.data_dir.join("credentials.json"),
+            dir.path().join("credentials.json"),
+        )
+        .expect("copying the first node's credentials");
+        let mut b = Self::start_in(dir.path(), extra_args);
+        b._dir = Some(dir);
+        (a, b)
+    }
+
     /// A fresh server whose log (level info, text) is appended to `log`.
     pub fn start_logging_to(log: &Path, extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
